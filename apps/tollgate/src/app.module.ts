@@ -1,0 +1,46 @@
+import { type DynamicModule, Global, Module } from '@nestjs/common';
+import { ADMIN_TOKEN } from '#admin';
+import { AuditModule } from '#audit';
+import { ClientsModule } from '#clients';
+import { CONFIG, type TollgateConfig } from '#config';
+import { HOT_STATE, type HotState } from '#hot-state';
+import { KEY_RING, type KeyRing } from '#keys';
+import { KEY_ENCRYPTION_KEY, OAuthModule } from '#oauth';
+import { HealthController } from '#operations';
+import { DATABASE, type Database } from '#persistence';
+
+export interface Runtime {
+  config: TollgateConfig;
+  db: Database;
+  hot: HotState;
+  keys: KeyRing;
+  kek: Buffer;
+}
+
+/** Wiring only: the opened resources become injectable, the capability modules are listed. */
+@Global()
+@Module({})
+class RuntimeModule {
+  static of(runtime: Runtime): DynamicModule {
+    const providers = [
+      { provide: CONFIG, useValue: runtime.config },
+      { provide: DATABASE, useValue: runtime.db },
+      { provide: HOT_STATE, useValue: runtime.hot },
+      { provide: KEY_RING, useValue: runtime.keys },
+      { provide: KEY_ENCRYPTION_KEY, useValue: runtime.kek },
+      { provide: ADMIN_TOKEN, useValue: runtime.config.adminToken },
+    ];
+    return { module: RuntimeModule, providers, exports: providers.map((p) => p.provide) };
+  }
+}
+
+@Module({})
+export class AppModule {
+  static with(runtime: Runtime): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [RuntimeModule.of(runtime), ClientsModule, OAuthModule, AuditModule],
+      controllers: [HealthController],
+    };
+  }
+}

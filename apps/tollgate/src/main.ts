@@ -1,0 +1,46 @@
+import { ConfigError, loadConfig } from '#config';
+import { jsonLogger } from '#operations';
+import { createTollgate } from './tollgate.js';
+
+let config;
+try {
+  config = loadConfig();
+} catch (error) {
+  if (error instanceof ConfigError) {
+    process.stderr.write(`${error.message}\n`);
+    process.exit(2);
+  }
+  throw error;
+}
+
+const logger = jsonLogger(config.logLevel);
+try {
+  const tollgate = await createTollgate(config, logger);
+  await tollgate.app.listen(config.port, config.host);
+  logger.log({
+    message: 'tollgate listening',
+    issuer: config.issuer,
+    port: config.port,
+    database: config.databaseUrl ? 'postgresql' : `embedded (${config.dataDir})`,
+    hot_state: config.redisUrl ? 'redis' : 'memory',
+  });
+  if (config.adminTokenGenerated) {
+    // Printed once, to the terminal that started the server; never logged again.
+    process.stdout.write(`\nTOLLGATE_ADMIN_TOKEN was not set; this run's admin token is:\n\n    ${config.adminToken}\n\n`);
+  }
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.log({ message: 'shutting down', signal });
+    const force = setTimeout(() => process.exit(1), 10_000);
+    force.unref();
+    await tollgate.close();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+} catch (error) {
+  logger.fatal({ message: 'tollgate failed to start', error: (error as Error).message });
+  process.exit(1);
+}

@@ -1,0 +1,63 @@
+import 'reflect-metadata';
+import type { INestApplication, LoggerService } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import type { TollgateConfig } from '#config';
+import { openHotState } from '#hot-state';
+import { KeyRing, loadKeyEncryptionKey } from '#keys';
+import { OAuthErrorFilter, ProviderHost } from '#oauth';
+import { openDatabase } from '#persistence';
+import { AppModule, type Runtime } from './app.module.js';
+
+export interface Tollgate {
+  app: INestApplication;
+  runtime: Runtime;
+  /** Stops accepting requests, lets in-flight ones finish, closes the database and Redis. */
+  close(): Promise<void>;
+}
+
+/** Opens the database (migrating when configured), the hot state and the keys, then builds the app. */
+export async function createTollgate(config: TollgateConfig, logger: LoggerService | false): Promise<Tollgate> {
+  const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  const opened: { close(): Promise<void> }[] = [db];
+  try {
+    if (config.migrateOnStart || db.kind === 'embedded') {
+      const applied = await db.migrate();
+      if (applied.length && logger) logger.log({ message: 'migrations applied', migrations: applied });
+    }
+    const status = await db.status();
+    if (status.pending.length) {
+      throw new Error(`database is missing migrations ${status.pending.join(', ')}: run \`npm run db:deploy\` or set TOLLGATE_MIGRATE_ON_START=true`);
+    }
+    const hot = await openHotState(config.redisUrl);
+    opened.push(hot);
+    const kek = loadKeyEncryptionKey(config.keyEncryptionKey, config.dataDir);
+    if (kek.source === 'file' && logger) {
+      logger.warn({ message: 'TOLLGATE_KEY_ENCRYPTION_KEY is not set: using a key kept in the data folder (single instance only)', dataDir: config.dataDir });
+    }
+    const keys = new KeyRing(db.prisma, kek.key, config.accessTokenTtlMax + config.clockSkew);
+    await keys.init();
+    const runtime: Runtime = { config, db, hot, keys, kek: kek.key };
+    const app = await NestFactory.create(AppModule.with(runtime), { logger, abortOnError: false });
+    app.getHttpAdapter().getInstance().disable('x-powered-by');
+    app.getHttpAdapter().getInstance().set('trust proxy', false);
+    app.useGlobalFilters(new OAuthErrorFilter());
+    // oidc-provider reads its own request bodies: it runs before Nest's body parsers.
+    app.use(app.get(ProviderHost).middleware());
+    await app.init();
+    let closed = false;
+    return {
+      app,
+      runtime,
+      close: async () => {
+        if (closed) return;
+        closed = true;
+        await app.close();
+        await hot.close();
+        await db.close();
+      },
+    };
+  } catch (error) {
+    for (const resource of opened.reverse()) await resource.close().catch(() => undefined);
+    throw error;
+  }
+}

@@ -1,0 +1,2 @@
+export { AdminTokenGuard, ADMIN_TOKEN } from './admin-token.guard.js';
+export { adminValidationPipe, AdminInputError, type FieldProblem } from './validation.js';

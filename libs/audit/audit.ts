@@ -1,0 +1,49 @@
+import { Controller, Get, Inject, Injectable, Module, Query, UseGuards } from '@nestjs/common';
+import { AdminTokenGuard } from '#admin';
+import { DATABASE, type Database } from '#persistence';
+
+export interface AuditEntry {
+  actor: string;
+  action: string;
+  clientId?: string;
+  /** Never tokens, secrets or private keys: callers pass descriptions of changes only. */
+  details?: Record<string, unknown>;
+}
+
+/** The row to insert in the same transaction as the change it records (no change without its entry). */
+export function auditRecord(entry: AuditEntry) {
+  return { actor: entry.actor, action: entry.action, clientId: entry.clientId ?? null, details: (entry.details ?? {}) as object };
+}
+
+@Injectable()
+class AuditQueries {
+  constructor(@Inject(DATABASE) private readonly db: Database) {}
+
+  async list(clientId: string | undefined, limit: number, before?: bigint) {
+    const rows = await this.db.prisma.auditEvent.findMany({
+      where: { ...(clientId ? { clientId } : {}), ...(before ? { id: { lt: before } } : {}) },
+      orderBy: { id: 'desc' },
+      take: limit,
+    });
+    return {
+      events: rows.map((r) => ({ id: String(r.id), at: r.at.toISOString(), actor: r.actor, action: r.action, client_id: r.clientId, details: r.details })),
+      next_cursor: rows.length === limit ? String(rows[rows.length - 1]!.id) : null,
+    };
+  }
+}
+
+@Controller('admin/audit')
+@UseGuards(AdminTokenGuard)
+class AuditController {
+  constructor(private readonly queries: AuditQueries) {}
+
+  @Get()
+  list(@Query('client_id') clientId?: string, @Query('limit') limit?: string, @Query('cursor') cursor?: string) {
+    const take = Math.min(Math.max(Number(limit) || 50, 1), 200);
+    const before = cursor && /^\d+$/.test(cursor) ? BigInt(cursor) : undefined;
+    return this.queries.list(clientId, take, before);
+  }
+}
+
+@Module({ controllers: [AuditController], providers: [AuditQueries] })
+export class AuditModule {}

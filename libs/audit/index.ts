@@ -1,0 +1,1 @@
+export { auditRecord, type AuditEntry, AuditModule } from './audit.js';

@@ -1,0 +1,63 @@
+import {
+  ArrayMaxSize,
+  ArrayUnique,
+  IsArray,
+  IsBoolean,
+  IsIn,
+  IsInt,
+  IsObject,
+  IsOptional,
+  IsString,
+  Max,
+  MaxLength,
+  Min,
+} from 'class-validator';
+
+const AUTH_METHODS = ['private_key_jwt', 'client_secret_basic'];
+const AUTH_METHOD_MESSAGE = 'must be private_key_jwt (workloads) or client_secret_basic (gateways); "none" is never allowed';
+
+/** POST /admin/clients: RFC 7591 §2 field names plus Tollgate's extensions. */
+export class CreateClientDto {
+  @IsOptional() @IsString() @MaxLength(200)
+  client_name?: string;
+
+  @IsOptional() @IsIn(AUTH_METHODS, { message: AUTH_METHOD_MESSAGE })
+  token_endpoint_auth_method?: string;
+
+  @IsOptional() @IsObject()
+  jwks?: Record<string, unknown>;
+
+  @IsOptional() @IsString() @MaxLength(2000)
+  jwks_uri?: string;
+
+  /** Space-separated scope values (RFC 7591 §2). */
+  @IsOptional() @IsString() @MaxLength(4000)
+  scope?: string;
+
+  @IsOptional() @IsArray() @ArrayUnique() @IsIn(['workload', 'gateway'], { each: true, message: 'each role must be workload or gateway' })
+  roles?: string[];
+
+  @IsOptional() @IsArray() @ArrayMaxSize(50) @IsString({ each: true })
+  allowed_resources?: string[];
+
+  @IsOptional() @IsInt() @Min(10) @Max(86_400)
+  access_token_ttl?: number;
+
+  /** RFC 9449 §5.2 client metadata. */
+  @IsOptional() @IsBoolean()
+  dpop_bound_access_tokens?: boolean;
+
+  /** Tollgate extension: require a server nonce (RFC 9449 §8) in this client's proofs. */
+  @IsOptional() @IsBoolean()
+  require_dpop_nonce?: boolean;
+}
+
+/** PATCH /admin/clients/:client_id: any field of the create body, plus status and secret rotation. */
+export class UpdateClientDto extends CreateClientDto {
+  @IsOptional() @IsIn(['active', 'suspended'], { message: 'must be active or suspended' })
+  status?: 'active' | 'suspended';
+
+  /** Gateway clients: issue a new client_secret (shown once in the response). */
+  @IsOptional() @IsBoolean()
+  rotate_secret?: boolean;
+}

@@ -1,0 +1,65 @@
+import type { FieldProblem } from '#admin';
+import { checkClientJwks } from './client-keys.js';
+import type { ClientRecord } from './client-record.js';
+
+// RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
+const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
+
+function isLocalHost(url: URL) {
+  return ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
+}
+
+/** RFC 8707 §2: a resource is an absolute URI without a fragment. */
+export function resourceProblem(value: string): string | undefined {
+  const url = URL.parse(value);
+  if (!url) return 'must be an absolute URI';
+  if (value.includes('#')) return 'must not contain a fragment';
+  return undefined;
+}
+
+/** The fields a complete client must satisfy, checked after a create or a patch is merged. */
+export type ClientShape = Pick<
+  ClientRecord,
+  'roles' | 'tokenEndpointAuthMethod' | 'jwks' | 'jwksUri' | 'scopes' | 'allowedResources' | 'accessTokenTtl'
+>;
+
+export async function clientProblems(c: ClientShape, maxTtl: number): Promise<FieldProblem[]> {
+  const problems: FieldProblem[] = [];
+  const add = (field: string, message: string) => problems.push({ field, message });
+
+  if (c.roles.length !== 1) add('roles', 'must be ["workload"] or ["gateway"]');
+  const role = c.roles[0];
+  if (role === 'workload') {
+    if (c.tokenEndpointAuthMethod !== 'private_key_jwt') {
+      add('token_endpoint_auth_method', 'workload clients authenticate with private_key_jwt (RFC 7523)');
+    }
+    if (!c.jwks === !c.jwksUri) add('jwks', 'exactly one of jwks or jwks_uri is required for private_key_jwt');
+    if (c.allowedResources.length === 0) add('allowed_resources', 'a workload needs at least one resource (RFC 8707) its tokens may be for');
+  }
+  if (role === 'gateway') {
+    if (c.tokenEndpointAuthMethod !== 'client_secret_basic') {
+      add('token_endpoint_auth_method', 'gateway clients authenticate with client_secret_basic');
+    }
+    if (c.jwks || c.jwksUri) add('jwks', 'gateway clients authenticate with a secret, not keys');
+  }
+  if (c.jwks) {
+    for (const p of await checkClientJwks(c.jwks)) add(p.field, p.message);
+  }
+  if (c.jwksUri) {
+    const url = URL.parse(c.jwksUri);
+    if (!url || !(url.protocol === 'https:' || (url.protocol === 'http:' && isLocalHost(url)))) {
+      add('jwks_uri', 'must be an https URL');
+    }
+  }
+  c.scopes.forEach((s, i) => {
+    if (!SCOPE_TOKEN.test(s)) add(`scope[${i}]`, `"${s}" is not a valid scope token (RFC 6749 §3.3)`);
+  });
+  c.allowedResources.forEach((r, i) => {
+    const problem = resourceProblem(r);
+    if (problem) add(`allowed_resources[${i}]`, problem);
+  });
+  if (c.accessTokenTtl !== null && c.accessTokenTtl > maxTtl) {
+    add('access_token_ttl', `must not exceed the server maximum of ${maxTtl} seconds`);
+  }
+  return problems;
+}

@@ -1,0 +1,4 @@
+export { ClientsModule } from './clients.module.js';
+export { ClientRegistry } from './client-registry.js';
+export type { ClientRecord, ClientRole, ClientStatus } from './client-record.js';
+export { SecretVerifier } from './client-secret.js';

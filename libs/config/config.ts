@@ -1,0 +1,140 @@
+import { randomBytes } from 'node:crypto';
+import { resolve } from 'node:path';
+
+/**
+ * Tollgate's whole configuration surface, read from the environment once at start-up.
+ * A wrong value stops the server with a message naming the variable (ConfigError).
+ */
+export interface TollgateConfig {
+  port: number;
+  host: string;
+  /** RFC 8414 §2 `issuer`: https URL (http allowed for localhost), no query or fragment. */
+  issuer: string;
+  /** PostgreSQL connection string; undefined → embedded PostgreSQL (PGlite) in dataDir. */
+  databaseUrl?: string;
+  dataDir: string;
+  /** Shared hot state (replay, caches' invalidation); undefined → in-process memory. */
+  redisUrl?: string;
+  adminToken: string;
+  /** True when the admin token was generated at start (printed once). */
+  adminTokenGenerated: boolean;
+  /** 32-byte key that encrypts the server's private signing keys at rest (AES-256-GCM). */
+  keyEncryptionKey?: Buffer;
+  migrateOnStart: boolean;
+  /** RFC 9068 access token lifetime: default and upper bound for per-client overrides. */
+  accessTokenTtl: number;
+  accessTokenTtlMax: number;
+  /** Tolerated clock difference for iat/exp/nbf checks (assertions and DPoP proofs). */
+  clockSkew: number;
+  /** RFC 9449 §4.3 step 11: how old a proof's iat may be when no server nonce is used. */
+  dpopProofMaxAge: number;
+  /** RFC 9449 §8: require server-issued nonces in every DPoP proof (all clients). */
+  dpopRequireNonce: boolean;
+  /** How long client records stay cached on the hot paths (invalidated on change anyway). */
+  clientCacheTtl: number;
+  logLevel: 'debug' | 'info' | 'warn' | 'error';
+}
+
+export class ConfigError extends Error {
+  constructor(readonly variable: string, problem: string) {
+    super(`Invalid configuration: ${variable} ${problem}`);
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^\d+$/.test(raw)) throw new ConfigError(name, `must be a whole number, got "${raw}"`);
+  const value = Number(raw);
+  if (value < min || value > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${value}`);
+  return value;
+}
+
+function flag(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name]?.toLowerCase();
+  if (raw === undefined || raw === '') return fallback;
+  if (['1', 'true', 'yes', 'on'].includes(raw)) return true;
+  if (['0', 'false', 'no', 'off'].includes(raw)) return false;
+  throw new ConfigError(name, `must be true or false, got "${env[name]}"`);
+}
+
+function url(env: Env, name: string, protocols: string[]): string | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return undefined;
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    throw new ConfigError(name, 'must be a URL');
+  }
+  if (!protocols.includes(parsed.protocol)) {
+    throw new ConfigError(name, `must use ${protocols.map((p) => p.replace(':', '')).join(' or ')}`);
+  }
+  return raw;
+}
+
+function issuer(env: Env, port: number): string {
+  const raw = env.TOLLGATE_ISSUER || `http://localhost:${port}`;
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    throw new ConfigError('TOLLGATE_ISSUER', 'must be a URL');
+  }
+  const local = ['localhost', '127.0.0.1', '[::1]'].includes(parsed.hostname);
+  // RFC 8414 §2: the issuer is an https URL with no query or fragment (http only for local development).
+  if (parsed.protocol !== 'https:' && !(parsed.protocol === 'http:' && local)) {
+    throw new ConfigError('TOLLGATE_ISSUER', 'must be an https URL (http is allowed only for localhost)');
+  }
+  if (parsed.search || parsed.hash) throw new ConfigError('TOLLGATE_ISSUER', 'must not have a query or fragment');
+  return raw.replace(/\/+$/, '');
+}
+
+function keyEncryptionKey(env: Env): Buffer | undefined {
+  const raw = env.TOLLGATE_KEY_ENCRYPTION_KEY;
+  if (raw === undefined || raw === '') return undefined;
+  const key = Buffer.from(raw, 'base64url');
+  if (key.length !== 32 || key.toString('base64url') !== raw.replace(/=+$/, '').replace(/\+/g, '-').replace(/\//g, '_')) {
+    throw new ConfigError('TOLLGATE_KEY_ENCRYPTION_KEY', 'must be 32 random bytes, base64url encoded (e.g. `openssl rand -base64 32`)');
+  }
+  return key;
+}
+
+export function loadConfig(env: Env = process.env): TollgateConfig {
+  const port = integer(env, 'PORT', 3000, 0, 65535);
+  const databaseUrl = url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']);
+  const adminTokenRaw = env.TOLLGATE_ADMIN_TOKEN;
+  if (adminTokenRaw !== undefined && adminTokenRaw !== '' && adminTokenRaw.length < 32) {
+    throw new ConfigError('TOLLGATE_ADMIN_TOKEN', 'must be at least 32 characters (e.g. `openssl rand -base64 32`)');
+  }
+  const accessTokenTtlMax = integer(env, 'TOLLGATE_ACCESS_TOKEN_TTL_MAX', 3600, 10, 86_400);
+  const accessTokenTtl = integer(env, 'TOLLGATE_ACCESS_TOKEN_TTL', 300, 10, 86_400);
+  if (accessTokenTtl > accessTokenTtlMax) {
+    throw new ConfigError('TOLLGATE_ACCESS_TOKEN_TTL', `must not exceed TOLLGATE_ACCESS_TOKEN_TTL_MAX (${accessTokenTtlMax})`);
+  }
+  const logLevel = (env.TOLLGATE_LOG_LEVEL || 'info').toLowerCase();
+  if (!['debug', 'info', 'warn', 'error'].includes(logLevel)) {
+    throw new ConfigError('TOLLGATE_LOG_LEVEL', 'must be one of debug, info, warn, error');
+  }
+  return {
+    port,
+    host: env.HOST || '0.0.0.0',
+    issuer: issuer(env, port),
+    databaseUrl,
+    dataDir: resolve(env.TOLLGATE_DATA_DIR || '.tollgate'),
+    redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
+    adminToken: adminTokenRaw || randomBytes(32).toString('base64url'),
+    adminTokenGenerated: !adminTokenRaw,
+    keyEncryptionKey: keyEncryptionKey(env),
+    migrateOnStart: flag(env, 'TOLLGATE_MIGRATE_ON_START', true),
+    accessTokenTtl,
+    accessTokenTtlMax,
+    clockSkew: integer(env, 'TOLLGATE_CLOCK_SKEW', 5, 0, 300),
+    dpopProofMaxAge: integer(env, 'TOLLGATE_DPOP_PROOF_MAX_AGE', 60, 5, 300),
+    dpopRequireNonce: flag(env, 'TOLLGATE_DPOP_REQUIRE_NONCE', false),
+    clientCacheTtl: integer(env, 'TOLLGATE_CLIENT_CACHE_TTL', 60, 0, 3600),
+    logLevel: logLevel as TollgateConfig['logLevel'],
+  };
+}

@@ -1,0 +1,146 @@
+import { Redis } from 'ioredis';
+
+/**
+ * Shared hot state: what every instance must agree on within milliseconds and that is too
+ * hot for the database. In-process memory for one instance; Redis when REDIS_URL is set.
+ */
+export interface ReplayStore {
+  /** Records `key` for `ttlSeconds`; false when it was already recorded (a replay). Atomic. */
+  claim(key: string, ttlSeconds: number): Promise<boolean>;
+  /**
+   * Epoch seconds since which this store remembers everything. Proofs and assertions created
+   * before it cannot be checked for replay and are refused (a Redis without persistence that
+   * restarted forgot them; a new process has an empty memory).
+   */
+  notBefore(): number;
+}
+
+/** Fan-out of change notices (client changed, token revoked, keys rotated) to every instance. */
+export interface EventBus {
+  publish(topic: string, message: string): Promise<void>;
+  subscribe(topic: string, handler: (message: string) => void): void;
+  /** Called after the bus lost messages (reconnect): subscribers must reload what they cache. */
+  onResync(handler: () => void): void;
+}
+
+export interface HotState {
+  readonly kind: 'memory' | 'redis';
+  readonly replay: ReplayStore;
+  readonly events: EventBus;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function openHotState(redisUrl?: string): Promise<HotState> {
+  return redisUrl ? openRedis(redisUrl) : openMemory();
+}
+
+const now = () => Math.floor(Date.now() / 1000);
+
+/** Without eviction: a replay store that forgets under load accepts replays. Past the bound it refuses. */
+const MEMORY_REPLAY_LIMIT = 2_000_000;
+
+function openMemory(): HotState {
+  const startedAt = now();
+  const seen = new Map<string, number>();
+  const sweep = setInterval(() => {
+    const t = Date.now();
+    for (const [key, expires] of seen) if (expires <= t) seen.delete(key);
+  }, 10_000);
+  sweep.unref();
+  const handlers = new Map<string, ((m: string) => void)[]>();
+  return {
+    kind: 'memory',
+    replay: {
+      async claim(key, ttlSeconds) {
+        const t = Date.now();
+        const expires = seen.get(key);
+        if (expires !== undefined && expires > t) return false;
+        if (seen.size >= MEMORY_REPLAY_LIMIT) throw new Error('replay store is full');
+        seen.set(key, t + ttlSeconds * 1000);
+        return true;
+      },
+      notBefore: () => startedAt,
+    },
+    events: {
+      async publish(topic, message) {
+        for (const handler of handlers.get(topic) ?? []) handler(message);
+      },
+      subscribe(topic, handler) {
+        handlers.set(topic, [...(handlers.get(topic) ?? []), handler]);
+      },
+      onResync() {},
+    },
+    ping: async () => undefined,
+    close: async () => clearInterval(sweep),
+  };
+}
+
+async function openRedis(url: string): Promise<HotState> {
+  const options = { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 3000 };
+  const command = new Redis(url, options);
+  const subscriber = new Redis(url, { ...options, maxRetriesPerRequest: null });
+  // Errors surface on the calls that fail; the client reconnects by itself.
+  command.on('error', () => undefined);
+  subscriber.on('error', () => undefined);
+
+  let runId = '';
+  let startedAt = now();
+  const resyncHandlers: (() => void)[] = [];
+  // Redis here keeps nothing on disk: when it restarts, every replay record is gone. Its run_id
+  // changes on restart; from its uptime we know since when it remembers.
+  const readServerInfo = async () => {
+    const info = await command.info('server');
+    const id = /run_id:(\w+)/.exec(info)?.[1] ?? '';
+    const uptime = Number(/uptime_in_seconds:(\d+)/.exec(info)?.[1] ?? 0);
+    const restarted = runId !== '' && id !== runId;
+    runId = id;
+    startedAt = now() - uptime;
+    if (restarted) for (const handler of resyncHandlers) handler();
+  };
+  command.on('ready', () => void readServerInfo().catch(() => undefined));
+  await command.connect();
+  await subscriber.connect();
+  await readServerInfo();
+
+  const handlers = new Map<string, ((m: string) => void)[]>();
+  subscriber.on('message', (channel: string, message: string) => {
+    for (const handler of handlers.get(channel) ?? []) handler(message);
+  });
+  let subscribedOnce = false;
+  subscriber.on('ready', () => {
+    // After a reconnect messages may have been missed while we were away.
+    if (subscribedOnce) for (const handler of resyncHandlers) handler();
+    subscribedOnce = true;
+  });
+  subscribedOnce = true;
+
+  return {
+    kind: 'redis',
+    replay: {
+      async claim(key, ttlSeconds) {
+        const result = await command.set(`tollgate:replay:${key}`, '1', 'EX', Math.max(1, Math.ceil(ttlSeconds)), 'NX');
+        return result === 'OK';
+      },
+      notBefore: () => startedAt,
+    },
+    events: {
+      async publish(topic, message) {
+        await command.publish(`tollgate:${topic}`, message);
+      },
+      subscribe(topic, handler) {
+        const channel = `tollgate:${topic}`;
+        if (!handlers.has(channel)) void subscriber.subscribe(channel);
+        handlers.set(channel, [...(handlers.get(channel) ?? []), handler]);
+      },
+      onResync(handler) {
+        resyncHandlers.push(handler);
+      },
+    },
+    ping: async () => void (await command.ping()),
+    close: async () => {
+      command.disconnect();
+      subscriber.disconnect();
+    },
+  };
+}

@@ -1,0 +1,166 @@
+// DPoP proof verification, RFC 9449 §4.3 (with §7.1 key binding and §8 nonces).
+import { createHash } from 'node:crypto';
+import { EmbeddedJWK, calculateJwkThumbprint, decodeProtectedHeader, errors, jwtVerify } from 'jose';
+import type { JWK, JWTPayload } from 'jose';
+import { InvalidDpopProof, UseDpopNonce } from './oauth-error.js';
+
+export interface DpopProofRules {
+  algorithms: string[]; // allowed JWS algs; 'none' and HS* are refused whatever this says
+  maxAgeSeconds: number; // how old iat may be
+  clockSkewSeconds: number; // how far in the future iat may be
+}
+
+export interface ExpectedProof {
+  method: string;
+  url: string;
+  accessToken?: string;
+  boundJkt?: string;
+  nonce?: { required: boolean; check(nonce: string): boolean; issue(): string };
+  notBefore?: number;
+}
+
+export interface VerifiedProof {
+  jkt: string;
+  jti: string;
+  iat: number;
+  htm: string;
+  htu: string;
+  nonce?: string;
+  publicJwk: JWK;
+}
+
+/** Single-use registry; `claim` resolves true the first time a key is seen. */
+export interface ProofReplayGuard {
+  claim(key: string, ttlSeconds: number): Promise<boolean>;
+}
+
+export const DEFAULT_DPOP_ALGORITHMS: readonly string[] = ['ES256', 'ES384', 'EdDSA', 'Ed25519', 'PS256', 'RS256'];
+
+/** Symmetric and unsigned algorithms can never prove possession of a public key. */
+export const isAsymmetricAlg = (alg: string) => alg !== 'none' && !/^HS/i.test(alg);
+
+// Empty signature allowed here so that alg "none" is refused by the alg check, with a clear message.
+const JWS_COMPACT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
+const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k', 'priv'];
+const UNRESERVED = /[A-Za-z0-9\-._~]/;
+
+/**
+ * RFC 9449 §4.3 step 9: compare htu without query and fragment, after RFC 3986
+ * §6.2.2 syntax-based (case, percent-encoding, dot segments) and §6.2.3
+ * scheme-based (default port, empty path) normalisation. Only http(s) URLs.
+ */
+export function normalizeHtu(url: string): string {
+  const u = new URL(url); // throws TypeError on an unparsable URL
+  if (u.protocol !== 'https:' && u.protocol !== 'http:') throw new TypeError('htu must be an http(s) URL');
+  // WHATWG parsing already lowercased scheme/host, dropped the default port and dot segments.
+  const path = u.pathname.replace(/%([0-9A-Fa-f]{2})/g, (_, hex: string) => {
+    const ch = String.fromCharCode(parseInt(hex, 16));
+    return UNRESERVED.test(ch) ? ch : `%${hex.toUpperCase()}`;
+  });
+  const userinfo = u.username ? `${u.username}${u.password ? `:${u.password}` : ''}@` : '';
+  return `${u.protocol}//${userinfo}${u.host}${path}`;
+}
+
+const refuse = (description: string) => new InvalidDpopProof(description);
+
+export async function verifyDpopProof(
+  proof: string | undefined,
+  expected: ExpectedProof,
+  rules: DpopProofRules,
+  replay: ProofReplayGuard,
+  now = Date.now() / 1000,
+): Promise<VerifiedProof> {
+  // §4.3 (1)-(2): exactly one DPoP header holding one well-formed JWT.
+  if (Array.isArray(proof)) throw refuse('more than one DPoP proof was sent');
+  if (typeof proof !== 'string' || proof.trim() === '') throw refuse('DPoP proof is missing');
+  proof = proof.trim();
+  if (proof.includes(',')) throw refuse('more than one DPoP proof was sent');
+  if (!JWS_COMPACT.test(proof)) throw refuse('DPoP proof is not a JWS compact serialization');
+
+  let header: ReturnType<typeof decodeProtectedHeader>;
+  try {
+    header = decodeProtectedHeader(proof);
+  } catch {
+    throw refuse('DPoP proof header is not valid JSON');
+  }
+
+  // §4.3 (4): explicit typing.
+  if (header.typ !== 'dpop+jwt') throw refuse('DPoP proof typ must be dpop+jwt');
+  // §4.3 (5): asymmetric, allowed by policy.
+  const alg = header.alg;
+  if (typeof alg !== 'string' || !isAsymmetricAlg(alg) || !rules.algorithms.includes(alg)) {
+    throw refuse('DPoP proof alg is not allowed');
+  }
+  // §4.3 (7): an asymmetric public key, no private members.
+  const jwk = header.jwk as Record<string, unknown> | undefined;
+  if (typeof jwk !== 'object' || jwk === null || Array.isArray(jwk)) throw refuse('DPoP proof jwk header is missing');
+  if (jwk.kty === 'oct') throw refuse('DPoP proof jwk must be an asymmetric public key');
+  if (PRIVATE_JWK_MEMBERS.some((m) => m in jwk)) throw refuse('DPoP proof jwk must not contain private key material');
+
+  // §4.3 (6): signature verifies with the embedded key. Time claims are checked below, with
+  // jose's own exp/nbf checks (if such claims are present) pinned to the same `now`.
+  let payload: JWTPayload;
+  try {
+    ({ payload } = await jwtVerify(proof, EmbeddedJWK, {
+      algorithms: rules.algorithms.filter(isAsymmetricAlg),
+      currentDate: new Date(now * 1000),
+      clockTolerance: rules.clockSkewSeconds,
+    }));
+  } catch (err) {
+    if (err instanceof errors.JWSSignatureVerificationFailed) throw refuse('DPoP proof signature is invalid');
+    throw refuse('DPoP proof could not be verified' + (err instanceof errors.JOSEError ? `: ${err.message}` : ''));
+  }
+
+  // §4.3 (3) / §4.2: required claims.
+  const { jti, htm, htu, iat, ath, nonce } = payload as Record<string, unknown>;
+  if (typeof jti !== 'string' || jti === '') throw refuse('DPoP proof jti claim is missing');
+  if (typeof htm !== 'string') throw refuse('DPoP proof htm claim is missing');
+  if (typeof htu !== 'string') throw refuse('DPoP proof htu claim is missing');
+  if (typeof iat !== 'number' || !Number.isFinite(iat)) throw refuse('DPoP proof iat claim is missing');
+
+  // §4.3 (8): htm matches the request method.
+  if (htm !== expected.method) throw refuse('DPoP proof htm does not match the request method');
+
+  // §4.3 (9): htu matches the request URL, ignoring query and fragment.
+  let proofHtu: string;
+  try {
+    proofHtu = normalizeHtu(htu);
+  } catch {
+    throw refuse('DPoP proof htu is not a valid URL');
+  }
+  if (proofHtu !== normalizeHtu(expected.url)) throw refuse('DPoP proof htu does not match the request URL');
+
+  // §4.3 (11): iat within the acceptable window (§11.1).
+  if (now - iat > rules.maxAgeSeconds + rules.clockSkewSeconds) throw refuse('DPoP proof iat is too old');
+  if (iat - now > rules.clockSkewSeconds) throw refuse('DPoP proof iat is in the future');
+  // Proofs issued before the replay store's horizon cannot be checked for reuse.
+  if (expected.notBefore !== undefined && iat < expected.notBefore) throw refuse('DPoP proof iat is too old');
+
+  // §4.3 (12): ath binds the proof to the presented access token.
+  if (expected.accessToken !== undefined) {
+    const want = createHash('sha256').update(expected.accessToken).digest('base64url');
+    if (ath !== want) throw refuse('DPoP proof ath does not match the access token');
+  }
+
+  // §4.3 (12) / §7.1: the proof key is the one the token is bound to (cnf.jkt).
+  const jkt = await calculateJwkThumbprint(jwk as JWK, 'sha256');
+  if (expected.boundJkt !== undefined && jkt !== expected.boundJkt) {
+    throw refuse('DPoP proof key does not match the access token binding');
+  }
+
+  // §4.3 (10) / §8: server-provided nonce.
+  if (nonce !== undefined && typeof nonce !== 'string') throw refuse('DPoP proof nonce claim must be a string');
+  if (expected.nonce) {
+    if (nonce === undefined) {
+      if (expected.nonce.required) throw new UseDpopNonce('authorization server requires nonce in DPoP proof', expected.nonce.issue());
+    } else if (!expected.nonce.check(nonce)) {
+      throw new UseDpopNonce('DPoP proof nonce is invalid or expired', expected.nonce.issue());
+    }
+  }
+
+  // §11.1: jti is single use. Claimed last so a proof refused above never burns its jti.
+  const ttl = rules.maxAgeSeconds + 2 * rules.clockSkewSeconds;
+  if (!(await replay.claim(`dpop:${jkt}:${jti}`, ttl))) throw refuse('DPoP proof jti was already used');
+
+  return { jkt, jti, iat, htm, htu, nonce, publicJwk: jwk as JWK };
+}

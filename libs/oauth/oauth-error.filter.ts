@@ -1,0 +1,45 @@
+import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Logger } from '@nestjs/common';
+import type { Response } from 'express';
+import { isDatabaseUnavailable } from '#persistence';
+import { OAuthError, UseDpopNonce } from './oauth-error.js';
+
+/**
+ * Renders every error once (style: oidc-provider's error classes): OAuth errors as RFC 6749 §5.2
+ * bodies with `WWW-Authenticate` on 401 (RFC 6750 §3, RFC 9449 §7.1), dependency outages as 503
+ * with Retry-After, anything unexpected as a bare 500 without a stack trace.
+ */
+@Catch()
+export class OAuthErrorFilter implements ExceptionFilter {
+  private readonly logger = new Logger('errors');
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const res = host.switchToHttp().getResponse<Response>();
+    if (res.headersSent) return;
+    res.setHeader('Cache-Control', 'no-store');
+    if (exception instanceof OAuthError) {
+      if (exception instanceof UseDpopNonce && exception.nonce) res.setHeader('DPoP-Nonce', exception.nonce);
+      if (exception.status === 401) {
+        const scheme = exception.error === 'invalid_client' ? 'Basic realm="tollgate"' : 'DPoP algs="ES256 ES384 EdDSA PS256 RS256"';
+        res.setHeader('WWW-Authenticate', `${scheme}, error="${exception.error}", error_description="${exception.error_description.replace(/"/g, "'")}"`);
+      }
+      res.status(exception.status).json({ error: exception.error, error_description: exception.error_description });
+      return;
+    }
+    if (exception instanceof HttpException) {
+      const body = exception.getResponse();
+      const status = exception.getStatus();
+      res.status(status).json(typeof body === 'object' && 'error' in (body as object) ? body : {
+        error: status === 404 ? 'not_found' : status >= 500 ? 'server_error' : 'invalid_request',
+        error_description: typeof body === 'string' ? body : (body as { message?: unknown }).message ?? exception.message,
+      });
+      return;
+    }
+    if (isDatabaseUnavailable(exception)) {
+      res.setHeader('Retry-After', '5');
+      res.status(503).json({ error: 'temporarily_unavailable', error_description: 'a dependency is unavailable; retry later' });
+      return;
+    }
+    this.logger.error({ message: 'unhandled error', error: (exception as Error)?.name, detail: (exception as Error)?.message });
+    res.status(500).json({ error: 'server_error', error_description: 'unexpected error' });
+  }
+}

@@ -1,0 +1,75 @@
+import { Module, type OnModuleDestroy, type OnModuleInit, Inject } from '@nestjs/common';
+import { ClientRegistry, ClientsModule, SecretVerifier } from '#clients';
+import { CONFIG, type TollgateConfig } from '#config';
+import { HOT_STATE, type HotState } from '#hot-state';
+import { KEY_RING, type KeyRing } from '#keys';
+import { DATABASE, type Database } from '#persistence';
+import { AccessTokenVerifier } from './access-token.js';
+import { ClientKeySets } from './client-key-sets.js';
+import { deriveNonceSecret } from './provider.js';
+import { ProviderHost } from './provider-host.js';
+import { RevocationList } from './revocation-list.js';
+import { TokenEndpointsController } from './token-endpoints.controller.js';
+
+export const KEY_ENCRYPTION_KEY = Symbol('KeyEncryptionKey');
+
+@Module({
+  imports: [ClientsModule],
+  controllers: [TokenEndpointsController],
+  providers: [
+    { provide: SecretVerifier, useFactory: () => new SecretVerifier() },
+    ClientKeySets,
+    {
+      provide: RevocationList,
+      inject: [DATABASE, HOT_STATE],
+      useFactory: async (db: Database, hot: HotState) => {
+        const list = new RevocationList(db.prisma, hot.events);
+        await list.init();
+        return list;
+      },
+    },
+    {
+      provide: AccessTokenVerifier,
+      inject: [CONFIG, KEY_RING, RevocationList, ClientRegistry],
+      useFactory: (config: TollgateConfig, keys: KeyRing, revocations: RevocationList, clients: ClientRegistry) =>
+        new AccessTokenVerifier(config.issuer, config.clockSkew, () => keys.publicJwks(), revocations, (id) => clients.lookup(id)),
+    },
+    {
+      provide: ProviderHost,
+      inject: [CONFIG, DATABASE, HOT_STATE, KEY_RING, KEY_ENCRYPTION_KEY, ClientRegistry],
+      useFactory: (config: TollgateConfig, db: Database, hot: HotState, keys: KeyRing, kek: Buffer, clients: ClientRegistry) =>
+        new ProviderHost({
+          config,
+          prisma: db.prisma,
+          replay: hot.replay,
+          lookupClient: (id) => clients.lookup(id),
+          signingJwks: () => keys.privateJwks(),
+          nonceSecret: deriveNonceSecret(kek),
+        }),
+    },
+  ],
+  exports: [AccessTokenVerifier, RevocationList, ProviderHost, SecretVerifier],
+})
+export class OAuthModule implements OnModuleInit, OnModuleDestroy {
+  constructor(
+    @Inject(KEY_RING) private readonly keys: KeyRing,
+    @Inject(HOT_STATE) private readonly hot: HotState,
+    private readonly host: ProviderHost,
+    private readonly tokens: AccessTokenVerifier,
+    private readonly revocations: RevocationList,
+  ) {}
+
+  onModuleInit(): void {
+    // A rotation here or on another instance: reload keys, rebuild the provider's keystore.
+    this.keys.onChange(() => {
+      this.host.rebuild();
+      this.tokens.refreshKeys();
+    });
+    this.hot.events.subscribe('keys', () => void this.keys.reload().catch(() => undefined));
+    this.hot.events.onResync(() => void this.keys.reload().catch(() => undefined));
+  }
+
+  onModuleDestroy(): void {
+    this.revocations.close();
+  }
+}

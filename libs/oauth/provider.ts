@@ -1,0 +1,224 @@
+import { hkdfSync } from 'node:crypto';
+import { decodeJwt, decodeProtectedHeader } from 'jose';
+import Provider, { errors } from 'oidc-provider';
+import type { TollgateConfig } from '#config';
+import type { ClientRecord } from '#clients';
+import type { ReplayStore } from '#hot-state';
+import type { PrismaClient } from '#persistence';
+import { adapterFactory } from './provider-adapter.js';
+
+/** Paths served by oidc-provider; everything else is Nest's. */
+export const OAUTH_ROUTES = {
+  token: '/oauth/token',
+  jwks: '/oauth/jwks',
+  introspection: '/oauth/introspect',
+  revocation: '/oauth/revoke',
+} as const;
+
+/** JWS algorithms accepted for client assertions (RFC 7523) and DPoP proofs (RFC 9449 §4.2). */
+export const CLIENT_SIGNING_ALGS = ['ES256', 'ES384', 'EdDSA', 'Ed25519', 'PS256', 'PS384', 'RS256'];
+/** RFC 7523bis: assertions are short-lived; a longer one is refused. */
+export const MAX_ASSERTION_LIFETIME = 300;
+
+export interface ProviderDeps {
+  config: TollgateConfig;
+  prisma: PrismaClient;
+  replay: ReplayStore;
+  lookupClient(clientId: string): Promise<ClientRecord | null>;
+  signingJwks(): { keys: object[] };
+  /** Secret shared by all instances for stateless DPoP nonces (derived from the KEK). */
+  nonceSecret: Buffer;
+}
+
+const epoch = () => Math.floor(Date.now() / 1000);
+
+/** Everything Tollgate asks of oidc-provider, in one place, with the RFC next to each knob. */
+export function buildProvider(deps: ProviderDeps): Provider {
+  const { config } = deps;
+  const issuer = config.issuer;
+
+  async function workload(clientId: string): Promise<ClientRecord> {
+    const record = await deps.lookupClient(clientId);
+    if (!record || record.status !== 'active') throw new errors.InvalidClient('client is not active');
+    return record;
+  }
+
+  const provider = new Provider(issuer, {
+    adapter: adapterFactory(deps) as any,
+    // Only workloads reach oidc-provider, and they authenticate with private_key_jwt (RFC 7523);
+    // `none` and shared secrets are not offered at the token endpoint.
+    clientAuthMethods: ['private_key_jwt'],
+    clientDefaults: {
+      grant_types: ['client_credentials'],
+      response_types: [],
+      token_endpoint_auth_method: 'private_key_jwt',
+      id_token_signed_response_alg: 'ES256',
+    },
+    enabledJWA: {
+      clientAuthSigningAlgValues: CLIENT_SIGNING_ALGS,
+      dPoPSigningAlgValues: CLIENT_SIGNING_ALGS,
+      idTokenSigningAlgValues: ['ES256'],
+      userinfoSigningAlgValues: ['ES256'],
+      introspectionSigningAlgValues: ['ES256'],
+      authorizationSigningAlgValues: ['ES256'],
+    } as any,
+    extraClientMetadata: { properties: ['require_dpop_nonce'] },
+    clockTolerance: config.clockSkew,
+    jwks: deps.signingJwks() as any,
+    routes: { token: OAUTH_ROUTES.token, jwks: OAUTH_ROUTES.jwks },
+    // The real lifetime comes from the resource server (getResourceServerInfo.accessTokenTTL).
+    ttl: { ClientCredentials: () => config.accessTokenTtl },
+    responseTypes: ['none'],
+    features: {
+      devInteractions: { enabled: false },
+      clientCredentials: { enabled: true },
+      // RFC 7662/7009 for RFC 9068 JWTs are Tollgate's own (oidc-provider refuses structured tokens there).
+      introspection: { enabled: false },
+      revocation: { enabled: false },
+      // RFC 9449. requireNonce: globally (TOLLGATE_DPOP_REQUIRE_NONCE) or per client (require_dpop_nonce).
+      dPoP: {
+        enabled: true,
+        nonceSecret: deps.nonceSecret,
+        requireNonce: (ctx: any) => config.dpopRequireNonce || ctx.oidc?.client?.require_dpop_nonce === true,
+        allowReplay: false,
+      },
+      // RFC 8707 resource indicators; tokens for a resource are RFC 9068 JWTs with that audience.
+      resourceIndicators: {
+        enabled: true,
+        defaultResource: async (ctx: any) => {
+          const record = await workload(ctx.oidc.client.clientId);
+          if (record.allowedResources.length === 1) return record.allowedResources[0];
+          throw new errors.InvalidTarget('resource parameter is required: this client may obtain tokens for several resources');
+        },
+        useGrantedResource: async () => false,
+        getResourceServerInfo: async (ctx: any, resource: string, client: any) => {
+          const record = await workload(client.clientId);
+          if (!record.allowedResources.includes(resource)) {
+            throw new errors.InvalidTarget('resource is not allowed for this client');
+          }
+          return {
+            audience: resource,
+            scope: record.scopes.join(' '),
+            accessTokenTTL: Math.min(record.accessTokenTtl ?? config.accessTokenTtl, config.accessTokenTtlMax),
+            accessTokenFormat: 'jwt',
+            jwt: { sign: { alg: 'ES256' } },
+          };
+        },
+      },
+    } as any,
+    // RFC 7523 §3 and RFC 7523bis: iss = sub = client_id, short lifetime, and not older than
+    // what the replay store remembers (so a replay-store restart does not reopen replays).
+    assertJwtClientAuthClaimsAndHeader: async (_ctx: any, claims: any, header: any) => {
+      if (claims.sub !== claims.iss) throw new errors.InvalidClientAuth('sub (JWT subject) must be the client_id');
+      if (header.typ && /^(dpop\+jwt|at\+jwt)$/i.test(header.typ)) throw new errors.InvalidClientAuth('wrong JWT type for a client assertion');
+      const now = epoch();
+      if (claims.exp - now > MAX_ASSERTION_LIFETIME + config.clockSkew) {
+        throw new errors.InvalidClientAuth(`client assertions may live at most ${MAX_ASSERTION_LIFETIME} seconds`);
+      }
+      const issuedAt = typeof claims.iat === 'number' ? claims.iat : claims.exp - MAX_ASSERTION_LIFETIME;
+      if (issuedAt < deps.replay.notBefore() - config.clockSkew) {
+        throw new errors.InvalidClientAuth('client assertion predates the replay store; create a new one');
+      }
+    },
+    // RFC 6749 §3.3 / RFC 9068 §2.2.3: a scope the client is not registered for is refused, not dropped.
+    extraTokenClaims: async (ctx: any) => {
+      const requested = String(ctx.oidc.params?.scope ?? '').split(' ').filter(Boolean);
+      if (requested.length) {
+        const record = await workload(ctx.oidc.client.clientId);
+        const outside = requested.filter((s) => !record.scopes.includes(s));
+        if (outside.length) throw new errors.InvalidScope('requested scope is not allowed for this client', outside.join(' '));
+      }
+      return undefined;
+    },
+    discovery: {
+      introspection_endpoint: `${issuer}${OAUTH_ROUTES.introspection}`,
+      introspection_endpoint_auth_methods_supported: ['client_secret_basic'],
+      introspection_signing_alg_values_supported: ['ES256'],
+      revocation_endpoint: `${issuer}${OAUTH_ROUTES.revocation}`,
+      revocation_endpoint_auth_methods_supported: ['private_key_jwt', 'client_secret_basic'],
+      revocation_endpoint_auth_signing_alg_values_supported: CLIENT_SIGNING_ALGS,
+    },
+    renderError: async (ctx: any, out: any) => {
+      ctx.type = 'json';
+      ctx.body = out;
+    },
+  } as any);
+
+  provider.proxy = true;
+
+  provider.use(async (ctx: any, next: () => Promise<void>) => {
+    if (ctx.path === OAUTH_ROUTES.token && ctx.method === 'POST') {
+      const refusal = proofFreshnessProblem(ctx.get('DPoP'), config, deps.replay.notBefore());
+      if (refusal) {
+        ctx.status = 400;
+        ctx.set('Cache-Control', 'no-store');
+        ctx.body = { error: 'invalid_dpop_proof', error_description: refusal };
+        return;
+      }
+    }
+    await next();
+    if (ctx.path === '/.well-known/openid-configuration' && ctx.status === 200 && ctx.body) {
+      trimDiscovery(ctx.body);
+    }
+  });
+
+  return provider;
+}
+
+/**
+ * RFC 9449 §4.3 step 11 and §11.1 with Tollgate's configurable window: oidc-provider accepts
+ * proofs up to 300 s old; we hold them to TOLLGATE_DPOP_PROOF_MAX_AGE (± TOLLGATE_CLOCK_SKEW),
+ * and refuse proofs made before the replay store could remember them. A nonce-bearing proof is
+ * fresh by its nonce (§8). Only refusals are decided here, before the signature is checked;
+ * oidc-provider verifies everything else.
+ */
+export function proofFreshnessProblem(proof: string | undefined, config: TollgateConfig, notBefore: number): string | undefined {
+  if (!proof) return undefined;
+  let iat: unknown;
+  let nonce: unknown;
+  try {
+    decodeProtectedHeader(proof);
+    ({ iat, nonce } = decodeJwt(proof));
+  } catch {
+    return undefined; // malformed: oidc-provider answers with its own invalid_dpop_proof
+  }
+  if (typeof iat !== 'number') return undefined;
+  const now = epoch();
+  if (iat > now + config.clockSkew) return 'DPoP proof iat is in the future';
+  if (nonce === undefined && iat < now - config.dpopProofMaxAge - config.clockSkew) return 'DPoP proof iat is not recent enough';
+  if (iat < notBefore - config.clockSkew) return 'DPoP proof predates the replay store; create a new proof';
+  return undefined;
+}
+
+/** Remove what a client_credentials-only server does not serve from the metadata (RFC 8414 §2). */
+function trimDiscovery(body: Record<string, unknown>): void {
+  for (const key of [
+    'authorization_endpoint',
+    'response_modes_supported',
+    'response_types_supported',
+    'claims_parameter_supported',
+    'claims_supported',
+    'code_challenge_methods_supported',
+    'subject_types_supported',
+    'id_token_signing_alg_values_supported',
+    'request_parameter_supported',
+    'request_uri_parameter_supported',
+    'require_request_uri_registration',
+    'authorization_response_iss_parameter_supported',
+    'userinfo_endpoint',
+    'userinfo_signing_alg_values_supported',
+    'end_session_endpoint',
+    'claim_types_supported',
+    'scopes_supported',
+    'pushed_authorization_request_endpoint',
+    'require_pushed_authorization_requests',
+  ]) {
+    delete body[key];
+  }
+  body.grant_types_supported = ['client_credentials'];
+}
+
+/** Derives the nonce secret from the KEK so every instance that shares the KEK issues compatible nonces. */
+export function deriveNonceSecret(kek: Buffer): Buffer {
+  return Buffer.from(hkdfSync('sha256', kek, Buffer.alloc(0), 'tollgate dpop nonce', 32));
+}

@@ -1,0 +1,171 @@
+import { Body, Controller, Headers, HttpCode, Inject, Post, Req, Res } from '@nestjs/common';
+import type { Request, Response } from 'express';
+import { CONFIG, type TollgateConfig } from '#config';
+import { ClientRegistry, SecretVerifier } from '#clients';
+import { HOT_STATE, type HotState } from '#hot-state';
+import { AccessTokenVerifier, type AccessTokenClaims } from './access-token.js';
+import { unverifiedAssertionIssuer, verifyClientAssertion } from './client-assertion.js';
+import { verifyDpopProof } from './dpop-proof.js';
+import { authenticateGateway } from './gateway-client.js';
+import { ClientKeySets } from './client-key-sets.js';
+import { InvalidClient, InvalidDpopProof, InvalidRequest, OAuthError, UseDpopNonce } from './oauth-error.js';
+import { CLIENT_SIGNING_ALGS, MAX_ASSERTION_LIFETIME, OAUTH_ROUTES } from './provider.js';
+import { RevocationList } from './revocation-list.js';
+import { KEY_RING, type KeyRing } from '#keys';
+
+type Form = Record<string, unknown>;
+
+/** RFC 6749 §3.1: parameters must not repeat; returns the single string value or undefined. */
+function param(form: Form, name: string): string | undefined {
+  const value = form?.[name];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string') throw new InvalidRequest(`${name} must be given once`);
+  return value;
+}
+
+const JWT_RESPONSE = 'application/token-introspection+jwt';
+
+/** RFC 7662 introspection and RFC 7009 revocation of Tollgate's RFC 9068 access tokens. */
+@Controller()
+export class TokenEndpointsController {
+  constructor(
+    @Inject(CONFIG) private readonly config: TollgateConfig,
+    @Inject(HOT_STATE) private readonly hot: HotState,
+    @Inject(KEY_RING) private readonly keys: KeyRing,
+    private readonly clients: ClientRegistry,
+    private readonly secrets: SecretVerifier,
+    private readonly tokens: AccessTokenVerifier,
+    private readonly revocations: RevocationList,
+    private readonly keySets: ClientKeySets,
+  ) {}
+
+  /**
+   * RFC 7662 §2. Only gateway clients may introspect (§4: the endpoint must be protected);
+   * a gateway may add the presentation context (`dpop_proof`, `htm`, `htu`) to have the DPoP
+   * proof checked against the token's binding too (RFC 9449 §7.1, Tollgate extension).
+   */
+  @Post(OAUTH_ROUTES.introspection)
+  @HttpCode(200)
+  async introspect(@Body() form: Form, @Headers('authorization') authorization: string | undefined, @Req() req: Request, @Res() res: Response) {
+    const gateway = await authenticateGateway(authorization, this.gatewayDeps());
+    const token = param(form, 'token');
+    if (!token) throw new InvalidRequest('token is required');
+    param(form, 'token_type_hint');
+    const proof = param(form, 'dpop_proof');
+    const htm = param(form, 'htm');
+    const htu = param(form, 'htu');
+
+    const verdict = await this.tokens.verify(token);
+    let body: Record<string, unknown> = { active: false };
+    if (verdict.active) {
+      body = activeBody(verdict.claims);
+      if (proof !== undefined || htm !== undefined || htu !== undefined) {
+        const problem = await this.proofProblem(proof, htm, htu, token, verdict.claims);
+        if (problem) body = { active: false, dpop_proof_error: problem.error, dpop_proof_error_description: problem.error_description };
+      }
+    }
+    res.setHeader('Cache-Control', 'no-store');
+    // RFC 9701 §4: a signed JWT response when the gateway asks for one.
+    if (String(req.headers.accept ?? '').includes(JWT_RESPONSE)) {
+      const now = Math.floor(Date.now() / 1000);
+      const jwt = await this.keys.sign(
+        { iss: this.config.issuer, aud: gateway.clientId, iat: now, token_introspection: body },
+        'token-introspection+jwt',
+      );
+      res.type(JWT_RESPONSE).send(jwt);
+      return;
+    }
+    res.json(body);
+  }
+
+  /**
+   * RFC 7009 §2. The token's owner authenticates with private_key_jwt (RFC 7523); an unknown,
+   * malformed or already expired token still answers 200 (§2.2).
+   */
+  @Post(OAUTH_ROUTES.revocation)
+  @HttpCode(200)
+  async revoke(@Body() form: Form, @Res() res: Response) {
+    const clientId = await this.authenticateWorkload(form);
+    const token = param(form, 'token');
+    if (!token) throw new InvalidRequest('token is required');
+    param(form, 'token_type_hint'); // §2.1: a hint we may ignore; we only issue access tokens
+    const verdict = await this.tokens.verify(token, { ignoreExpiry: true });
+    if (verdict.active) {
+      if (verdict.claims.client_id !== clientId) {
+        // §2.1: the token was not issued to the requesting client.
+        throw new OAuthError('unauthorized_client', 400, 'the token was not issued to this client');
+      }
+      await this.revocations.revoke(verdict.claims.jti!, clientId, verdict.claims.exp!);
+    }
+    res.setHeader('Cache-Control', 'no-store');
+    res.status(200).end();
+  }
+
+  private gatewayDeps() {
+    return {
+      lookupClient: (id: string) => this.clients.lookup(id),
+      verifySecret: (id: string, secret: string, stored: string) => this.secrets.verify(id, secret, stored),
+    };
+  }
+
+  private async authenticateWorkload(form: Form): Promise<string> {
+    const assertion = param(form, 'client_assertion');
+    const type = param(form, 'client_assertion_type');
+    if (!assertion) throw new InvalidClient('client authentication with private_key_jwt (RFC 7523) is required');
+    const clientId = param(form, 'client_id') ?? unverifiedAssertionIssuer(assertion);
+    const client = clientId ? await this.clients.lookup(clientId) : null;
+    if (!client || client.status !== 'active' || client.tokenEndpointAuthMethod !== 'private_key_jwt') {
+      throw new InvalidClient('client authentication failed');
+    }
+    const keys = await this.keySets.keysFor(client);
+    const issuer = this.config.issuer;
+    await verifyClientAssertion(
+      assertion,
+      type,
+      keys,
+      {
+        clientId: client.clientId,
+        audiences: [issuer, `${issuer}/`, `${issuer}${OAUTH_ROUTES.token}`, `${issuer}${OAUTH_ROUTES.revocation}`],
+        algorithms: CLIENT_SIGNING_ALGS,
+        clockSkewSeconds: this.config.clockSkew,
+        maxLifetimeSeconds: MAX_ASSERTION_LIFETIME,
+      },
+      this.hot.replay,
+    );
+    return client.clientId;
+  }
+
+  private async proofProblem(proof: string | undefined, htm: string | undefined, htu: string | undefined, token: string, claims: AccessTokenClaims) {
+    try {
+      if (!proof || !htm || !htu) throw new InvalidDpopProof('dpop_proof, htm and htu are required together');
+      if (!claims.cnf?.jkt) throw new InvalidDpopProof('the access token is not DPoP-bound');
+      await verifyDpopProof(
+        proof,
+        { method: htm, url: htu, accessToken: token, boundJkt: claims.cnf.jkt, notBefore: this.hot.replay.notBefore() - this.config.clockSkew },
+        { algorithms: CLIENT_SIGNING_ALGS, maxAgeSeconds: this.config.dpopProofMaxAge, clockSkewSeconds: this.config.clockSkew },
+        this.hot.replay,
+      );
+      return undefined;
+    } catch (error) {
+      if (error instanceof InvalidDpopProof || error instanceof UseDpopNonce) return error;
+      throw error;
+    }
+  }
+}
+
+/** RFC 7662 §2.2 members for an active RFC 9068 token. */
+function activeBody(claims: AccessTokenClaims): Record<string, unknown> {
+  return {
+    active: true,
+    iss: claims.iss,
+    sub: claims.sub,
+    client_id: claims.client_id,
+    ...(claims.scope ? { scope: claims.scope } : {}),
+    aud: claims.aud,
+    exp: claims.exp,
+    iat: claims.iat,
+    jti: claims.jti,
+    token_type: claims.cnf?.jkt ? 'DPoP' : 'Bearer',
+    ...(claims.cnf?.jkt ? { cnf: { jkt: claims.cnf.jkt } } : {}),
+  };
+}

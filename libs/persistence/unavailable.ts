@@ -1,0 +1,19 @@
+/** Raised when the database cannot be reached: rendered as 503 with Retry-After, never as 500. */
+export class DatabaseUnavailableError extends Error {
+  constructor(cause?: unknown) {
+    super('database unavailable', { cause });
+  }
+}
+
+const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', '57P01', '57P03', '08006', '08001', '08003', 'P1001', 'P1002', 'P1017']);
+
+/** True for errors that mean "the database is down", as opposed to a bad query. */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  for (let e: any = error, depth = 0; e && depth < 6; e = e.cause, depth++) {
+    if (e instanceof DatabaseUnavailableError) return true;
+    if (CONNECTION_CODES.has(e.code) || CONNECTION_CODES.has(e.errorCode)) return true;
+    if (e.name === 'DriverAdapterError' && /connect|terminat|closed|ECONN/i.test(String(e.cause?.message ?? e.message))) return true;
+    if (typeof e.message === 'string' && /Connection terminated|connect ECONNREFUSED|Can't reach database|Client has encountered a connection error/i.test(e.message)) return true;
+  }
+  return false;
+}

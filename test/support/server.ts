@@ -1,0 +1,62 @@
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
+import { loadConfig, type TollgateConfig } from '#config';
+import { createTollgate, type Tollgate } from '#tollgate';
+
+export interface RunningTollgate {
+  url: string;
+  adminToken: string;
+  config: TollgateConfig;
+  tollgate: Tollgate;
+  /** `Authorization` header value for the admin API. */
+  admin: string;
+  close(): Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * Configuration for a test server: real PostgreSQL when DATABASE_URL is set (as in CI), the
+ * embedded database in memory otherwise; Redis when REDIS_URL is set.
+ */
+export function testConfig(port: number, env: Record<string, string | undefined> = {}): TollgateConfig {
+  return loadConfig({
+    DATABASE_URL: process.env.DATABASE_URL,
+    REDIS_URL: process.env.REDIS_URL,
+    TOLLGATE_DATA_DIR: 'memory://',
+    PORT: String(port),
+    TOLLGATE_ISSUER: `http://127.0.0.1:${port}`,
+    TOLLGATE_ADMIN_TOKEN: randomBytes(32).toString('base64url'),
+    TOLLGATE_KEY_ENCRYPTION_KEY: process.env.TOLLGATE_KEY_ENCRYPTION_KEY ?? TEST_KEK,
+    ...env,
+  });
+}
+
+// Tests share one database, so they share the key that encrypts its signing keys.
+const TEST_KEK = Buffer.alloc(32, 7).toString('base64url');
+
+/** Starts the real server on a free loopback port. */
+export async function startTollgate(env: Record<string, string | undefined> = {}): Promise<RunningTollgate> {
+  const port = await freePort();
+  const config = testConfig(port, env);
+  const tollgate = await createTollgate(config, false);
+  await tollgate.app.listen(port, '127.0.0.1');
+  return {
+    url: config.issuer,
+    adminToken: config.adminToken,
+    admin: `Bearer ${config.adminToken}`,
+    config,
+    tollgate,
+    close: () => tollgate.close(),
+  };
+}

@@ -1,0 +1,110 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose';
+import request from 'supertest';
+import type { RunningTollgate } from './server.js';
+
+type Alg = 'ES256' | 'EdDSA' | 'PS256';
+type KeyPair = Awaited<ReturnType<typeof generateKeyPair>>;
+
+export interface WorkloadOptions {
+  alg?: Alg;
+  scope?: string;
+  allowed_resources?: string[];
+  access_token_ttl?: number;
+  require_dpop_nonce?: boolean;
+  dpop_bound_access_tokens?: boolean;
+}
+
+export interface ProofOptions {
+  ath?: string | false;
+  nonce?: string;
+  iat?: number;
+  jti?: string;
+  key?: KeyPair;
+  typ?: string;
+}
+
+/** A registered workload with real keys: signs client assertions (RFC 7523) and DPoP proofs (RFC 9449). */
+export class Workload {
+  clientId = '';
+  clientKey!: KeyPair;
+  dpopKey!: KeyPair;
+  dpopJwk!: JWK;
+  record: Record<string, any> = {};
+
+  private constructor(readonly server: RunningTollgate, readonly alg: Alg) {}
+
+  static async register(server: RunningTollgate, options: WorkloadOptions = {}): Promise<Workload> {
+    const w = new Workload(server, options.alg ?? 'ES256');
+    w.clientKey = await generateKeyPair(w.alg, { extractable: true });
+    w.dpopKey = await generateKeyPair('ES256', { extractable: true });
+    w.dpopJwk = await exportJWK(w.dpopKey.publicKey);
+    const publicJwk = { ...(await exportJWK(w.clientKey.publicKey)), kid: 'k1', alg: w.alg, use: 'sig' };
+    const { alg: _a, ...rest } = options;
+    const res = await request(server.url)
+      .post('/admin/clients')
+      .set('Authorization', server.admin)
+      .send({
+        client_name: 'test workload',
+        jwks: { keys: [publicJwk] },
+        scope: 'orders:read orders:write',
+        allowed_resources: ['https://api.example.test/'],
+        ...rest,
+      });
+    if (res.status !== 201) throw new Error(`registration failed: ${res.status} ${JSON.stringify(res.body)}`);
+    w.record = res.body;
+    w.clientId = res.body.client_id;
+    return w;
+  }
+
+  get tokenUrl(): string {
+    return `${this.server.url}/oauth/token`;
+  }
+
+  async assertion(claims: Record<string, unknown> = {}, key: KeyPair = this.clientKey, alg: string = this.alg): Promise<string> {
+    const now = Math.floor(Date.now() / 1000);
+    return new SignJWT({ jti: randomUUID(), ...claims })
+      .setProtectedHeader({ alg, kid: 'k1' })
+      .setIssuer(this.clientId)
+      .setSubject(this.clientId)
+      .setAudience((claims.aud as string) ?? this.server.url)
+      .setIssuedAt(now)
+      .setExpirationTime(now + 60)
+      .sign(key.privateKey);
+  }
+
+  async proof(htm: string, htu: string, options: ProofOptions & { accessToken?: string } = {}): Promise<string> {
+    const key = options.key ?? this.dpopKey;
+    const jwk = options.key ? await exportJWK(options.key.publicKey) : this.dpopJwk;
+    const payload: Record<string, unknown> = {
+      jti: options.jti ?? randomUUID(),
+      htm,
+      htu,
+      iat: options.iat ?? Math.floor(Date.now() / 1000),
+    };
+    if (options.nonce) payload.nonce = options.nonce;
+    if (options.accessToken) payload.ath = createHash('sha256').update(options.accessToken).digest('base64url');
+    return new SignJWT(payload).setProtectedHeader({ alg: 'ES256', typ: options.typ ?? 'dpop+jwt', jwk }).sign(key.privateKey);
+  }
+
+  /** POST /oauth/token with client_credentials; returns the supertest response. */
+  async requestToken(form: Record<string, string> = {}, proof?: string | null, assertion?: string) {
+    const req = request(this.server.url).post('/oauth/token').type('form');
+    const dpop = proof === undefined ? await this.proof('POST', this.tokenUrl) : proof;
+    if (dpop) req.set('DPoP', dpop);
+    return req.send({
+      grant_type: 'client_credentials',
+      client_id: this.clientId,
+      client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+      client_assertion: assertion ?? (await this.assertion()),
+      ...form,
+    });
+  }
+
+  /** A DPoP-bound access token, or throws. */
+  async token(form: Record<string, string> = {}): Promise<string> {
+    const res = await this.requestToken(form);
+    if (res.status !== 200) throw new Error(`token request failed: ${res.status} ${JSON.stringify(res.body)}`);
+    return res.body.access_token;
+  }
+}
