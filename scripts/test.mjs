@@ -19,7 +19,7 @@ const child = spawn(process.execPath, ['--test', '--test-concurrency=1', '--test
 let tail = '';
 child.stdout.on('data', (chunk) => {
   process.stdout.write(chunk);
-  tail = (tail + chunk.toString()).slice(-4000);
+  tail = (tail + chunk.toString()).slice(-200000);
 });
 child.on('close', (code) => {
   const count = (name) => Number(new RegExp(`ℹ ${name} (\\d+)`).exec(tail)?.[1] ?? 0);

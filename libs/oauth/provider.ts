@@ -67,7 +67,7 @@ export function buildProvider(deps: ProviderDeps): Provider {
     jwks: deps.signingJwks() as any,
     routes: { token: OAUTH_ROUTES.token, jwks: OAUTH_ROUTES.jwks },
     // The real lifetime comes from the resource server (getResourceServerInfo.accessTokenTTL).
-    ttl: { ClientCredentials: () => config.accessTokenTtl },
+    ttl: { ClientCredentials: (_ctx: any, token: any) => token?.resourceServer?.accessTokenTTL ?? config.accessTokenTtl },
     responseTypes: ['none'],
     features: {
       devInteractions: { enabled: false },
@@ -146,6 +146,12 @@ export function buildProvider(deps: ProviderDeps): Provider {
 
   provider.proxy = true;
 
+  // oidc-provider reports DPoP replays and missing proofs as invalid_grant with the reason in
+  // error_detail; RFC 9449 §5 asks for invalid_dpop_proof. Keep the error to rewrite it below.
+  provider.on('grant.error', (ctx: any, error: any) => {
+    ctx.state.grantError = error;
+  });
+
   provider.use(async (ctx: any, next: () => Promise<void>) => {
     if (ctx.path === OAUTH_ROUTES.token && ctx.method === 'POST') {
       const refusal = proofFreshnessProblem(ctx.get('DPoP'), config, deps.replay.notBefore());
@@ -157,6 +163,13 @@ export function buildProvider(deps: ProviderDeps): Provider {
       }
     }
     await next();
+    const detail = ctx.state.grantError?.error_detail;
+    if (ctx.path === OAUTH_ROUTES.token && ctx.body?.error === 'invalid_grant' && /^DPoP proof JWT (Replay detected|not provided)/.test(detail ?? '')) {
+      ctx.body = {
+        error: 'invalid_dpop_proof',
+        error_description: detail.includes('Replay') ? 'DPoP proof jti was already used' : 'a DPoP proof is required for this client',
+      };
+    }
     if (ctx.path === '/.well-known/openid-configuration' && ctx.status === 200 && ctx.body) {
       trimDiscovery(ctx.body);
     }

@@ -63,14 +63,8 @@ export class Workload {
 
   async assertion(claims: Record<string, unknown> = {}, key: KeyPair = this.clientKey, alg: string = this.alg): Promise<string> {
     const now = Math.floor(Date.now() / 1000);
-    return new SignJWT({ jti: randomUUID(), ...claims })
-      .setProtectedHeader({ alg, kid: 'k1' })
-      .setIssuer(this.clientId)
-      .setSubject(this.clientId)
-      .setAudience((claims.aud as string) ?? this.server.url)
-      .setIssuedAt(now)
-      .setExpirationTime(now + 60)
-      .sign(key.privateKey);
+    const payload = { iss: this.clientId, sub: this.clientId, aud: this.server.url, jti: randomUUID(), iat: now, exp: now + 60, ...claims };
+    return new SignJWT(payload).setProtectedHeader({ alg, kid: 'k1' }).sign(key.privateKey);
   }
 
   async proof(htm: string, htu: string, options: ProofOptions & { accessToken?: string } = {}): Promise<string> {
