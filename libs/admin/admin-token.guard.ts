@@ -20,7 +20,7 @@ export class AdminTokenGuard implements CanActivate {
   canActivate(context: ExecutionContext): boolean {
     const request = context.switchToHttp().getRequest();
     const header: unknown = request.headers.authorization;
-    const match = typeof header === 'string' ? /^Bearer ([\x21-\x7e]+)$/.exec(header) : null;
+    const match = typeof header === 'string' ? /^Bearer ([\x21-\x7e]+)$/i.exec(header) : null;
     if (!match || !timingSafeEqual(digest(match[1]!), this.expected)) {
       const response = context.switchToHttp().getResponse();
       response.setHeader('WWW-Authenticate', match ? 'Bearer error="invalid_token"' : 'Bearer');

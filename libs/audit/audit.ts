@@ -1,4 +1,4 @@
-import { Controller, Get, Inject, Injectable, Module, Query, UseGuards } from '@nestjs/common';
+import { BadRequestException, Controller, Get, Inject, Injectable, Module, Query, UseGuards } from '@nestjs/common';
 import { AdminTokenGuard } from '#admin';
 import { DATABASE, type Database } from '#persistence';
 
@@ -39,6 +39,10 @@ class AuditController {
 
   @Get()
   list(@Query('client_id') clientId?: string, @Query('limit') limit?: string, @Query('cursor') cursor?: string) {
+    // `?client_id=a&client_id=b` arrives as an array, which the query would reject with a 500.
+    if (clientId !== undefined && typeof clientId !== 'string') {
+      throw new BadRequestException({ error: 'invalid_request', error_description: 'client_id must be given once' });
+    }
     const take = Math.min(Math.max(Number(limit) || 50, 1), 200);
     const before = cursor && /^\d+$/.test(cursor) ? BigInt(cursor) : undefined;
     return this.queries.list(clientId, take, before);

@@ -1,4 +1,4 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query, UseGuards, UsePipes } from '@nestjs/common';
+import { Body, Controller, Delete, Get, Header, HttpCode, Param, Patch, Post, Query, UseGuards, UsePipes } from '@nestjs/common';
 import { AdminTokenGuard, adminValidationPipe } from '#admin';
 import { CreateClientDto, UpdateClientDto } from './client-dto.js';
 import { clientView } from './client-record.js';
@@ -13,6 +13,7 @@ export class AdminClientsController {
   constructor(private readonly registry: ClientRegistry) {}
 
   @Post()
+  @Header('Cache-Control', 'no-store') // carries the client_secret (RFC 7591 §3.2.1, RFC 6749 §5.1)
   async create(@Body() body: CreateClientDto) {
     const { client, secret } = await this.registry.create(body, ACTOR);
     // The secret is shown once, here; only its hash is stored (RFC 7591 §3.2.1).
@@ -35,6 +36,7 @@ export class AdminClientsController {
   }
 
   @Patch(':client_id')
+  @Header('Cache-Control', 'no-store') // may carry a rotated client_secret
   async update(@Param('client_id') clientId: string, @Body() body: UpdateClientDto) {
     const { client, secret } = await this.registry.update(clientId, body, ACTOR);
     return { ...clientView(client), ...(secret ? { client_secret: secret, client_secret_expires_at: 0 } : {}) };

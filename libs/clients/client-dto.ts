@@ -11,9 +11,16 @@ import {
   Max,
   MaxLength,
   Min,
+  ValidateIf,
 } from 'class-validator';
 
 const AUTH_METHODS = ['private_key_jwt', 'client_secret_basic'];
+/**
+ * Like IsOptional, but only for an absent member: `null` is validated (and refused) for the fields
+ * whose stored value cannot be null, instead of reaching the registry and failing there with a 500.
+ */
+const OptionalNotNull = () => ValidateIf((_object, value) => value !== undefined);
+
 const AUTH_METHOD_MESSAGE = 'must be private_key_jwt (workloads) or client_secret_basic (gateways); "none" is never allowed';
 
 /** POST /admin/clients: RFC 7591 §2 field names plus Tollgate's extensions. */
@@ -31,30 +38,30 @@ export class CreateClientDto {
   jwks_uri?: string;
 
   /** Space-separated scope values (RFC 7591 §2). */
-  @IsOptional() @IsString() @MaxLength(4000)
+  @OptionalNotNull() @IsString() @MaxLength(4000)
   scope?: string;
 
-  @IsOptional() @IsArray() @ArrayUnique() @IsIn(['workload', 'gateway'], { each: true, message: 'each role must be workload or gateway' })
+  @OptionalNotNull() @IsArray() @ArrayUnique() @IsIn(['workload', 'gateway'], { each: true, message: 'each role must be workload or gateway' })
   roles?: string[];
 
-  @IsOptional() @IsArray() @ArrayMaxSize(50) @IsString({ each: true })
+  @OptionalNotNull() @IsArray() @ArrayMaxSize(50) @IsString({ each: true })
   allowed_resources?: string[];
 
   @IsOptional() @IsInt() @Min(10) @Max(86_400)
   access_token_ttl?: number;
 
   /** RFC 9449 §5.2 client metadata. */
-  @IsOptional() @IsBoolean()
+  @OptionalNotNull() @IsBoolean()
   dpop_bound_access_tokens?: boolean;
 
   /** Tollgate extension: require a server nonce (RFC 9449 §8) in this client's proofs. */
-  @IsOptional() @IsBoolean()
+  @OptionalNotNull() @IsBoolean()
   require_dpop_nonce?: boolean;
 }
 
 /** PATCH /admin/clients/:client_id: any field of the create body, plus status and secret rotation. */
 export class UpdateClientDto extends CreateClientDto {
-  @IsOptional() @IsIn(['active', 'suspended'], { message: 'must be active or suspended' })
+  @OptionalNotNull() @IsIn(['active', 'suspended'], { message: 'must be active or suspended' })
   status?: 'active' | 'suspended';
 
   /** Gateway clients: issue a new client_secret (shown once in the response). */

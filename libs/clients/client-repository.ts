@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { auditRecord, type AuditEntry } from '#audit';
-import { DATABASE, type Database } from '#persistence';
+import { DATABASE, type Database, Prisma } from '#persistence';
 import type { ClientRecord } from './client-record.js';
 
 type Row = NonNullable<Awaited<ReturnType<Database['prisma']['client']['findUnique']>>>;
@@ -34,7 +34,7 @@ function toData(c: ClientChanges) {
     ...(c.roles !== undefined ? { roles: c.roles } : {}),
     ...(c.status !== undefined ? { status: c.status } : {}),
     ...(c.tokenEndpointAuthMethod !== undefined ? { tokenEndpointAuthMethod: c.tokenEndpointAuthMethod } : {}),
-    ...(c.jwks !== undefined ? { jwks: c.jwks === null ? { set: null } : (c.jwks as object) } : {}),
+    ...(c.jwks !== undefined ? { jwks: c.jwks === null ? Prisma.DbNull : (c.jwks as object) } : {}),
     ...(c.jwksUri !== undefined ? { jwksUri: c.jwksUri } : {}),
     ...(c.scopes !== undefined ? { scope: c.scopes.join(' ') } : {}),
     ...(c.allowedResources !== undefined ? { allowedResources: c.allowedResources } : {}),

@@ -1,0 +1,602 @@
+/**
+ * Tollgate load benchmark: `npm run bench` (see bench/README.md).
+ *
+ * The main thread runs a real Tollgate (startTollgate from #test-support: PostgreSQL/Redis when
+ * DATABASE_URL/REDIS_URL are set, embedded PGlite in memory + in-process hot state otherwise).
+ * The load generator runs in a worker thread of the same process, with its own event loop, so
+ * its HTTP client and its signing never block the server's event loop (it does share the CPU
+ * cores and libuv's thread pool, as a client process on the same machine would).
+ *
+ * Phases: warm-up (untimed), token issuance, introspection (plain), introspection with a DPoP
+ * proof, then the crypto floor (jose ES256 verify/sign throughput on this machine) with the
+ * server idle. Every client assertion and DPoP proof is fresh (unique jti), signed by the
+ * generator before the timed window of its batch.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { performance, type EventLoopUtilization } from 'node:perf_hooks';
+import { isMainThread, parentPort, Worker } from 'node:worker_threads';
+import { EmbeddedJWK, exportJWK, generateKeyPair, type JWK, jwtVerify, SignJWT } from 'jose';
+
+type KeyPair = Awaited<ReturnType<typeof generateKeyPair>>;
+
+const RESOURCE = 'https://api.example.test/';
+const API_URL = 'https://api.example.test/orders';
+const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
+/** Prepared assertions/proofs older than this are re-signed just before sending (server window: 60 s). */
+const MAX_PREPARED_AGE_MS = 40_000;
+
+function envInt(name: string, fallback: number, min = 1): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min) throw new Error(`${name} must be a whole number >= ${min}, got "${raw}"`);
+  return value;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Messages between the main thread (server, orchestration) and the worker (load generator).
+
+interface PhaseResult {
+  requests: number;
+  /** Per-request latency in ms, in request order. */
+  latencies: Float64Array;
+  /** Sum of the timed windows (batches), ms. */
+  timedMs: number;
+  errors: number;
+  firstError?: string;
+  /** Prepared items that had to be re-signed because their batch ran too long. */
+  resigned: number;
+  /** Time spent signing outside the timed windows, ms. */
+  prepareMs: number;
+}
+
+type Command =
+  | { id: number; cmd: 'setup'; url: string; admin: string; concurrency: number }
+  | { id: number; cmd: 'tokens'; n: number; concurrency: number; batch: number; timed: boolean }
+  | { id: number; cmd: 'introspect'; n: number; concurrency: number; batch: number; withProof: boolean; timed: boolean };
+
+/** A command without its id (distributes over the union). */
+type CommandBody = Command extends infer C ? (C extends Command ? Omit<C, 'id'> : never) : never;
+
+type WorkerMessage =
+  | { type: 'result'; id: number; result: unknown }
+  | { type: 'error'; id: number; message: string }
+  | { type: 'timed'; state: 'start' | 'end' };
+
+// =============================================================================================
+// Load generator (worker thread)
+
+async function generator(): Promise<void> {
+  const port = parentPort!;
+  let url = '';
+  let origin: URL;
+  let agent: http.Agent;
+  let clientId = '';
+  let gatewayAuth = '';
+  let clientKey: KeyPair;
+  let dpopKey: KeyPair;
+  let dpopJwk: JWK;
+  const tokens: string[] = [];
+
+  function post(path: string, headers: Record<string, string>, body: string): Promise<{ status: number; body: string }> {
+    return new Promise((resolve, reject) => {
+      const req = http.request(
+        {
+          host: origin.hostname,
+          port: origin.port,
+          path,
+          method: 'POST',
+          agent,
+          headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body), ...headers },
+        },
+        (res) => {
+          let data = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => (data += chunk));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: data }));
+          res.on('error', reject);
+        },
+      );
+      req.on('error', reject);
+      req.end(body);
+    });
+  }
+
+  function assertion(): Promise<string> {
+    const now = Math.floor(Date.now() / 1000);
+    return new SignJWT({ jti: randomUUID() })
+      .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
+      .setIssuer(clientId)
+      .setSubject(clientId)
+      .setAudience(url)
+      .setIssuedAt(now)
+      .setExpirationTime(now + 60)
+      .sign(clientKey.privateKey);
+  }
+
+  function proof(htm: string, htu: string, accessToken?: string): Promise<string> {
+    const payload: Record<string, unknown> = { jti: randomUUID(), htm, htu, iat: Math.floor(Date.now() / 1000) };
+    if (accessToken) payload.ath = createHash('sha256').update(accessToken).digest('base64url');
+    return new SignJWT(payload).setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk: dpopJwk }).sign(dpopKey.privateKey);
+  }
+
+  interface Prepared {
+    made: number;
+    headers: Record<string, string>;
+    body: string;
+  }
+
+  /** Runs `count` jobs with at most `concurrency` in flight. */
+  async function pool(count: number, concurrency: number, job: (i: number) => Promise<void>): Promise<void> {
+    let next = 0;
+    const lane = async () => {
+      while (next < count) await job(next++);
+    };
+    await Promise.all(Array.from({ length: Math.min(concurrency, count) }, lane));
+  }
+
+  async function prepareAll(count: number, make: (i: number) => Promise<Prepared>): Promise<Prepared[]> {
+    const out = new Array<Prepared>(count);
+    await pool(count, 128, async (i) => {
+      out[i] = await make(i);
+    });
+    return out;
+  }
+
+  const tokenUrl = () => `${url}/oauth/token`;
+
+  async function tokenItem(): Promise<Prepared> {
+    const [a, p] = await Promise.all([assertion(), proof('POST', tokenUrl())]);
+    const body = new URLSearchParams({
+      grant_type: 'client_credentials',
+      client_id: clientId,
+      client_assertion_type: ASSERTION_TYPE,
+      client_assertion: a,
+      scope: 'orders:read',
+    }).toString();
+    return { made: Date.now(), headers: { dpop: p }, body };
+  }
+
+  async function introspectionItem(token: string, withProof: boolean): Promise<Prepared> {
+    const form: Record<string, string> = { token };
+    if (withProof) {
+      form.dpop_proof = await proof('GET', API_URL, token);
+      form.htm = 'GET';
+      form.htu = API_URL;
+    }
+    return { made: Date.now(), headers: { authorization: gatewayAuth }, body: new URLSearchParams(form).toString() };
+  }
+
+  /** Batches of prepared requests; only the sending of each batch is timed. */
+  async function runPhase(
+    n: number,
+    concurrency: number,
+    batch: number,
+    timed: boolean,
+    make: (i: number) => Promise<Prepared>,
+    path: string,
+    check: (status: number, body: string) => boolean,
+  ): Promise<PhaseResult> {
+    const latencies = new Float64Array(n);
+    let errors = 0;
+    let firstError: string | undefined;
+    let timedMs = 0;
+    let prepareMs = 0;
+    let resigned = 0;
+    for (let start = 0; start < n; start += batch) {
+      const size = Math.min(batch, n - start);
+      const p0 = performance.now();
+      const items = await prepareAll(size, (i) => make(start + i));
+      prepareMs += performance.now() - p0;
+      if (timed) port.postMessage({ type: 'timed', state: 'start' } satisfies WorkerMessage);
+      const t0 = performance.now();
+      await pool(size, concurrency, async (i) => {
+        let item = items[i]!;
+        if (Date.now() - item.made > MAX_PREPARED_AGE_MS) {
+          item = await make(start + i);
+          resigned++;
+        }
+        const t = performance.now();
+        let ok = false;
+        let detail = '';
+        try {
+          const res = await post(path, item.headers, item.body);
+          ok = check(res.status, res.body);
+          if (!ok) detail = `${res.status} ${res.body}`;
+        } catch (error) {
+          detail = `request failed: ${(error as Error).message}`;
+        }
+        latencies[start + i] = performance.now() - t;
+        if (!ok) {
+          errors++;
+          firstError ??= detail;
+        }
+      });
+      timedMs += performance.now() - t0;
+      if (timed) port.postMessage({ type: 'timed', state: 'end' } satisfies WorkerMessage);
+    }
+    return { requests: n, latencies, timedMs, errors, firstError, resigned, prepareMs };
+  }
+
+  async function setup(serverUrl: string, admin: string, concurrency: number) {
+    url = serverUrl;
+    origin = new URL(serverUrl);
+    agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
+    clientKey = await generateKeyPair('ES256', { extractable: true });
+    dpopKey = await generateKeyPair('ES256', { extractable: true });
+    dpopJwk = await exportJWK(dpopKey.publicKey);
+    const publicJwk = { ...(await exportJWK(clientKey.publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' };
+    const register = async (body: object) => {
+      const res = await fetch(`${url}/admin/clients`, {
+        method: 'POST',
+        headers: { authorization: admin, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      const json = (await res.json()) as Record<string, string>;
+      if (res.status !== 201) throw new Error(`registration failed: ${res.status} ${JSON.stringify(json)}`);
+      return json;
+    };
+    const workload = await register({
+      client_name: 'bench workload',
+      jwks: { keys: [publicJwk] },
+      scope: 'orders:read orders:write',
+      allowed_resources: [RESOURCE],
+    });
+    clientId = workload.client_id!;
+    const gateway = await register({ client_name: 'bench gateway', roles: ['gateway'], token_endpoint_auth_method: 'client_secret_basic' });
+    const form = (s: string) => encodeURIComponent(s);
+    gatewayAuth = `Basic ${Buffer.from(`${form(gateway.client_id!)}:${form(gateway.client_secret!)}`).toString('base64')}`;
+    return { workload: clientId, gateway: gateway.client_id };
+  }
+
+  const tokenOk = (status: number, body: string) => {
+    if (status !== 200) return false;
+    const json = JSON.parse(body) as { access_token?: string; token_type?: string };
+    if (json.token_type !== 'DPoP' || typeof json.access_token !== 'string') return false;
+    tokens.push(json.access_token);
+    return true;
+  };
+  const activeOk = (status: number, body: string) => status === 200 && (JSON.parse(body) as { active?: boolean }).active === true;
+
+  port.on('message', async (message: Command) => {
+    try {
+      let result: unknown;
+      if (message.cmd === 'setup') {
+        result = await setup(message.url, message.admin, message.concurrency);
+      } else if (message.cmd === 'tokens') {
+        result = await runPhase(message.n, message.concurrency, message.batch, message.timed, () => tokenItem(), '/oauth/token', tokenOk);
+      } else {
+        if (tokens.length === 0) throw new Error('no tokens to introspect');
+        // Newest tokens first: they stay valid longest.
+        const pick = (i: number) => tokens[tokens.length - 1 - (i % tokens.length)]!;
+        const withProof = message.withProof;
+        result = await runPhase(message.n, message.concurrency, message.batch, message.timed, (i) => introspectionItem(pick(i), withProof), '/oauth/introspect', activeOk);
+      }
+      const transfer = result && typeof result === 'object' && 'latencies' in result ? [(result as PhaseResult).latencies.buffer as ArrayBuffer] : [];
+      port.postMessage({ type: 'result', id: message.id, result } satisfies WorkerMessage, transfer);
+    } catch (error) {
+      port.postMessage({ type: 'error', id: message.id, message: (error as Error).stack ?? String(error) } satisfies WorkerMessage);
+    }
+  });
+}
+
+// =============================================================================================
+// Orchestration, server and crypto floor (main thread)
+
+interface PhaseStats {
+  requests: number;
+  errors: number;
+  first_error?: string;
+  resigned: number;
+  seconds: number;
+  requests_per_second: number;
+  latency_ms: { mean: number; p50: number; p90: number; p99: number; max: number };
+  /** Busy share of the server's event loop (main thread) during the timed windows. */
+  server_event_loop_busy: number;
+  /** Busy share of the load generator's event loop. */
+  generator_event_loop_busy: number;
+  /** Whole-process CPU (server + thread pool + generator) during the timed windows, in cores. */
+  process_cpu_cores: number;
+  floor_per_second?: number;
+  percent_of_floor?: number;
+}
+
+function percentile(sorted: Float64Array, p: number): number {
+  if (sorted.length === 0) return NaN;
+  const rank = Math.ceil((p / 100) * sorted.length);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, rank - 1))]!;
+}
+
+const round = (x: number, digits = 1) => Number(x.toFixed(digits));
+
+class Meter {
+  private elu = { idle: 0, active: 0 };
+  private workerElu = { idle: 0, active: 0 };
+  private cpuMicros = 0;
+  private started?: { elu: EventLoopUtilization; workerElu: EventLoopUtilization; cpu: NodeJS.CpuUsage };
+
+  constructor(private readonly worker: Worker) {}
+
+  start(): void {
+    this.started = { elu: performance.eventLoopUtilization(), workerElu: this.worker.performance.eventLoopUtilization(), cpu: process.cpuUsage() };
+  }
+
+  end(): void {
+    if (!this.started) return;
+    const elu = performance.eventLoopUtilization(this.started.elu);
+    const workerElu = this.worker.performance.eventLoopUtilization(this.started.workerElu);
+    const cpu = process.cpuUsage(this.started.cpu);
+    this.elu.idle += elu.idle;
+    this.elu.active += elu.active;
+    this.workerElu.idle += workerElu.idle;
+    this.workerElu.active += workerElu.active;
+    this.cpuMicros += cpu.user + cpu.system;
+    this.started = undefined;
+  }
+
+  take(): { serverBusy: number; generatorBusy: number; cpuMicros: number } {
+    const busy = (u: { idle: number; active: number }) => (u.idle + u.active > 0 ? u.active / (u.idle + u.active) : 0);
+    const out = { serverBusy: busy(this.elu), generatorBusy: busy(this.workerElu), cpuMicros: this.cpuMicros };
+    this.elu = { idle: 0, active: 0 };
+    this.workerElu = { idle: 0, active: 0 };
+    this.cpuMicros = 0;
+    return out;
+  }
+}
+
+/** Runs `op` with `inflight` calls outstanding for `ms` milliseconds; returns completed ops/s. */
+async function throughput(op: () => Promise<unknown>, inflight: number, ms: number): Promise<number> {
+  const run = async (duration: number) => {
+    let count = 0;
+    const t0 = performance.now();
+    const end = t0 + duration;
+    await Promise.all(
+      Array.from({ length: inflight }, async () => {
+        while (performance.now() < end) {
+          await op();
+          count++;
+        }
+      }),
+    );
+    return count / ((performance.now() - t0) / 1000);
+  };
+  await run(Math.min(300, ms / 4)); // warm-up
+  return run(ms);
+}
+
+interface CryptoFloor {
+  milliseconds_per_measurement: number;
+  /** ops/s by number of operations in flight. */
+  verify: Record<string, number>;
+  sign: Record<string, number>;
+  /** jwtVerify with the key taken from the JWS header (how DPoP proofs are verified): imports the key every time. */
+  verify_embedded_jwk: Record<string, number>;
+  best_verify: number;
+  best_sign: number;
+}
+
+async function cryptoFloor(levels: number[], ms: number, issuer: string): Promise<CryptoFloor> {
+  const serverKey = await generateKeyPair('ES256');
+  const dpopKey = await generateKeyPair('ES256', { extractable: true });
+  const dpopJwk = await exportJWK(dpopKey.publicKey);
+  const now = Math.floor(Date.now() / 1000);
+  // Same shapes as the server handles: a DPoP proof (embedded jwk) and an RFC 9068 access token.
+  const sample = await new SignJWT({ jti: randomUUID(), htm: 'POST', htu: `${issuer}/oauth/token`, iat: now })
+    .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk: dpopJwk })
+    .sign(dpopKey.privateKey);
+  const accessClaims = {
+    iss: issuer,
+    sub: 'tg_bench',
+    client_id: 'tg_bench',
+    aud: RESOURCE,
+    scope: 'orders:read',
+    cnf: { jkt: 'x'.repeat(43) },
+  };
+  const verify = () => jwtVerify(sample, dpopKey.publicKey, { algorithms: ['ES256'], typ: 'dpop+jwt' });
+  const verifyEmbedded = () => jwtVerify(sample, EmbeddedJWK, { algorithms: ['ES256'], typ: 'dpop+jwt' });
+  const sign = () => {
+    const t = Math.floor(Date.now() / 1000);
+    return new SignJWT({ ...accessClaims, jti: randomUUID() })
+      .setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid: 'k' })
+      .setIssuedAt(t)
+      .setExpirationTime(t + 300)
+      .sign(serverKey.privateKey);
+  };
+  const out: CryptoFloor = { milliseconds_per_measurement: ms, verify: {}, sign: {}, verify_embedded_jwk: {}, best_verify: 0, best_sign: 0 };
+  for (const level of levels) {
+    out.verify[level] = round(await throughput(verify, level, ms));
+    out.sign[level] = round(await throughput(sign, level, ms));
+    out.verify_embedded_jwk[level] = round(await throughput(verifyEmbedded, level, ms));
+  }
+  out.best_verify = Math.max(...Object.values(out.verify));
+  out.best_sign = Math.max(...Object.values(out.sign));
+  return out;
+}
+
+async function main(): Promise<void> {
+  const tokensN = envInt('BENCH_TOKENS', 2000);
+  const introspectionsN = envInt('BENCH_INTROSPECTIONS', 4000, 2);
+  const concurrency = envInt('BENCH_CONCURRENCY', 32);
+  const batch = envInt('BENCH_BATCH', 1000);
+  const warmup = envInt('BENCH_WARMUP', 200, 0);
+  const cryptoMs = envInt('BENCH_CRYPTO_MS', 1500, 100);
+  const started = performance.now();
+
+  const { startTollgate } = await import('#test-support');
+  const server = await startTollgate();
+  const dbKind = server.tollgate.runtime.db.kind;
+  const hotKind = server.tollgate.runtime.hot.kind;
+  const database = dbKind === 'postgresql' ? 'PostgreSQL (DATABASE_URL)' : 'embedded PGlite, in memory';
+  const hotState = hotKind === 'redis' ? 'Redis (REDIS_URL)' : 'in-process memory';
+  console.log(`Tollgate at ${server.url}; database: ${database}; hot state: ${hotState}`);
+
+  const worker = new Worker(fileURLToPath(import.meta.url));
+  const meter = new Meter(worker);
+  let nextId = 1;
+  const pending = new Map<number, { resolve: (v: any) => void; reject: (e: Error) => void }>();
+  worker.on('message', (m: WorkerMessage) => {
+    if (m.type === 'timed') return m.state === 'start' ? meter.start() : meter.end();
+    const waiter = pending.get(m.id);
+    pending.delete(m.id);
+    if (m.type === 'result') waiter?.resolve(m.result);
+    else waiter?.reject(new Error(`load generator: ${m.message}`));
+  });
+  worker.on('error', (error) => {
+    for (const w of pending.values()) w.reject(error);
+    pending.clear();
+  });
+  const call = <T>(command: CommandBody): Promise<T> =>
+    new Promise((resolve, reject) => {
+      const id = nextId++;
+      pending.set(id, { resolve, reject });
+      worker.postMessage({ ...command, id });
+    });
+
+  let exitCode = 0;
+  try {
+    const ids = await call<{ workload: string; gateway: string }>({ cmd: 'setup', url: server.url, admin: server.admin, concurrency });
+    console.log(`registered workload ${ids.workload} (ES256 key, ES256 DPoP key) and gateway ${ids.gateway} (client_secret_basic)`);
+
+    if (warmup > 0) {
+      console.log(`warm-up: ${warmup} token requests, ${warmup} introspections of each kind (untimed)`);
+      const w1 = await call<PhaseResult>({ cmd: 'tokens', n: warmup, concurrency, batch, timed: false });
+      const w2 = await call<PhaseResult>({ cmd: 'introspect', n: warmup, concurrency, batch, withProof: false, timed: false });
+      const w3 = await call<PhaseResult>({ cmd: 'introspect', n: warmup, concurrency, batch, withProof: true, timed: false });
+      for (const w of [w1, w2, w3]) if (w.errors) console.log(`warm-up error: ${w.firstError}`);
+    }
+
+    const summarize = (r: PhaseResult): PhaseStats => {
+      const m = meter.take();
+      const sorted = Float64Array.from(r.latencies).sort();
+      const seconds = r.timedMs / 1000;
+      const mean = sorted.reduce((a, b) => a + b, 0) / Math.max(1, sorted.length);
+      return {
+        requests: r.requests,
+        errors: r.errors,
+        ...(r.firstError ? { first_error: r.firstError.slice(0, 2000) } : {}),
+        resigned: r.resigned,
+        seconds: round(seconds, 3),
+        requests_per_second: round(r.requests / seconds),
+        latency_ms: {
+          mean: round(mean, 2),
+          p50: round(percentile(sorted, 50), 2),
+          p90: round(percentile(sorted, 90), 2),
+          p99: round(percentile(sorted, 99), 2),
+          max: round(sorted[sorted.length - 1] ?? NaN, 2),
+        },
+        server_event_loop_busy: round(m.serverBusy, 3),
+        generator_event_loop_busy: round(m.generatorBusy, 3),
+        process_cpu_cores: round(m.cpuMicros / 1e6 / seconds, 2),
+      };
+    };
+
+    console.log(`token issuance: ${tokensN} requests, ${concurrency} in flight, batches of ${batch}`);
+    meter.take();
+    const tokenStats = summarize(await call<PhaseResult>({ cmd: 'tokens', n: tokensN, concurrency, batch, timed: true }));
+    const plainN = Math.ceil(introspectionsN / 2);
+    const proofN = introspectionsN - plainN;
+    console.log(`introspection: ${plainN} plain + ${proofN} with DPoP proof, ${concurrency} in flight`);
+    const plainStats = summarize(await call<PhaseResult>({ cmd: 'introspect', n: plainN, concurrency, batch, withProof: false, timed: true }));
+    const proofStats = summarize(await call<PhaseResult>({ cmd: 'introspect', n: proofN, concurrency, batch, withProof: true, timed: true }));
+    await worker.terminate();
+
+    const levels = [...new Set([1, concurrency, 128])].sort((a, b) => a - b);
+    console.log(`crypto floor: jose ES256 jwtVerify / SignJWT.sign with ${levels.join(', ')} in flight, ${cryptoMs} ms each`);
+    const crypto = await cryptoFloor(levels, cryptoMs, server.url);
+    const V = crypto.best_verify;
+    const S = crypto.best_sign;
+    const floors = {
+      token_issuance: { mix: '2 verify + 1 sign', per_second: round(1 / (2 / V + 1 / S)) },
+      introspection_plain: { mix: '1 verify', per_second: round(V) },
+      introspection_with_proof: { mix: '2 verify', per_second: round(V / 2) },
+    };
+    const withFloor = (s: PhaseStats, floor: number): PhaseStats => ({
+      ...s,
+      floor_per_second: floor,
+      percent_of_floor: round((100 * s.requests_per_second) / floor),
+    });
+    const phases = {
+      token_issuance: withFloor(tokenStats, floors.token_issuance.per_second),
+      introspection_plain: withFloor(plainStats, floors.introspection_plain.per_second),
+      introspection_with_proof: withFloor(proofStats, floors.introspection_with_proof.per_second),
+    };
+
+    const cpus = os.cpus();
+    const results = {
+      date: new Date().toISOString(),
+      node: process.version,
+      platform: `${process.platform} ${process.arch}`,
+      cpu_model: cpus[0]?.model ?? 'unknown',
+      cores: typeof os.availableParallelism === 'function' ? os.availableParallelism() : cpus.length,
+      uv_threadpool_size: Number(process.env.UV_THREADPOOL_SIZE) || 4,
+      database: dbKind,
+      hot_state: hotKind,
+      settings: { tokens: tokensN, introspections: introspectionsN, concurrency, batch, warmup, crypto_ms: cryptoMs, keep_alive: true },
+      phases,
+      crypto,
+      floors,
+      total_seconds: 0,
+    };
+
+    // ---- report
+    const pad = (s: string | number, n: number) => String(s).padStart(n);
+    const lines: string[] = [];
+    lines.push('');
+    lines.push(`Tollgate benchmark  ${results.date}`);
+    lines.push(`node ${results.node}, ${results.cpu_model}, ${results.cores} cores; database: ${database}; hot state: ${hotState}`);
+    lines.push(`${concurrency} requests in flight over keep-alive loopback; load generator in a worker thread`);
+    lines.push('');
+    lines.push(
+      `${'phase'.padEnd(28)}${pad('requests', 9)}${pad('errors', 7)}${pad('req/s', 9)}${pad('p50 ms', 9)}${pad('p99 ms', 9)}${pad('floor/s', 9)}${pad('of floor', 9)}${pad('srv loop', 9)}${pad('cpu', 6)}`,
+    );
+    const row = (name: string, s: PhaseStats) =>
+      lines.push(
+        `${name.padEnd(28)}${pad(s.requests, 9)}${pad(s.errors, 7)}${pad(s.requests_per_second.toFixed(0), 9)}${pad(s.latency_ms.p50.toFixed(2), 9)}${pad(s.latency_ms.p99.toFixed(2), 9)}${pad(s.floor_per_second!.toFixed(0), 9)}${pad(`${s.percent_of_floor!.toFixed(1)}%`, 9)}${pad(`${Math.round(s.server_event_loop_busy * 100)}%`, 9)}${pad(s.process_cpu_cores.toFixed(2), 6)}`,
+      );
+    row('token issuance (DPoP)', phases.token_issuance);
+    row('introspection, plain', phases.introspection_plain);
+    row('introspection + DPoP proof', phases.introspection_with_proof);
+    lines.push('  floor/s: jose-only ceiling for the phase\'s signature mix (below); srv loop: server event loop busy; cpu: process CPU in cores');
+    lines.push('');
+    lines.push(`${'jose ES256, ops/s'.padEnd(28)}${levels.map((l) => pad(`${l} in flight`, 14)).join('')}`);
+    lines.push(`${'jwtVerify (CryptoKey)'.padEnd(28)}${levels.map((l) => pad(crypto.verify[l]!.toFixed(0), 14)).join('')}`);
+    lines.push(`${'jwtVerify (EmbeddedJWK)'.padEnd(28)}${levels.map((l) => pad(crypto.verify_embedded_jwk[l]!.toFixed(0), 14)).join('')}`);
+    lines.push(`${'SignJWT.sign'.padEnd(28)}${levels.map((l) => pad(crypto.sign[l]!.toFixed(0), 14)).join('')}`);
+    lines.push(
+      `floors from the best rates (verify ${V.toFixed(0)}/s, sign ${S.toFixed(0)}/s): token = 1/(2/V + 1/S) = ${floors.token_issuance.per_second.toFixed(0)}/s; ` +
+        `plain introspection = V = ${floors.introspection_plain.per_second.toFixed(0)}/s; with proof = V/2 = ${floors.introspection_with_proof.per_second.toFixed(0)}/s`,
+    );
+    for (const [name, s] of Object.entries(phases)) {
+      if (s.errors) {
+        lines.push(`ERROR ${name}: ${s.errors} failed; first: ${s.first_error}`);
+        exitCode = 1;
+      }
+      if (s.resigned) lines.push(`note ${name}: ${s.resigned} prepared requests were re-signed (batch ran > ${MAX_PREPARED_AGE_MS / 1000} s); lower BENCH_BATCH`);
+    }
+    results.total_seconds = round((performance.now() - started) / 1000);
+    lines.push(`total ${results.total_seconds} s`);
+    console.log(lines.join('\n'));
+
+    const out = fileURLToPath(new URL('../../bench/results/latest.json', import.meta.url));
+    mkdirSync(fileURLToPath(new URL('../../bench/results/', import.meta.url)), { recursive: true });
+    writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`);
+    console.log(`wrote ${out}`);
+  } catch (error) {
+    console.error(error);
+    exitCode = 1;
+    await worker.terminate();
+  } finally {
+    await server.close();
+  }
+  process.exit(exitCode);
+}
+
+if (isMainThread) {
+  await main();
+} else {
+  await generator();
+}
