@@ -13,12 +13,13 @@
  * generator before the timed window of its batch.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import { isMainThread, parentPort, Worker } from 'node:worker_threads';
+import { Session } from 'node:inspector/promises';
 import { EmbeddedJWK, exportJWK, generateKeyPair, type JWK, jwtVerify, SignJWT } from 'jose';
 
 type KeyPair = Awaited<ReturnType<typeof generateKeyPair>>;
@@ -297,10 +298,17 @@ interface PhaseStats {
   latency_ms: { mean: number; p50: number; p90: number; p99: number; max: number };
   /** Busy share of the server's event loop (main thread) during the timed windows. */
   server_event_loop_busy: number;
+  /**
+   * Share of the timed wall time the server's main thread was actually on a CPU (Linux only,
+   * 10 ms resolution). Below server_event_loop_busy: the loop had work but waited for a core.
+   */
+  server_thread_on_cpu: number | null;
   /** Busy share of the load generator's event loop. */
   generator_event_loop_busy: number;
   /** Whole-process CPU (server + thread pool + generator) during the timed windows, in cores. */
   process_cpu_cores: number;
+  /** CPU used by everything else on the machine during the timed windows, in cores (Linux only): noise. */
+  other_processes_cpu_cores: number | null;
   floor_per_second?: number;
   percent_of_floor?: number;
 }
@@ -313,16 +321,45 @@ function percentile(sorted: Float64Array, p: number): number {
 
 const round = (x: number, digits = 1) => Number(x.toFixed(digits));
 
+/** CPU seconds used by the calling thread so far (Linux: /proc/thread-self/stat); undefined elsewhere. */
+function threadCpuSeconds(): number | undefined {
+  try {
+    const fields = readFileSync('/proc/thread-self/stat', 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime, USER_HZ = 100
+  } catch {
+    return undefined;
+  }
+}
+
+/** Busy CPU seconds of the whole machine so far, all cores (Linux: /proc/stat); undefined elsewhere. */
+function machineCpuSeconds(): number | undefined {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!;
+    const [user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number);
+    return (user! + nice! + system! + irq! + softirq! + steal!) / 100;
+  } catch {
+    return undefined;
+  }
+}
+
 class Meter {
+  private threadCpu = 0;
+  private machineCpu = 0;
   private elu = { idle: 0, active: 0 };
   private workerElu = { idle: 0, active: 0 };
   private cpuMicros = 0;
-  private started?: { elu: EventLoopUtilization; workerElu: EventLoopUtilization; cpu: NodeJS.CpuUsage };
+  private started?: { elu: EventLoopUtilization; workerElu: EventLoopUtilization; cpu: NodeJS.CpuUsage; threadCpu?: number; machineCpu?: number };
 
   constructor(private readonly worker: Worker) {}
 
   start(): void {
-    this.started = { elu: performance.eventLoopUtilization(), workerElu: this.worker.performance.eventLoopUtilization(), cpu: process.cpuUsage() };
+    this.started = {
+      elu: performance.eventLoopUtilization(),
+      workerElu: this.worker.performance.eventLoopUtilization(),
+      cpu: process.cpuUsage(),
+      threadCpu: threadCpuSeconds(),
+      machineCpu: machineCpuSeconds(),
+    };
   }
 
   end(): void {
@@ -330,6 +367,10 @@ class Meter {
     const elu = performance.eventLoopUtilization(this.started.elu);
     const workerElu = this.worker.performance.eventLoopUtilization(this.started.workerElu);
     const cpu = process.cpuUsage(this.started.cpu);
+    const threadCpu = threadCpuSeconds();
+    this.threadCpu = threadCpu === undefined || this.started.threadCpu === undefined ? NaN : this.threadCpu + threadCpu - this.started.threadCpu;
+    const machineCpu = machineCpuSeconds();
+    this.machineCpu = machineCpu === undefined || this.started.machineCpu === undefined ? NaN : this.machineCpu + machineCpu - this.started.machineCpu;
     this.elu.idle += elu.idle;
     this.elu.active += elu.active;
     this.workerElu.idle += workerElu.idle;
@@ -338,9 +379,11 @@ class Meter {
     this.started = undefined;
   }
 
-  take(): { serverBusy: number; generatorBusy: number; cpuMicros: number } {
+  take(): { serverBusy: number; generatorBusy: number; cpuMicros: number; serverThreadCpu: number; machineCpu: number } {
     const busy = (u: { idle: number; active: number }) => (u.idle + u.active > 0 ? u.active / (u.idle + u.active) : 0);
-    const out = { serverBusy: busy(this.elu), generatorBusy: busy(this.workerElu), cpuMicros: this.cpuMicros };
+    const out = { serverBusy: busy(this.elu), generatorBusy: busy(this.workerElu), cpuMicros: this.cpuMicros, serverThreadCpu: this.threadCpu, machineCpu: this.machineCpu };
+    this.threadCpu = 0;
+    this.machineCpu = 0;
     this.elu = { idle: 0, active: 0 };
     this.workerElu = { idle: 0, active: 0 };
     this.cpuMicros = 0;
@@ -368,8 +411,19 @@ async function throughput(op: () => Promise<unknown>, inflight: number, ms: numb
   return run(ms);
 }
 
+/** Best of `repeats` rounds, interleaving the operations so a noisy neighbour hurts them alike. */
+async function bestOf(repeats: number, ops: Record<string, () => Promise<number>>): Promise<Record<string, number>> {
+  const best: Record<string, number> = {};
+  for (let r = 0; r < repeats; r++) {
+    for (const [name, measure] of Object.entries(ops)) best[name] = Math.max(best[name] ?? 0, await measure());
+  }
+  return best;
+}
+
 interface CryptoFloor {
   milliseconds_per_measurement: number;
+  /** Each figure is the best of this many rounds. */
+  repeats: number;
   /** ops/s by number of operations in flight. */
   verify: Record<string, number>;
   sign: Record<string, number>;
@@ -379,7 +433,7 @@ interface CryptoFloor {
   best_sign: number;
 }
 
-async function cryptoFloor(levels: number[], ms: number, issuer: string): Promise<CryptoFloor> {
+async function cryptoFloor(levels: number[], ms: number, repeats: number, issuer: string): Promise<CryptoFloor> {
   const serverKey = await generateKeyPair('ES256');
   const dpopKey = await generateKeyPair('ES256', { extractable: true });
   const dpopJwk = await exportJWK(dpopKey.publicKey);
@@ -406,15 +460,122 @@ async function cryptoFloor(levels: number[], ms: number, issuer: string): Promis
       .setExpirationTime(t + 300)
       .sign(serverKey.privateKey);
   };
-  const out: CryptoFloor = { milliseconds_per_measurement: ms, verify: {}, sign: {}, verify_embedded_jwk: {}, best_verify: 0, best_sign: 0 };
+  const out: CryptoFloor = { milliseconds_per_measurement: ms, repeats, verify: {}, sign: {}, verify_embedded_jwk: {}, best_verify: 0, best_sign: 0 };
   for (const level of levels) {
-    out.verify[level] = round(await throughput(verify, level, ms));
-    out.sign[level] = round(await throughput(sign, level, ms));
-    out.verify_embedded_jwk[level] = round(await throughput(verifyEmbedded, level, ms));
+    const best = await bestOf(repeats, {
+      verify: () => throughput(verify, level, ms),
+      sign: () => throughput(sign, level, ms),
+      embedded: () => throughput(verifyEmbedded, level, ms),
+    });
+    out.verify[level] = round(best.verify!);
+    out.sign[level] = round(best.sign!);
+    out.verify_embedded_jwk[level] = round(best.embedded!);
   }
   out.best_verify = Math.max(...Object.values(out.verify));
   out.best_sign = Math.max(...Object.values(out.sign));
   return out;
+}
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  hitCount?: number;
+  children?: number[];
+}
+
+type Frame = ProfileNode['callFrame'];
+const isLib = (url: string, ...names: string[]) => names.some((n) => url.includes(`/node_modules/${n}/`));
+
+/**
+ * Cost centres, in priority order: a sample whose stack contains a frame matching one of these
+ * (anywhere) is counted there. Samples matching none go to the innermost framework frame below.
+ */
+const COST_CENTRES: [string, (f: Frame) => boolean][] = [
+  ['garbage collection', (f) => f.functionName === '(garbage collector)'],
+  ['DPoP jwk import (jose EmbeddedJWK -> importKey)', (f) => f.functionName === 'EmbeddedJWK' && f.url.includes('/jose/')],
+  ['JWK thumbprints (jose, via subtle.digest)', (f) => f.functionName === 'calculateJwkThumbprint' && f.url.includes('/jose/')],
+  ['ECDSA sign/verify hand-off to WebCrypto', (f) => f.functionName === 'ecdsaSignVerify'],
+  ['jose, other (parsing, base64, claims)', (f) => f.url.includes('/jose/')],
+  ['Redis client (ioredis)', (f) => isLib(f.url, 'ioredis', 'redis-parser', '@ioredis')],
+  ['database client (Prisma/pg/PGlite)', (f) => isLib(f.url, '@prisma', '@electric-sql', 'pg', 'pg-protocol', 'pglite-prisma-adapter') || f.url.includes('/persistence/generated/')],
+];
+/** Innermost (closest to the leaf) match wins among these. */
+const FRAMEWORKS: [string, (f: Frame) => boolean][] = [
+  ['oidc-provider + koa', (f) => isLib(f.url, 'oidc-provider', 'koa', 'koa-compose', 'delegates', '@koa')],
+  ['Tollgate code', (f) => f.url.includes('/dist/libs/') || f.url.includes('/dist/apps/')],
+  ['Express/router/body parsing/Nest', (f) => isLib(f.url, 'express', 'router', 'body-parser', 'raw-body', 'qs', '@nestjs', 'on-finished', 'type-is', 'send', 'etag')],
+  ['node http/net (parsing, socket writes)', (f) => /^node:(_http_|net$|internal\/stream|internal\/streams|internal\/http)/.test(f.url) || f.url === 'node:net'],
+];
+
+/** Where the server's main thread spent a phase: cost centres by stack, then top self time. */
+function profileSummary(profile: { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[] }, top = 12): string[] {
+  const parent = new Map<number, number>();
+  const nodes = new Map(profile.nodes.map((n) => [n.id, n]));
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const stackOf = (id: number): Frame[] => {
+    const frames: Frame[] = [];
+    for (let c: number | undefined = id; c !== undefined; c = parent.get(c)) frames.push(nodes.get(c)!.callFrame);
+    return frames;
+  };
+  const byNode = new Map<number, number>();
+  profile.samples.forEach((id, i) => byNode.set(id, (byNode.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)));
+  const centres = new Map<string, number>();
+  const fns = new Map<string, number>();
+  let total = 0;
+  for (const [id, t] of byNode) {
+    const stack = stackOf(id);
+    // Leave out idle time and the benchmark's own frames (starting/stopping the profiler).
+    if (stack[0]!.functionName === '(idle)' || stack.some((f) => f.url.endsWith('/bench/run.js'))) continue;
+    total += t;
+    let centre = COST_CENTRES.find(([, match]) => stack.some(match))?.[0];
+    if (!centre) {
+      for (const frame of stack) {
+        centre = FRAMEWORKS.find(([, match]) => match(frame))?.[0];
+        if (centre) break;
+      }
+    }
+    centre ??= 'other (promise/microtask plumbing, native)';
+    centres.set(centre, (centres.get(centre) ?? 0) + t);
+    const { functionName, url, lineNumber } = stack[0]!;
+    const file = url.replace(/^.*node_modules\//, '').replace(/^.*\/dist\//, 'dist/');
+    const key = `${functionName || '(anonymous)'}${file ? `  ${file}:${lineNumber + 1}` : ''}`;
+    fns.set(key, (fns.get(key) ?? 0) + t);
+  }
+  total ||= 1;
+  const pct = (t: number) => `${((100 * t) / total).toFixed(1).padStart(5)}%`;
+  const sorted = (m: Map<string, number>, n: number) => [...m.entries()].sort((a, b) => b[1] - a[1]).slice(0, n);
+  return [
+    '  by cost centre (% of busy samples):',
+    ...sorted(centres, centres.size).map(([k, t]) => `  ${pct(t)}  ${k}`),
+    '  top self time:',
+    ...sorted(fns, top).map(([k, t]) => `  ${pct(t)}  ${k}`),
+  ];
+}
+
+/** With BENCH_PROFILE set, samples the server's main thread during each timed phase. */
+class PhaseProfiler {
+  private session?: Session;
+  readonly summaries: Record<string, string[]> = {};
+
+  constructor(private readonly dir: string | undefined) {}
+
+  async start(): Promise<void> {
+    if (!this.dir) return;
+    this.session ??= new Session();
+    this.session.connect();
+    await this.session.post('Profiler.enable');
+    await this.session.post('Profiler.setSamplingInterval', { interval: 200 });
+    await this.session.post('Profiler.start');
+  }
+
+  async stop(name: string): Promise<void> {
+    if (!this.dir || !this.session) return;
+    const { profile } = (await this.session.post('Profiler.stop')) as { profile: any };
+    this.session.disconnect();
+    mkdirSync(this.dir, { recursive: true });
+    writeFileSync(`${this.dir}/${name}.cpuprofile`, JSON.stringify(profile));
+    this.summaries[name] = profileSummary(profile);
+  }
 }
 
 async function main(): Promise<void> {
@@ -423,8 +584,16 @@ async function main(): Promise<void> {
   const concurrency = envInt('BENCH_CONCURRENCY', 32);
   const batch = envInt('BENCH_BATCH', 1000);
   const warmup = envInt('BENCH_WARMUP', 200, 0);
-  const cryptoMs = envInt('BENCH_CRYPTO_MS', 1500, 100);
+  const cryptoMs = envInt('BENCH_CRYPTO_MS', 1000, 100);
+  const cryptoRepeats = envInt('BENCH_CRYPTO_REPEATS', 2);
+  const profileDir = process.env.BENCH_PROFILE
+    ? process.env.BENCH_PROFILE === '1' || process.env.BENCH_PROFILE === 'true'
+      ? fileURLToPath(new URL('../../bench/results/profiles', import.meta.url))
+      : process.env.BENCH_PROFILE
+    : undefined;
+  const profiler = new PhaseProfiler(profileDir);
   const started = performance.now();
+  const loadBefore = os.loadavg()[0]!;
 
   const { startTollgate } = await import('#test-support');
   const server = await startTollgate();
@@ -489,24 +658,35 @@ async function main(): Promise<void> {
           max: round(sorted[sorted.length - 1] ?? NaN, 2),
         },
         server_event_loop_busy: round(m.serverBusy, 3),
+        server_thread_on_cpu: Number.isNaN(m.serverThreadCpu) ? null : round(m.serverThreadCpu / seconds, 3),
         generator_event_loop_busy: round(m.generatorBusy, 3),
         process_cpu_cores: round(m.cpuMicros / 1e6 / seconds, 2),
+        other_processes_cpu_cores: Number.isNaN(m.machineCpu) ? null : round(Math.max(0, m.machineCpu - m.cpuMicros / 1e6) / seconds, 2),
       };
     };
 
     console.log(`token issuance: ${tokensN} requests, ${concurrency} in flight, batches of ${batch}`);
     meter.take();
-    const tokenStats = summarize(await call<PhaseResult>({ cmd: 'tokens', n: tokensN, concurrency, batch, timed: true }));
+    await profiler.start();
+    const tokenResult = await call<PhaseResult>({ cmd: 'tokens', n: tokensN, concurrency, batch, timed: true });
+    await profiler.stop('token_issuance');
+    const tokenStats = summarize(tokenResult);
     const plainN = Math.ceil(introspectionsN / 2);
     const proofN = introspectionsN - plainN;
     console.log(`introspection: ${plainN} plain + ${proofN} with DPoP proof, ${concurrency} in flight`);
-    const plainStats = summarize(await call<PhaseResult>({ cmd: 'introspect', n: plainN, concurrency, batch, withProof: false, timed: true }));
-    const proofStats = summarize(await call<PhaseResult>({ cmd: 'introspect', n: proofN, concurrency, batch, withProof: true, timed: true }));
+    await profiler.start();
+    const plainResult = await call<PhaseResult>({ cmd: 'introspect', n: plainN, concurrency, batch, withProof: false, timed: true });
+    await profiler.stop('introspection_plain');
+    const plainStats = summarize(plainResult);
+    await profiler.start();
+    const proofResult = await call<PhaseResult>({ cmd: 'introspect', n: proofN, concurrency, batch, withProof: true, timed: true });
+    await profiler.stop('introspection_with_proof');
+    const proofStats = summarize(proofResult);
     await worker.terminate();
 
     const levels = [...new Set([1, concurrency, 128])].sort((a, b) => a - b);
-    console.log(`crypto floor: jose ES256 jwtVerify / SignJWT.sign with ${levels.join(', ')} in flight, ${cryptoMs} ms each`);
-    const crypto = await cryptoFloor(levels, cryptoMs, server.url);
+    console.log(`crypto floor: jose ES256 jwtVerify / SignJWT.sign with ${levels.join(', ')} in flight, best of ${cryptoRepeats} x ${cryptoMs} ms`);
+    const crypto = await cryptoFloor(levels, cryptoMs, cryptoRepeats, server.url);
     const V = crypto.best_verify;
     const S = crypto.best_sign;
     const floors = {
@@ -533,9 +713,12 @@ async function main(): Promise<void> {
       cpu_model: cpus[0]?.model ?? 'unknown',
       cores: typeof os.availableParallelism === 'function' ? os.availableParallelism() : cpus.length,
       uv_threadpool_size: Number(process.env.UV_THREADPOOL_SIZE) || 4,
+      /** 1-minute load average before and after: well above 0 before means other work shared the machine. */
+      load_average_1m: { before: round(loadBefore, 2), after: round(os.loadavg()[0]!, 2) },
       database: dbKind,
       hot_state: hotKind,
-      settings: { tokens: tokensN, introspections: introspectionsN, concurrency, batch, warmup, crypto_ms: cryptoMs, keep_alive: true },
+      profiled: Boolean(profileDir),
+      settings: { tokens: tokensN, introspections: introspectionsN, concurrency, batch, warmup, crypto_ms: cryptoMs, crypto_repeats: cryptoRepeats, keep_alive: true },
       phases,
       crypto,
       floors,
@@ -549,18 +732,21 @@ async function main(): Promise<void> {
     lines.push(`Tollgate benchmark  ${results.date}`);
     lines.push(`node ${results.node}, ${results.cpu_model}, ${results.cores} cores; database: ${database}; hot state: ${hotState}`);
     lines.push(`${concurrency} requests in flight over keep-alive loopback; load generator in a worker thread`);
+
     lines.push('');
     lines.push(
-      `${'phase'.padEnd(28)}${pad('requests', 9)}${pad('errors', 7)}${pad('req/s', 9)}${pad('p50 ms', 9)}${pad('p99 ms', 9)}${pad('floor/s', 9)}${pad('of floor', 9)}${pad('srv loop', 9)}${pad('cpu', 6)}`,
+      `${'phase'.padEnd(28)}${pad('requests', 9)}${pad('errors', 7)}${pad('req/s', 9)}${pad('p50 ms', 9)}${pad('p99 ms', 9)}${pad('floor/s', 9)}${pad('of floor', 9)}${pad('srv loop', 9)}${pad('srv cpu', 8)}${pad('cpu', 6)}${pad('others', 7)}`,
     );
     const row = (name: string, s: PhaseStats) =>
       lines.push(
-        `${name.padEnd(28)}${pad(s.requests, 9)}${pad(s.errors, 7)}${pad(s.requests_per_second.toFixed(0), 9)}${pad(s.latency_ms.p50.toFixed(2), 9)}${pad(s.latency_ms.p99.toFixed(2), 9)}${pad(s.floor_per_second!.toFixed(0), 9)}${pad(`${s.percent_of_floor!.toFixed(1)}%`, 9)}${pad(`${Math.round(s.server_event_loop_busy * 100)}%`, 9)}${pad(s.process_cpu_cores.toFixed(2), 6)}`,
+        `${name.padEnd(28)}${pad(s.requests, 9)}${pad(s.errors, 7)}${pad(s.requests_per_second.toFixed(0), 9)}${pad(s.latency_ms.p50.toFixed(2), 9)}${pad(s.latency_ms.p99.toFixed(2), 9)}${pad(s.floor_per_second!.toFixed(0), 9)}${pad(`${s.percent_of_floor!.toFixed(1)}%`, 9)}${pad(`${Math.round(s.server_event_loop_busy * 100)}%`, 9)}${pad(s.server_thread_on_cpu === null ? 'n/a' : `${Math.round(s.server_thread_on_cpu * 100)}%`, 8)}${pad(s.process_cpu_cores.toFixed(2), 6)}${pad(s.other_processes_cpu_cores === null ? 'n/a' : s.other_processes_cpu_cores.toFixed(2), 7)}`,
       );
     row('token issuance (DPoP)', phases.token_issuance);
     row('introspection, plain', phases.introspection_plain);
     row('introspection + DPoP proof', phases.introspection_with_proof);
-    lines.push('  floor/s: jose-only ceiling for the phase\'s signature mix (below); srv loop: server event loop busy; cpu: process CPU in cores');
+    lines.push('  floor/s: jose-only ceiling for the phase\'s signature mix (below); srv loop: server event loop busy;');
+    lines.push('  srv cpu: server main thread actually on a CPU (below srv loop = waiting for a core); cpu: this process, in cores;');
+    lines.push('  others: CPU used by other processes on the machine meanwhile, in cores (noise)');
     lines.push('');
     lines.push(`${'jose ES256, ops/s'.padEnd(28)}${levels.map((l) => pad(`${l} in flight`, 14)).join('')}`);
     lines.push(`${'jwtVerify (CryptoKey)'.padEnd(28)}${levels.map((l) => pad(crypto.verify[l]!.toFixed(0), 14)).join('')}`);
@@ -570,6 +756,8 @@ async function main(): Promise<void> {
       `floors from the best rates (verify ${V.toFixed(0)}/s, sign ${S.toFixed(0)}/s): token = 1/(2/V + 1/S) = ${floors.token_issuance.per_second.toFixed(0)}/s; ` +
         `plain introspection = V = ${floors.introspection_plain.per_second.toFixed(0)}/s; with proof = V/2 = ${floors.introspection_with_proof.per_second.toFixed(0)}/s`,
     );
+    const noisy = Object.values(phases).some((p) => (p.other_processes_cpu_cores ?? 0) > 0.2);
+    if (noisy) lines.push('WARNING: other processes used CPU during the measurement (column "others"); figures are low and noisy, rerun on a quiet machine');
     for (const [name, s] of Object.entries(phases)) {
       if (s.errors) {
         lines.push(`ERROR ${name}: ${s.errors} failed; first: ${s.first_error}`);
@@ -577,6 +765,10 @@ async function main(): Promise<void> {
       }
       if (s.resigned) lines.push(`note ${name}: ${s.resigned} prepared requests were re-signed (batch ran > ${MAX_PREPARED_AGE_MS / 1000} s); lower BENCH_BATCH`);
     }
+    for (const [name, summary] of Object.entries(profiler.summaries)) {
+      lines.push('', `profile of the server's main thread during ${name} (includes untimed signing pauses; figures above are slowed by profiling):`, ...summary);
+    }
+    if (profileDir) lines.push(`profiles written to ${profileDir}/*.cpuprofile (open in Chrome DevTools or VS Code)`);
     results.total_seconds = round((performance.now() - started) / 1000);
     lines.push(`total ${results.total_seconds} s`);
     console.log(lines.join('\n'));

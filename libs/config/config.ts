@@ -123,7 +123,8 @@ export function loadConfig(env: Env = process.env): TollgateConfig {
     host: env.HOST || '0.0.0.0',
     issuer: issuer(env, port),
     databaseUrl,
-    dataDir: resolve(env.TOLLGATE_DATA_DIR || '.tollgate'),
+    // `memory://` keeps the embedded database in memory (tests); anything else is a folder.
+    dataDir: env.TOLLGATE_DATA_DIR === 'memory://' ? 'memory://' : resolve(env.TOLLGATE_DATA_DIR || '.tollgate'),
     redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
     adminToken: adminTokenRaw || randomBytes(32).toString('base64url'),
     adminTokenGenerated: !adminTokenRaw,

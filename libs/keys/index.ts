@@ -1,4 +1,4 @@
 export { KeyRing, type SigningKeyView } from './key-ring.js';
 export { loadKeyEncryptionKey } from './key-encryption.js';
-/** Nest injection token for the KeyRing. */
-export const KEY_RING = Symbol('KeyRing');
+export { KeysModule } from './admin-keys.controller.js';
+export { KEY_RING } from './tokens.js';

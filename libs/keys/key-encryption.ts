@@ -37,6 +37,7 @@ export function decryptPrivateJwk(kek: Buffer, kid: string, sealed: string): Rec
  */
 export function loadKeyEncryptionKey(configured: Buffer | undefined, dataDir: string): { key: Buffer; source: 'config' | 'file' } {
   if (configured) return { key: configured, source: 'config' };
+  if (dataDir === 'memory://') return { key: randomBytes(32), source: 'file' };
   const path = join(dataDir, 'key-encryption-key');
   if (existsSync(path)) {
     const key = Buffer.from(readFileSync(path, 'utf8').trim(), 'base64url');

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type JWK, SignJWT, type JWTPayload } from 'jose';
+import { auditRecord } from '#audit';
 import type { PrismaClient } from '#persistence';
 import { decryptPrivateJwk, encryptPrivateJwk } from './key-encryption.js';
 
@@ -57,10 +58,23 @@ export class KeyRing {
         privateJwk: { ...(decryptPrivateJwk(this.kek, r.kid, r.privateJwkEncrypted) as JWK), kid: r.kid, alg: r.alg, use: 'sig' },
       }));
     for (const listener of this.listeners) listener();
+    // Drop a retired key from the JWKS (and the provider's keystore) when its publication ends.
+    clearTimeout(this.expiryTimer);
+    const next = Math.min(...this.keys.map((k) => k.expiresAt?.getTime() ?? Infinity));
+    if (Number.isFinite(next)) {
+      this.expiryTimer = setTimeout(() => void this.reload().catch(() => undefined), Math.min(Math.max(next - Date.now(), 0) + 1000, 2 ** 31 - 1));
+      this.expiryTimer.unref();
+    }
+  }
+
+  private expiryTimer?: NodeJS.Timeout;
+
+  close(): void {
+    clearTimeout(this.expiryTimer);
   }
 
   /** Creates a new signing key; the previous one stops signing and is published until its tokens expire. */
-  async rotate(): Promise<SigningKeyView> {
+  async rotate(actor = 'tollgate'): Promise<SigningKeyView> {
     const { publicKey, privateKey } = await generateKeyPair('ES256', { extractable: true });
     const publicJwk = await exportJWK(publicKey);
     const kid = `${(await calculateJwkThumbprint(publicJwk)).slice(0, 16)}-${randomUUID().slice(0, 8)}`;
@@ -79,6 +93,7 @@ export class KeyRing {
           privateJwkEncrypted: encryptPrivateJwk(this.kek, kid, privateJwk),
         },
       }),
+      this.prisma.auditEvent.create({ data: auditRecord({ actor, action: 'keys.rotate', details: { kid } }) }),
     ]);
     await this.reload();
     return this.list().find((k) => k.kid === kid)!;

@@ -2,6 +2,7 @@ import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Logger 
 import type { Response } from 'express';
 import { isDatabaseUnavailable } from '#persistence';
 import { OAuthError, UseDpopNonce } from './oauth-error.js';
+import { CLIENT_SIGNING_ALGS } from './provider.js';
 
 /**
  * Renders every error once (style: oidc-provider's error classes): OAuth errors as RFC 6749 §5.2
@@ -19,7 +20,7 @@ export class OAuthErrorFilter implements ExceptionFilter {
     if (exception instanceof OAuthError) {
       if (exception instanceof UseDpopNonce && exception.nonce) res.setHeader('DPoP-Nonce', exception.nonce);
       if (exception.status === 401) {
-        const scheme = exception.error === 'invalid_client' ? 'Basic realm="tollgate"' : 'DPoP algs="ES256 ES384 EdDSA PS256 RS256"';
+        const scheme = exception.error === 'invalid_client' ? 'Basic realm="tollgate"' : `DPoP algs="${CLIENT_SIGNING_ALGS.join(' ')}"`;
         res.setHeader('WWW-Authenticate', `${scheme}, error="${exception.error}", error_description="${exception.error_description.replace(/"/g, "'")}"`);
       }
       res.status(exception.status).json({ error: exception.error, error_description: exception.error_description });
@@ -28,7 +29,8 @@ export class OAuthErrorFilter implements ExceptionFilter {
     if (exception instanceof HttpException) {
       const body = exception.getResponse();
       const status = exception.getStatus();
-      res.status(status).json(typeof body === 'object' && 'error' in (body as object) ? body : {
+      const own = typeof body === 'object' && 'error_description' in (body as object);
+      res.status(status).json(own ? body : {
         error: status === 404 ? 'not_found' : status >= 500 ? 'server_error' : 'invalid_request',
         error_description: typeof body === 'string' ? body : (body as { message?: unknown }).message ?? exception.message,
       });

@@ -4,7 +4,7 @@ import Provider, { errors } from 'oidc-provider';
 import type { TollgateConfig } from '#config';
 import type { ClientRecord } from '#clients';
 import type { ReplayStore } from '#hot-state';
-import type { PrismaClient } from '#persistence';
+import { isDatabaseUnavailable as isDependencyUnavailable, type PrismaClient } from '#persistence';
 import { adapterFactory } from './provider-adapter.js';
 
 /** Paths served by oidc-provider; everything else is Nest's. */
@@ -135,12 +135,17 @@ export function buildProvider(deps: ProviderDeps): Provider {
       introspection_endpoint_auth_methods_supported: ['client_secret_basic'],
       introspection_signing_alg_values_supported: ['ES256'],
       revocation_endpoint: `${issuer}${OAUTH_ROUTES.revocation}`,
-      revocation_endpoint_auth_methods_supported: ['private_key_jwt', 'client_secret_basic'],
+      revocation_endpoint_auth_methods_supported: ['private_key_jwt'],
       revocation_endpoint_auth_signing_alg_values_supported: CLIENT_SIGNING_ALGS,
     },
-    renderError: async (ctx: any, out: any) => {
+    renderError: async (ctx: any, out: any, error: any) => {
       ctx.type = 'json';
       ctx.body = out;
+      if (isDependencyUnavailable(error)) {
+        ctx.status = 503;
+        ctx.set('Retry-After', '5');
+        ctx.body = { error: 'temporarily_unavailable', error_description: 'a dependency is unavailable; retry later' };
+      }
     },
   } as any);
 

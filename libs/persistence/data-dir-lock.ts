@@ -6,15 +6,24 @@ import { join } from 'node:path';
  * it, so Tollgate takes its own: a pid file created exclusively. A stale lock (dead pid) is
  * taken over; a live one stops the server with a clear message.
  */
+const heldHere = new Set<string>();
+
 export function lockDataDir(dir: string): () => void {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const path = join(dir, 'tollgate.lock');
+  if (heldHere.has(path)) {
+    throw new Error(`the embedded database in ${dir} is in use by process ${process.pid}; stop it, or set TOLLGATE_DATA_DIR to another folder`);
+  }
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       const fd = openSync(path, 'wx', 0o600);
       writeSync(fd, String(process.pid));
       closeSync(fd);
-      return () => rmSync(path, { force: true });
+      heldHere.add(path);
+      return () => {
+        heldHere.delete(path);
+        rmSync(path, { force: true });
+      };
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       const pid = Number(readFileSync(path, 'utf8'));

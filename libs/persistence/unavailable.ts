@@ -12,6 +12,8 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   for (let e: any = error, depth = 0; e && depth < 6; e = e.cause, depth++) {
     if (e instanceof DatabaseUnavailableError) return true;
     if (CONNECTION_CODES.has(e.code) || CONNECTION_CODES.has(e.errorCode)) return true;
+    // ioredis: no connection / retries exhausted / offline queue disabled.
+    if (e.name === 'MaxRetriesPerRequestError' || /Connection is closed|Stream isn't writeable|enableOfflineQueue/i.test(String(e.message))) return true;
     if (e.name === 'DriverAdapterError' && /connect|terminat|closed|ECONN/i.test(String(e.cause?.message ?? e.message))) return true;
     if (typeof e.message === 'string' && /Connection terminated|connect ECONNREFUSED|Can't reach database|Client has encountered a connection error/i.test(e.message)) return true;
   }

@@ -4,7 +4,7 @@ import { AuditModule } from '#audit';
 import { ClientsModule } from '#clients';
 import { CONFIG, type TollgateConfig } from '#config';
 import { HOT_STATE, type HotState } from '#hot-state';
-import { KEY_RING, type KeyRing } from '#keys';
+import { KEY_RING, KeysModule, type KeyRing } from '#keys';
 import { KEY_ENCRYPTION_KEY, OAuthModule } from '#oauth';
 import { HealthController } from '#operations';
 import { DATABASE, type Database } from '#persistence';
@@ -39,7 +39,7 @@ export class AppModule {
   static with(runtime: Runtime): DynamicModule {
     return {
       module: AppModule,
-      imports: [RuntimeModule.of(runtime), ClientsModule, OAuthModule, AuditModule],
+      imports: [RuntimeModule.of(runtime), ClientsModule, OAuthModule, KeysModule, AuditModule],
       controllers: [HealthController],
     };
   }
