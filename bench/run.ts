@@ -431,6 +431,9 @@ interface CryptoFloor {
   verify_embedded_jwk: Record<string, number>;
   best_verify: number;
   best_sign: number;
+  /** CPU of this process and of everything else on the machine while the floor was measured, in cores. */
+  process_cpu_cores?: number;
+  other_processes_cpu_cores?: number | null;
 }
 
 async function cryptoFloor(levels: number[], ms: number, repeats: number, issuer: string): Promise<CryptoFloor> {
@@ -686,7 +689,16 @@ async function main(): Promise<void> {
 
     const levels = [...new Set([1, concurrency, 128])].sort((a, b) => a - b);
     console.log(`crypto floor: jose ES256 jwtVerify / SignJWT.sign with ${levels.join(', ')} in flight, best of ${cryptoRepeats} x ${cryptoMs} ms`);
+    const floorCpu0 = process.cpuUsage();
+    const floorMachine0 = machineCpuSeconds();
+    const floorT0 = performance.now();
     const crypto = await cryptoFloor(levels, cryptoMs, cryptoRepeats, server.url);
+    const floorSeconds = (performance.now() - floorT0) / 1000;
+    const floorOwn = (({ user, system }) => (user + system) / 1e6)(process.cpuUsage(floorCpu0));
+    const floorMachine1 = machineCpuSeconds();
+    crypto.process_cpu_cores = round(floorOwn / floorSeconds, 2);
+    crypto.other_processes_cpu_cores =
+      floorMachine0 === undefined || floorMachine1 === undefined ? null : round(Math.max(0, floorMachine1 - floorMachine0 - floorOwn) / floorSeconds, 2);
     const V = crypto.best_verify;
     const S = crypto.best_sign;
     const floors = {
@@ -756,8 +768,10 @@ async function main(): Promise<void> {
       `floors from the best rates (verify ${V.toFixed(0)}/s, sign ${S.toFixed(0)}/s): token = 1/(2/V + 1/S) = ${floors.token_issuance.per_second.toFixed(0)}/s; ` +
         `plain introspection = V = ${floors.introspection_plain.per_second.toFixed(0)}/s; with proof = V/2 = ${floors.introspection_with_proof.per_second.toFixed(0)}/s`,
     );
-    const noisy = Object.values(phases).some((p) => (p.other_processes_cpu_cores ?? 0) > 0.2);
-    if (noisy) lines.push('WARNING: other processes used CPU during the measurement (column "others"); figures are low and noisy, rerun on a quiet machine');
+    lines.push(`  while measuring the floor: this process ${crypto.process_cpu_cores?.toFixed(2)} cores, others ${crypto.other_processes_cpu_cores?.toFixed(2) ?? 'n/a'} cores`);
+    const noisy =
+      Object.values(phases).some((p) => (p.other_processes_cpu_cores ?? 0) > 0.2) || (crypto.other_processes_cpu_cores ?? 0) > 0.2;
+    if (noisy) lines.push('WARNING: other processes used CPU during the measurement ("others"); figures are low and noisy, rerun on a quiet machine');
     for (const [name, s] of Object.entries(phases)) {
       if (s.errors) {
         lines.push(`ERROR ${name}: ${s.errors} failed; first: ${s.first_error}`);

@@ -19,6 +19,8 @@ export interface ClientRecord {
   requireDpopNonce: boolean;
   /** scrypt hash; present for gateway clients only. */
   secretHash: string | null;
+  /** SHA-256 (base64url) of the RFC 7592 registration access token, when registered dynamically. */
+  registrationTokenHash: string | null;
   version: number;
   createdAt: Date;
   updatedAt: Date;

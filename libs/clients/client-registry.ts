@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { Inject, Injectable, NotFoundException, type OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, Logger, NotFoundException, type OnModuleInit } from '@nestjs/common';
 import { AdminInputError } from '#admin';
 import { CONFIG, type TollgateConfig } from '#config';
 import { HOT_STATE, type HotState } from '#hot-state';
@@ -61,7 +61,11 @@ export class ClientRegistry implements OnModuleInit {
     return this.repository.list(limit, after);
   }
 
-  async create(input: CreateClientDto, actor: string): Promise<{ client: ClientRecord; secret?: string }> {
+  async create(
+    input: CreateClientDto,
+    actor: string,
+    extra: { registrationTokenHash?: string } = {},
+  ): Promise<{ client: ClientRecord; secret?: string }> {
     const roles = (input.roles ?? ['workload']) as ClientRecord['roles'];
     const shape: ClientShape = {
       roles,
@@ -85,6 +89,7 @@ export class ClientRegistry implements OnModuleInit {
         dpopBoundAccessTokens: input.dpop_bound_access_tokens ?? true,
         requireDpopNonce: input.require_dpop_nonce ?? false,
         secretHash: secret ? await hashClientSecret(secret) : null,
+        registrationTokenHash: extra.registrationTokenHash ?? null,
       },
       { actor, action: 'client.create', clientId, details: { roles, client_name: input.client_name ?? null } },
     );
@@ -92,9 +97,15 @@ export class ClientRegistry implements OnModuleInit {
     return { client, secret };
   }
 
-  async update(clientId: string, patch: UpdateClientDto, actor: string): Promise<{ client: ClientRecord; secret?: string }> {
+  async update(
+    clientId: string,
+    patch: UpdateClientDto,
+    actor: string,
+    extra: { registrationTokenHash?: string } = {},
+  ): Promise<{ client: ClientRecord; secret?: string }> {
     const current = await this.get(clientId);
     const changes: ClientChanges = {
+      ...(extra.registrationTokenHash ? { registrationTokenHash: extra.registrationTokenHash } : {}),
       ...(patch.client_name !== undefined ? { clientName: patch.client_name } : {}),
       ...(patch.roles !== undefined ? { roles: patch.roles as ClientRecord['roles'] } : {}),
       ...(patch.token_endpoint_auth_method !== undefined
@@ -132,7 +143,12 @@ export class ClientRegistry implements OnModuleInit {
     const fieldsChanged = Object.keys(patch).filter((k) => k !== 'rotate_secret');
     const client = await this.repository.update(clientId, changes, {
       actor,
-      action: patch.status && patch.status !== current.status ? `client.${patch.status === 'suspended' ? 'suspend' : 'activate'}` : 'client.update',
+      action:
+        patch.status && patch.status !== current.status
+          ? `client.${patch.status === 'suspended' ? 'suspend' : 'activate'}`
+          : fieldsChanged.length === 0 && extra.registrationTokenHash
+            ? 'client.registration_token.rotate'
+            : 'client.update',
       clientId,
       details: { fields: fieldsChanged, ...(secret ? { secret_rotated: true } : {}), ...(changes.jwks ? { keys_replaced: true } : {}) },
     });
@@ -155,6 +171,13 @@ export class ClientRegistry implements OnModuleInit {
   /** Drop the cached copy here and on every other instance before the write is acknowledged. */
   private async announce(clientId: string): Promise<void> {
     this.cache.delete(clientId);
-    await this.hot.events.publish(TOPIC, clientId);
+    try {
+      await this.hot.events.publish(TOPIC, clientId);
+    } catch {
+      // The change is committed; other instances fall back to their cache TTL (TOLLGATE_CLIENT_CACHE_TTL).
+      this.logger.warn({ message: 'change notice not delivered; other instances see it within the client cache TTL', client_id: clientId });
+    }
   }
+
+  private readonly logger = new Logger('clients');
 }

@@ -20,6 +20,7 @@ function toRecord(row: Row): ClientRecord {
     dpopBoundAccessTokens: row.dpopBoundAccessTokens,
     requireDpopNonce: row.requireDpopNonce,
     secretHash: row.secretHash,
+    registrationTokenHash: row.registrationTokenHash,
     version: row.version,
     createdAt: row.createdAt,
     updatedAt: row.updatedAt,
@@ -42,6 +43,7 @@ function toData(c: ClientChanges) {
     ...(c.dpopBoundAccessTokens !== undefined ? { dpopBoundAccessTokens: c.dpopBoundAccessTokens } : {}),
     ...(c.requireDpopNonce !== undefined ? { requireDpopNonce: c.requireDpopNonce } : {}),
     ...(c.secretHash !== undefined ? { secretHash: c.secretHash } : {}),
+    ...(c.registrationTokenHash !== undefined ? { registrationTokenHash: c.registrationTokenHash } : {}),
   };
 }
 

@@ -2,9 +2,10 @@ import { Module } from '@nestjs/common';
 import { AdminClientsController } from './admin-clients.controller.js';
 import { ClientRegistry } from './client-registry.js';
 import { ClientRepository } from './client-repository.js';
+import { RegistrationController } from './registration.controller.js';
 
 @Module({
-  controllers: [AdminClientsController],
+  controllers: [AdminClientsController, RegistrationController],
   providers: [ClientRepository, ClientRegistry],
   exports: [ClientRegistry],
 })

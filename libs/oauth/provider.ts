@@ -13,6 +13,7 @@ export const OAUTH_ROUTES = {
   jwks: '/oauth/jwks',
   introspection: '/oauth/introspect',
   revocation: '/oauth/revoke',
+  registration: '/oauth/register',
 } as const;
 
 /** JWS algorithms accepted for client assertions (RFC 7523) and DPoP proofs (RFC 9449 §4.2). */
@@ -135,6 +136,8 @@ export function buildProvider(deps: ProviderDeps): Provider {
       introspection_endpoint_auth_methods_supported: ['client_secret_basic'],
       introspection_signing_alg_values_supported: ['ES256'],
       revocation_endpoint: `${issuer}${OAUTH_ROUTES.revocation}`,
+      // RFC 7591 §3 (Tollgate's own endpoint, backed by the client registry).
+      registration_endpoint: `${issuer}${OAUTH_ROUTES.registration}`,
       revocation_endpoint_auth_methods_supported: ['private_key_jwt'],
       revocation_endpoint_auth_signing_alg_values_supported: CLIENT_SIGNING_ALGS,
     },
