@@ -204,14 +204,21 @@ async function generator(): Promise<void> {
         const t = performance.now();
         let ok = false;
         let detail = '';
+        let res: { status: number; body: string } | undefined;
         try {
-          const res = await post(path, item.headers, item.body);
-          ok = check(res.status, res.body);
-          if (!ok) detail = `${res.status} ${res.body}`;
+          res = await post(path, item.headers, item.body);
         } catch (error) {
           detail = `request failed: ${(error as Error).message}`;
         }
         latencies[start + i] = performance.now() - t;
+        if (res) {
+          try {
+            ok = check(res.status, res.body);
+          } catch {
+            ok = false; // not JSON
+          }
+          if (!ok) detail = `${res.status} ${res.body}`;
+        }
         if (!ok) {
           errors++;
           firstError ??= detail;
@@ -293,6 +300,8 @@ interface PhaseStats {
   errors: number;
   first_error?: string;
   resigned: number;
+  /** Time the generator spent signing assertions/proofs between the timed windows. */
+  untimed_signing_seconds: number;
   seconds: number;
   requests_per_second: number;
   latency_ms: { mean: number; p50: number; p90: number; p99: number; max: number };
@@ -651,6 +660,7 @@ async function main(): Promise<void> {
         errors: r.errors,
         ...(r.firstError ? { first_error: r.firstError.slice(0, 2000) } : {}),
         resigned: r.resigned,
+        untimed_signing_seconds: round(r.prepareMs / 1000, 3),
         seconds: round(seconds, 3),
         requests_per_second: round(r.requests / seconds),
         latency_ms: {

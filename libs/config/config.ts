@@ -89,6 +89,8 @@ function issuer(env: Env, port: number): string {
     throw new ConfigError('TOLLGATE_ISSUER', 'must be an https URL (http is allowed only for localhost)');
   }
   if (parsed.search || parsed.hash) throw new ConfigError('TOLLGATE_ISSUER', 'must not have a query or fragment');
+  // The OAuth endpoints are served at the root of the host; a path prefix is not supported yet.
+  if (parsed.pathname !== '/' && parsed.pathname !== '') throw new ConfigError('TOLLGATE_ISSUER', 'must not have a path (serve Tollgate at the root of its host)');
   return raw.replace(/\/+$/, '');
 }
 

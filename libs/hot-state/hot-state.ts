@@ -13,6 +13,8 @@ export interface ReplayStore {
    * restarted forgot them; a new process has an empty memory).
    */
   notBefore(): number;
+  /** Resolves once notBefore() is known to describe the store as it is now (after a reconnect). */
+  current(): Promise<void>;
 }
 
 /** Fan-out of change notices (client changed, token revoked, keys rotated) to every instance. */
@@ -61,6 +63,7 @@ function openMemory(): HotState {
         return true;
       },
       notBefore: () => startedAt,
+      current: async () => undefined,
     },
     events: {
       async publish(topic, message) {
@@ -98,10 +101,20 @@ async function openRedis(url: string): Promise<HotState> {
     startedAt = now() - uptime;
     if (restarted) for (const handler of resyncHandlers) handler();
   };
-  command.on('ready', () => void readServerInfo().catch(() => undefined));
+  // Between a lost connection and reading the server's identity again we do not know whether
+  // Redis restarted: callers wait for current() before trusting notBefore().
+  let known: Promise<void> | undefined;
+  command.on('close', () => {
+    known = undefined;
+  });
+  command.on('ready', () => {
+    known = readServerInfo();
+    known.catch(() => (known = undefined));
+  });
+  const current = () => (known ??= readServerInfo());
   await command.connect();
   await subscriber.connect();
-  await readServerInfo();
+  await current();
 
   const handlers = new Map<string, ((m: string) => void)[]>();
   subscriber.on('message', (channel: string, message: string) => {
@@ -123,6 +136,7 @@ async function openRedis(url: string): Promise<HotState> {
         return result === 'OK';
       },
       notBefore: () => startedAt,
+      current: () => current(),
     },
     events: {
       async publish(topic, message) {

@@ -5,6 +5,7 @@ import type { TollgateConfig } from '#config';
 import type { ClientRecord } from '#clients';
 import type { ReplayStore } from '#hot-state';
 import { isDatabaseUnavailable as isDependencyUnavailable, type PrismaClient } from '#persistence';
+import { normalizeHtu } from './dpop-proof.js';
 import { adapterFactory } from './provider-adapter.js';
 
 /** Paths served by oidc-provider; everything else is Nest's. */
@@ -117,7 +118,8 @@ export function buildProvider(deps: ProviderDeps): Provider {
         throw new errors.InvalidClientAuth(`client assertions may live at most ${MAX_ASSERTION_LIFETIME} seconds`);
       }
       const issuedAt = typeof claims.iat === 'number' ? claims.iat : claims.exp - MAX_ASSERTION_LIFETIME;
-      if (issuedAt < deps.replay.notBefore() - config.clockSkew) {
+      await deps.replay.current();
+      if (issuedAt < deps.replay.notBefore()) {
         throw new errors.InvalidClientAuth('client assertion predates the replay store; create a new one');
       }
     },
@@ -162,6 +164,15 @@ export function buildProvider(deps: ProviderDeps): Provider {
 
   provider.use(async (ctx: any, next: () => Promise<void>) => {
     if (ctx.path === OAUTH_ROUTES.token && ctx.method === 'POST') {
+      try {
+        await deps.replay.current();
+      } catch {
+        ctx.status = 503;
+        ctx.set('Retry-After', '1');
+        ctx.set('Cache-Control', 'no-store');
+        ctx.body = { error: 'temporarily_unavailable', error_description: 'the replay store is unavailable; retry later' };
+        return;
+      }
       const refusal = proofFreshnessProblem(ctx.get('DPoP'), config, deps.replay.notBefore());
       if (refusal) {
         ctx.status = 400;
@@ -197,17 +208,28 @@ export function proofFreshnessProblem(proof: string | undefined, config: Tollgat
   if (!proof) return undefined;
   let iat: unknown;
   let nonce: unknown;
+  let htu: unknown;
   try {
     decodeProtectedHeader(proof);
-    ({ iat, nonce } = decodeJwt(proof));
+    ({ iat, nonce, htu } = decodeJwt(proof));
   } catch {
     return undefined; // malformed: oidc-provider answers with its own invalid_dpop_proof
+  }
+  // §4.3 step 9 against the configured issuer, not the Host or X-Forwarded-* headers the
+  // caller sent (oidc-provider derives its expected htu from those).
+  try {
+    if (typeof htu !== 'string' || normalizeHtu(htu) !== normalizeHtu(`${config.issuer}${OAUTH_ROUTES.token}`)) {
+      return 'DPoP proof htu mismatch';
+    }
+  } catch {
+    return 'DPoP proof htu mismatch';
   }
   if (typeof iat !== 'number') return undefined;
   const now = epoch();
   if (iat > now + config.clockSkew) return 'DPoP proof iat is in the future';
   if (nonce === undefined && iat < now - config.dpopProofMaxAge - config.clockSkew) return 'DPoP proof iat is not recent enough';
-  if (iat < notBefore - config.clockSkew) return 'DPoP proof predates the replay store; create a new proof';
+  // No skew here: a proof made before the store's memory began could be a replay.
+  if (iat < notBefore) return 'DPoP proof predates the replay store; create a new proof';
   return undefined;
 }
 

@@ -119,7 +119,8 @@ export class TokenEndpointsController {
     }
     const keys = await this.keySets.keysFor(client);
     const issuer = this.config.issuer;
-    await verifyClientAssertion(
+    await this.hot.replay.current();
+    const verified = await verifyClientAssertion(
       assertion,
       type,
       keys,
@@ -132,6 +133,10 @@ export class TokenEndpointsController {
       },
       this.hot.replay,
     );
+    // As at the token endpoint: an assertion older than the replay store's memory could be a replay.
+    if ((verified.iat ?? verified.exp - MAX_ASSERTION_LIFETIME) < this.hot.replay.notBefore()) {
+      throw new InvalidClient('client assertion predates the replay store; create a new one');
+    }
     return client.clientId;
   }
 
@@ -139,9 +144,10 @@ export class TokenEndpointsController {
     try {
       if (!proof || !htm || !htu) throw new InvalidDpopProof('dpop_proof, htm and htu are required together');
       if (!claims.cnf?.jkt) throw new InvalidDpopProof('the access token is not DPoP-bound');
+      await this.hot.replay.current();
       await verifyDpopProof(
         proof,
-        { method: htm, url: htu, accessToken: token, boundJkt: claims.cnf.jkt, notBefore: this.hot.replay.notBefore() - this.config.clockSkew },
+        { method: htm, url: htu, accessToken: token, boundJkt: claims.cnf.jkt, notBefore: this.hot.replay.notBefore() },
         { algorithms: CLIENT_SIGNING_ALGS, maxAgeSeconds: this.config.dpopProofMaxAge, clockSkewSeconds: this.config.clockSkew },
         this.hot.replay,
       );

@@ -1,0 +1,103 @@
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { createServer } from 'node:net';
+import { describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { type RunningTollgate, startTollgate, Workload } from '#test-support';
+
+const shared = Boolean(process.env.DATABASE_URL && process.env.REDIS_URL);
+const haveRedisServer = spawnSync('redis-server', ['--version']).status === 0;
+
+describe('replay refused across instances (RFC 9449 §11.1, RFC 7523 §3)', { skip: !shared && 'needs DATABASE_URL and REDIS_URL' }, () => {
+  it('a DPoP proof or client assertion used at one instance is refused at another', async () => {
+    const a = await startTollgate();
+    const b = await startTollgate({ TOLLGATE_ISSUER: a.url });
+    try {
+      const w = await Workload.register(a);
+      const proof = await w.proof('POST', w.tokenUrl);
+      const assertion = await w.assertion();
+      assert.equal((await w.requestToken({}, proof, assertion)).status, 200);
+
+      const atB = new Workload.At(w, b);
+      const replayedProof = await atB.requestToken({}, proof);
+      assert.equal(replayedProof.status, 400);
+      assert.equal(replayedProof.body.error, 'invalid_dpop_proof');
+
+      const replayedAssertion = await atB.requestToken({}, undefined, assertion);
+      assert.equal(replayedAssertion.status, 401);
+      assert.equal(replayedAssertion.body.error, 'invalid_client');
+
+      assert.equal((await atB.requestToken()).status, 200, 'fresh proof and assertion work at the other instance');
+    } finally {
+      await b.close();
+      await a.close();
+    }
+  });
+});
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function startRedis(port: number): Promise<ChildProcess> {
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  for (let i = 0; i < 50; i++) {
+    if (spawnSync('redis-cli', ['-p', String(port), 'ping']).stdout?.toString().includes('PONG')) return child;
+    await sleep(100);
+  }
+  throw new Error('redis did not start');
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  await new Promise<void>((resolve) => {
+    child.once('exit', () => resolve());
+    child.kill('SIGKILL');
+  });
+}
+
+describe('a replay-store restart does not reopen replays (toolchain facts: Redis without persistence)', { skip: !haveRedisServer && 'needs redis-server' }, () => {
+  it('proofs and assertions made before Redis restarted are refused; new ones work', async () => {
+    const port = await freePort();
+    let redis = await startRedis(port);
+    let server: RunningTollgate | undefined;
+    try {
+      server = await startTollgate({ REDIS_URL: `redis://127.0.0.1:${port}` });
+      const w = await Workload.register(server);
+      const proof = await w.proof('POST', w.tokenUrl);
+      const assertion = await w.assertion();
+      assert.equal((await w.requestToken({}, proof, assertion)).status, 200);
+
+      // Redis forgets every replay record.
+      await stop(redis);
+      await sleep(300);
+      // While it is down the token endpoint fails closed with 503, not 500.
+      const during = await w.requestToken();
+      assert.equal(during.status, 503, JSON.stringify(during.body));
+      assert.equal(during.body.error, 'temporarily_unavailable');
+      assert.ok(during.headers['retry-after']);
+      await sleep(800);
+      redis = await startRedis(port);
+      const url = server.url;
+      for (let i = 0; i < 50 && (await fetch(`${url}/readyz`)).status !== 200; i++) await sleep(100);
+
+      const replayedProof = await w.requestToken({}, proof);
+      assert.equal(replayedProof.status, 400, JSON.stringify(replayedProof.body));
+      assert.equal(replayedProof.body.error, 'invalid_dpop_proof');
+      const replayedAssertion = await w.requestToken({}, undefined, assertion);
+      assert.equal(replayedAssertion.status, 401, JSON.stringify(replayedAssertion.body));
+      assert.equal(replayedAssertion.body.error, 'invalid_client');
+
+      await sleep(1100); // new proofs carry an iat after the restart
+      assert.equal((await w.requestToken()).status, 200);
+    } finally {
+      await server?.close();
+      await stop(redis);
+    }
+  });
+});
