@@ -1,4 +1,4 @@
-import { Module, type OnModuleDestroy, type OnModuleInit, Inject } from '@nestjs/common';
+import { Inject, Logger, Module, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import { ClientRegistry, ClientsModule, SecretVerifier } from '#clients';
 import { CONFIG, type TollgateConfig } from '#config';
 import { HOT_STATE, type HotState } from '#hot-state';
@@ -45,6 +45,7 @@ export const KEY_ENCRYPTION_KEY = Symbol('KeyEncryptionKey');
           lookupClient: (id) => clients.lookup(id),
           signingJwks: () => keys.privateJwks(),
           nonceSecret: deriveNonceSecret(kek),
+          logger: new Logger('oauth'),
         }),
     },
   ],

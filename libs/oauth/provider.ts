@@ -30,6 +30,7 @@ export interface ProviderDeps {
   signingJwks(): { keys: object[] };
   /** Secret shared by all instances for stateless DPoP nonces (derived from the KEK). */
   nonceSecret: Buffer;
+  logger?: { error(message: unknown): void };
 }
 
 const epoch = () => Math.floor(Date.now() / 1000);
@@ -143,14 +144,9 @@ export function buildProvider(deps: ProviderDeps): Provider {
       revocation_endpoint_auth_methods_supported: ['private_key_jwt'],
       revocation_endpoint_auth_signing_alg_values_supported: CLIENT_SIGNING_ALGS,
     },
-    renderError: async (ctx: any, out: any, error: any) => {
+    renderError: async (ctx: any, out: any) => {
       ctx.type = 'json';
       ctx.body = out;
-      if (isDependencyUnavailable(error)) {
-        ctx.status = 503;
-        ctx.set('Retry-After', '5');
-        ctx.body = { error: 'temporarily_unavailable', error_description: 'a dependency is unavailable; retry later' };
-      }
     },
   } as any);
 
@@ -160,6 +156,18 @@ export function buildProvider(deps: ProviderDeps): Provider {
   // error_detail; RFC 9449 §5 asks for invalid_dpop_proof. Keep the error to rewrite it below.
   provider.on('grant.error', (ctx: any, error: any) => {
     ctx.state.grantError = error;
+  });
+
+  // oidc-provider renders every unexpected error as 500 server_error. An outage of the database
+  // or Redis is not a bug: answer 503 with Retry-After so clients back off and retry (fail closed).
+  provider.on('server_error', (ctx: any, error: any) => {
+    if (isDependencyUnavailable(error)) {
+      ctx.status = 503;
+      ctx.set('Retry-After', '5');
+      ctx.body = { error: 'temporarily_unavailable', error_description: 'a dependency is unavailable; retry later' };
+    } else {
+      deps.logger?.error({ message: 'token endpoint error', error: error?.name, detail: error?.message });
+    }
   });
 
   provider.use(async (ctx: any, next: () => Promise<void>) => {

@@ -5,13 +5,23 @@ export class DatabaseUnavailableError extends Error {
   }
 }
 
-const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', '57P01', '57P03', '08006', '08001', '08003', 'P1001', 'P1002', 'P1017']);
+// Node socket errors; PostgreSQL SQLSTATEs for "cannot serve you now" (class 08 connection
+// exceptions, 53300 too many connections, 55000 not accepting connections, 57P0x shutdown);
+// Prisma's connection error codes.
+const CONNECTION_CODES = new Set([
+  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND',
+  '08000', '08001', '08003', '08004', '08006', '53300', '55000', '57P01', '57P02', '57P03',
+  'P1001', 'P1002', 'P1017',
+]);
 
 /** True for errors that mean "the database is down", as opposed to a bad query. */
 export function isDatabaseUnavailable(error: unknown): boolean {
   for (let e: any = error, depth = 0; e && depth < 6; e = e.cause, depth++) {
     if (e instanceof DatabaseUnavailableError) return true;
     if (CONNECTION_CODES.has(e.code) || CONNECTION_CODES.has(e.errorCode)) return true;
+    // Prisma reports driver errors as P2039/P2010 with the SQLSTATE only in its message.
+    const sqlState = typeof e.message === 'string' ? /Code: `(\w+)`/.exec(e.message)?.[1] : undefined;
+    if (sqlState && CONNECTION_CODES.has(sqlState)) return true;
     // ioredis: no connection / retries exhausted / offline queue disabled.
     if (e.name === 'MaxRetriesPerRequestError' || /Connection is closed|Stream isn't writeable|enableOfflineQueue/i.test(String(e.message))) return true;
     if (e.name === 'DriverAdapterError' && /connect|terminat|closed|ECONN/i.test(String(e.cause?.message ?? e.message))) return true;
