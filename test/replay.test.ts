@@ -28,6 +28,18 @@ describe('replay refused across instances (RFC 9449 §11.1, RFC 7523 §3)', { sk
       assert.equal(replayedAssertion.body.error, 'invalid_client');
 
       assert.equal((await atB.requestToken()).status, 200, 'fresh proof and assertion work at the other instance');
+
+      // A suspension made at A applies at B on the next request (change notice over Redis, not a cache TTL).
+      await atB.token();
+      const suspend = await fetch(`${a.url}/admin/clients/${w.clientId}`, {
+        method: 'PATCH',
+        headers: { authorization: a.admin.replace(a.adminToken, a.adminToken), 'content-type': 'application/json' },
+        body: JSON.stringify({ status: 'suspended' }),
+      });
+      assert.equal(suspend.status, 200);
+      const refused = await atB.requestToken();
+      assert.equal(refused.status, 401);
+      assert.equal(refused.body.error, 'invalid_client');
     } finally {
       await b.close();
       await a.close();
