@@ -1,8 +1,30 @@
 // DPoP proof verification, RFC 9449 §4.3 (with §7.1 key binding and §8 nonces).
 import { createHash } from 'node:crypto';
-import { EmbeddedJWK, calculateJwkThumbprint, decodeProtectedHeader, errors, jwtVerify } from 'jose';
+import { decodeProtectedHeader, errors, importJWK, jwtVerify } from 'jose';
 import type { JWK, JWTPayload } from 'jose';
+import { jwkThumbprint } from './jwk-thumbprint.js';
 import { InvalidDpopProof, UseDpopNonce } from './oauth-error.js';
+
+/**
+ * Imported proof keys by alg and thumbprint: a workload signs every proof with the same key, and
+ * importing it costs more than verifying with it. Owner: this module. Bound: KEY_CACHE_MAX
+ * entries, oldest dropped first. No invalidation needed: a thumbprint names exactly one key.
+ */
+const keyCache = new Map<string, ReturnType<typeof importJWK>>();
+const KEY_CACHE_MAX = 10_000;
+
+function proofKey(jwk: JWK, alg: string, jkt: string): ReturnType<typeof importJWK> {
+  const id = `${alg}:${jkt}`;
+  let key = keyCache.get(id);
+  if (!key) {
+    const { kty, crv, x, y, n, e } = jwk;
+    key = importJWK({ kty, crv, x, y, n, e } as JWK, alg);
+    if (keyCache.size >= KEY_CACHE_MAX) keyCache.delete(keyCache.keys().next().value!);
+    keyCache.set(id, key);
+    key.catch(() => keyCache.delete(id));
+  }
+  return key;
+}
 
 export interface DpopProofRules {
   algorithms: string[]; // allowed JWS algs; 'none' and HS* are refused whatever this says
@@ -97,11 +119,17 @@ export async function verifyDpopProof(
   if (jwk.kty === 'oct') throw refuse('DPoP proof jwk must be an asymmetric public key');
   if (PRIVATE_JWK_MEMBERS.some((m) => m in jwk)) throw refuse('DPoP proof jwk must not contain private key material');
 
+  if (jwk.use !== undefined && jwk.use !== 'sig') throw refuse('DPoP proof jwk must be a signing key');
+  if (jwk.alg !== undefined && jwk.alg !== alg) throw refuse('DPoP proof jwk alg does not match the header alg');
+  const jkt = jwkThumbprint(jwk);
+  if (!jkt) throw refuse('DPoP proof jwk must be an asymmetric public key');
+
   // §4.3 (6): signature verifies with the embedded key. Time claims are checked below, with
   // jose's own exp/nbf checks (if such claims are present) pinned to the same `now`.
   let payload: JWTPayload;
   try {
-    ({ payload } = await jwtVerify(proof, EmbeddedJWK, {
+    const key = await proofKey(jwk as JWK, alg, jkt);
+    ({ payload } = await jwtVerify(proof, key, {
       algorithms: rules.algorithms.filter(isAsymmetricAlg),
       currentDate: new Date(now * 1000),
       clockTolerance: rules.clockSkewSeconds,
@@ -143,7 +171,6 @@ export async function verifyDpopProof(
   }
 
   // §4.3 (12) / §7.1: the proof key is the one the token is bound to (cnf.jkt).
-  const jkt = await calculateJwkThumbprint(jwk as JWK, 'sha256');
   if (expected.boundJkt !== undefined && jkt !== expected.boundJkt) {
     throw refuse('DPoP proof key does not match the access token binding');
   }
