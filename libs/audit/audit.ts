@@ -1,6 +1,9 @@
 import { BadRequestException, Controller, Get, Inject, Injectable, Module, Query, UseGuards } from '@nestjs/common';
 import { AdminTokenGuard } from '#admin';
+import { MetricsModule } from '#operations';
 import { DATABASE, type Database } from '#persistence';
+import { DecisionLog } from './decision-log.js';
+import { DecisionsController } from './decisions.controller.js';
 
 export interface AuditEntry {
   actor: string;
@@ -49,5 +52,11 @@ class AuditController {
   }
 }
 
-@Module({ controllers: [AuditController], providers: [AuditQueries] })
+/** Audit events and the decision log; import it to record decisions (DecisionLog). */
+@Module({
+  imports: [MetricsModule],
+  controllers: [AuditController, DecisionsController],
+  providers: [AuditQueries, DecisionLog],
+  exports: [DecisionLog],
+})
 export class AuditModule {}

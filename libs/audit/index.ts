@@ -1,1 +1,15 @@
 export { auditRecord, type AuditEntry, AuditModule } from './audit.js';
+export {
+  DecisionLog,
+  DECISION_LOG_OPTIONS,
+  DECISION_LOG_DEFAULTS,
+  DECISION_KINDS,
+  DECISION_OUTCOMES,
+  type DecisionEntry,
+  type DecisionReason,
+  type DecisionKind,
+  type DecisionOutcome,
+  type DecisionLogOptions,
+  type DecisionFilter,
+  type StoredDecision,
+} from './decision-log.js';

@@ -32,6 +32,8 @@ export interface TollgateConfig {
   dpopRequireNonce: boolean;
   /** How long client records stay cached on the hot paths (invalidated on change anyway). */
   clientCacheTtl: number;
+  /** Trust X-Forwarded-Proto/-Host/-For (set only behind a proxy that overwrites them). */
+  trustProxy: boolean;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
 }
 
@@ -138,6 +140,7 @@ export function loadConfig(env: Env = process.env): TollgateConfig {
     dpopProofMaxAge: integer(env, 'TOLLGATE_DPOP_PROOF_MAX_AGE', 60, 5, 300),
     dpopRequireNonce: flag(env, 'TOLLGATE_DPOP_REQUIRE_NONCE', false),
     clientCacheTtl: integer(env, 'TOLLGATE_CLIENT_CACHE_TTL', 60, 0, 3600),
+    trustProxy: flag(env, 'TOLLGATE_TRUST_PROXY', false),
     logLevel: logLevel as TollgateConfig['logLevel'],
   };
 }

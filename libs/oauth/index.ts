@@ -1,7 +1,10 @@
-export { OAuthModule, KEY_ENCRYPTION_KEY } from './oauth.module.js';
+export { OAuthModule, KEY_ENCRYPTION_KEY, DPOP_NONCES } from './oauth.module.js';
 export { ProviderHost } from './provider-host.js';
 export { OAuthErrorFilter } from './oauth-error.filter.js';
-export { OAUTH_ROUTES } from './provider.js';
+export { OAUTH_ROUTES, CLIENT_SIGNING_ALGS } from './provider.js';
+export { DpopNonces } from './dpop-nonce.js';
+export { CallAssessorSlot, type ContextAssessment, type ContextInput } from './call-assessor.js';
+export { authenticateGateway, parseBasicCredentials } from './gateway-client.js';
 export { AccessTokenVerifier, type AccessTokenClaims, type TokenVerdict } from './access-token.js';
 export { verifyDpopProof, normalizeHtu, type VerifiedProof } from './dpop-proof.js';
 export * from './oauth-error.js';

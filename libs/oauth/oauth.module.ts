@@ -6,19 +6,29 @@ import { KEY_RING, type KeyRing } from '#keys';
 import { DATABASE, type Database } from '#persistence';
 import { AccessTokenVerifier } from './access-token.js';
 import { ClientKeySets } from './client-key-sets.js';
+import { DpopNonces } from './dpop-nonce.js';
+import { CallAssessorSlot } from './call-assessor.js';
+import { IssuanceRisk } from './issuance-risk.js';
+import { AuditModule } from '#audit';
+import { RiskModule } from '#risk';
 import { deriveNonceSecret } from './provider.js';
 import { ProviderHost } from './provider-host.js';
 import { RevocationList } from './revocation-list.js';
 import { TokenEndpointsController } from './token-endpoints.controller.js';
 
 export const KEY_ENCRYPTION_KEY = Symbol('KeyEncryptionKey');
+/** Nest injection token for the resource-side DPoP nonces (DpopNonces). */
+export const DPOP_NONCES = Symbol('DpopNonces');
 
 @Module({
-  imports: [ClientsModule],
+  imports: [ClientsModule, RiskModule, AuditModule],
   controllers: [TokenEndpointsController],
   providers: [
     { provide: SecretVerifier, useFactory: () => new SecretVerifier() },
     ClientKeySets,
+    CallAssessorSlot,
+    IssuanceRisk,
+    { provide: DPOP_NONCES, inject: [KEY_ENCRYPTION_KEY], useFactory: (kek: Buffer) => new DpopNonces(kek) },
     {
       provide: RevocationList,
       inject: [DATABASE, HOT_STATE],
@@ -36,8 +46,8 @@ export const KEY_ENCRYPTION_KEY = Symbol('KeyEncryptionKey');
     },
     {
       provide: ProviderHost,
-      inject: [CONFIG, DATABASE, HOT_STATE, KEY_RING, KEY_ENCRYPTION_KEY, ClientRegistry],
-      useFactory: (config: TollgateConfig, db: Database, hot: HotState, keys: KeyRing, kek: Buffer, clients: ClientRegistry) =>
+      inject: [CONFIG, DATABASE, HOT_STATE, KEY_RING, KEY_ENCRYPTION_KEY, ClientRegistry, IssuanceRisk],
+      useFactory: (config: TollgateConfig, db: Database, hot: HotState, keys: KeyRing, kek: Buffer, clients: ClientRegistry, issuance: IssuanceRisk) =>
         new ProviderHost({
           config,
           prisma: db.prisma,
@@ -46,10 +56,11 @@ export const KEY_ENCRYPTION_KEY = Symbol('KeyEncryptionKey');
           signingJwks: () => keys.privateJwks(),
           nonceSecret: deriveNonceSecret(kek),
           logger: new Logger('oauth'),
+          issuance,
         }),
     },
   ],
-  exports: [AccessTokenVerifier, RevocationList, ProviderHost, SecretVerifier],
+  exports: [AccessTokenVerifier, RevocationList, ProviderHost, SecretVerifier, DPOP_NONCES, CallAssessorSlot],
 })
 export class OAuthModule implements OnModuleInit, OnModuleDestroy {
   constructor(

@@ -6,7 +6,17 @@ import type { ClientRecord } from '#clients';
 import type { ReplayStore } from '#hot-state';
 import { isDatabaseUnavailable as isDependencyUnavailable, type PrismaClient } from '#persistence';
 import { normalizeHtu } from './dpop-proof.js';
+import type { IssuanceInput, IssuanceVerdict } from './issuance-risk.js';
 import { adapterFactory } from './provider-adapter.js';
+
+/** RFC 9470 §3 at the token endpoint: the risk engine wants a higher assurance level first. */
+class StepUpRequired extends errors.CustomOIDCProviderError {
+  constructor(description: string) {
+    super('insufficient_user_authentication', description);
+    this.status = 401;
+    this.statusCode = 401;
+  }
+}
 
 /** Paths served by oidc-provider; everything else is Nest's. */
 export const OAUTH_ROUTES = {
@@ -31,6 +41,11 @@ export interface ProviderDeps {
   /** Secret shared by all instances for stateless DPoP nonces (derived from the KEK). */
   nonceSecret: Buffer;
   logger?: { error(message: unknown): void };
+  /** Risk at issuance (libs/risk through IssuanceRisk); absent in unit setups. */
+  issuance?: {
+    assess(input: IssuanceInput): Promise<IssuanceVerdict>;
+    failed(clientId: string): void;
+  };
 }
 
 const epoch = () => Math.floor(Date.now() / 1000);
@@ -125,14 +140,41 @@ export function buildProvider(deps: ProviderDeps): Provider {
       }
     },
     // RFC 6749 §3.3 / RFC 9068 §2.2.3: a scope the client is not registered for is refused, not dropped.
-    extraTokenClaims: async (ctx: any) => {
+    extraTokenClaims: async (ctx: any, token: any) => {
       const requested = String(ctx.oidc.params?.scope ?? '').split(' ').filter(Boolean);
       if (requested.length) {
         const record = await workload(ctx.oidc.client.clientId);
         const outside = requested.filter((s) => !record.scopes.includes(s));
         if (outside.length) throw new errors.InvalidScope('requested scope is not allowed for this client', outside.join(' '));
       }
+      // Issue 3 §4: the risk engine judges every issuance; deny refuses, step-up names the acr.
+      if (deps.issuance) {
+        const verdict = await deps.issuance.assess({
+          clientId: ctx.oidc.client.clientId,
+          ip: ctx.ip,
+          scopes: requested.length ? requested : (await workload(ctx.oidc.client.clientId)).scopes,
+          audience: token?.resourceServer?.audience,
+          dpopJkt: token?.jkt,
+        });
+        ctx.state.issuance = verdict;
+        if (verdict.decision === 'deny') throw new errors.AccessDenied('the token request was denied by policy');
+        if (verdict.decision === 'step_up') throw new StepUpRequired(`this token request needs ${verdict.acr}`);
+      }
       return undefined;
+    },
+    formats: {
+      customizers: {
+        // RFC 6749 §3.3: a request without `scope` gets the pre-defined default, which for
+        // Tollgate is every scope the client is registered for.
+        jwt: async (ctx: any, token: any, jwt: { payload: Record<string, unknown> }) => {
+          if (String(ctx?.oidc?.params?.scope ?? '') !== '' || jwt.payload.scope) return;
+          const record = await workload(token.clientId);
+          if (record.scopes.length) {
+            token.scope = record.scopes.join(' ');
+            jwt.payload.scope = token.scope;
+          }
+        },
+      },
     },
     discovery: {
       introspection_endpoint: `${issuer}${OAUTH_ROUTES.introspection}`,
@@ -150,12 +192,19 @@ export function buildProvider(deps: ProviderDeps): Provider {
     },
   } as any);
 
-  provider.proxy = true;
+  // Behind a TLS-terminating proxy oidc-provider must read X-Forwarded-Proto/Host to know its own
+  // URLs (DPoP htu); only then, because anyone can send those headers (TOLLGATE_TRUST_PROXY).
+  provider.proxy = config.trustProxy;
 
   // oidc-provider reports DPoP replays and missing proofs as invalid_grant with the reason in
   // error_detail; RFC 9449 §5 asks for invalid_dpop_proof. Keep the error to rewrite it below.
   provider.on('grant.error', (ctx: any, error: any) => {
     ctx.state.grantError = error;
+    // Failed authentications and proofs feed the risk engine's failed-auth signal.
+    const clientId = ctx.oidc?.client?.clientId ?? ctx.oidc?.params?.client_id;
+    if (deps.issuance && typeof clientId === 'string' && /^(invalid_client|invalid_dpop_proof|invalid_grant)$/.test(error?.error ?? '')) {
+      void deps.lookupClient(clientId).then((c) => c && deps.issuance!.failed(c.clientId), () => undefined);
+    }
   });
 
   // oidc-provider renders every unexpected error as 500 server_error. An outage of the database
@@ -196,6 +245,16 @@ export function buildProvider(deps: ProviderDeps): Provider {
         error: 'invalid_dpop_proof',
         error_description: detail.includes('Replay') ? 'DPoP proof jti was already used' : 'a DPoP proof is required for this client',
       };
+    }
+    const verdict = ctx.state.issuance as IssuanceVerdict | undefined;
+    if (ctx.path === OAUTH_ROUTES.token && verdict && ctx.body?.error) {
+      ctx.body = { ...ctx.body, decision_id: verdict.decisionId };
+      if (ctx.body.error === 'insufficient_user_authentication') {
+        ctx.body.acr_values = verdict.acr;
+        if (verdict.maxAge !== undefined) ctx.body.max_age = verdict.maxAge;
+        const maxAge = verdict.maxAge !== undefined ? `, max_age=${verdict.maxAge}` : '';
+        ctx.set('WWW-Authenticate', `DPoP error="insufficient_user_authentication", error_description="${ctx.body.error_description}", acr_values="${verdict.acr}"${maxAge}`);
+      }
     }
     if (ctx.path === '/.well-known/openid-configuration' && ctx.status === 200 && ctx.body) {
       trimDiscovery(ctx.body);

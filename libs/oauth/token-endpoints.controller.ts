@@ -3,7 +3,8 @@ import type { Request, Response } from 'express';
 import { CONFIG, type TollgateConfig } from '#config';
 import { ClientRegistry, SecretVerifier } from '#clients';
 import { HOT_STATE, type HotState } from '#hot-state';
-import { AccessTokenVerifier, type AccessTokenClaims } from './access-token.js';
+import { AccessTokenVerifier, type AccessTokenClaims, type TokenVerdict } from './access-token.js';
+import { CallAssessorSlot } from './call-assessor.js';
 import { unverifiedAssertionIssuer, verifyClientAssertion } from './client-assertion.js';
 import { verifyDpopProof } from './dpop-proof.js';
 import { authenticateGateway } from './gateway-client.js';
@@ -37,6 +38,7 @@ export class TokenEndpointsController {
     private readonly tokens: AccessTokenVerifier,
     private readonly revocations: RevocationList,
     private readonly keySets: ClientKeySets,
+    private readonly slot: CallAssessorSlot,
   ) {}
 
   /**
@@ -55,13 +57,14 @@ export class TokenEndpointsController {
     const htm = param(form, 'htm');
     const htu = param(form, 'htu');
 
+    const clientIp = param(form, 'client_ip');
+
     const verdict = await this.tokens.verify(token);
     let body: Record<string, unknown> = { active: false };
     if (verdict.active) {
       body = activeBody(verdict.claims);
-      if (proof !== undefined || htm !== undefined || htu !== undefined) {
-        const problem = await this.proofProblem(proof, htm, htu, token, verdict.claims);
-        if (problem) body = { active: false, dpop_proof_error: problem.error, dpop_proof_error_description: problem.error_description };
+      if (proof !== undefined || htm !== undefined || htu !== undefined || clientIp !== undefined) {
+        body = await this.withContext(body, token, verdict, { proof, htm, htu, clientIp });
       }
     }
     res.setHeader('Cache-Control', 'no-store');
@@ -138,6 +141,47 @@ export class TokenEndpointsController {
       throw new InvalidClient('client assertion predates the replay store; create a new one');
     }
     return client.clientId;
+  }
+
+  /**
+   * Introspection with the call's context (Tollgate extension, issue 3 §5): the same judgement as
+   * the check endpoint. `active` says whether the token may be used for this call at all; the
+   * decision members say what the gateway should do.
+   */
+  private async withContext(
+    body: Record<string, unknown>,
+    token: string,
+    verdict: TokenVerdict & { active: true },
+    context: { proof?: string; htm?: string; htu?: string; clientIp?: string },
+  ): Promise<Record<string, unknown>> {
+    if (!context.htm || !context.htu) throw new InvalidRequest('htm and htu are required with dpop_proof or client_ip');
+    const url = URL.parse(context.htu);
+    if (!url || !/^https?:$/.test(url.protocol)) throw new InvalidRequest('htu must be an absolute http(s) URL');
+    if (!this.slot.assess) {
+      const problem = await this.proofProblem(context.proof, context.htm, context.htu, token, verdict.claims);
+      return problem ? { active: false, decision: 'invalid', decision_error: problem.error, decision_error_description: problem.error_description } : body;
+    }
+    const a = await this.slot.assess({
+      kind: 'introspection',
+      method: context.htm.toUpperCase(),
+      url: url.href,
+      target: `${url.pathname}${url.search}`,
+      ip: context.clientIp,
+      authorization: `${verdict.claims.cnf?.jkt ? 'DPoP' : 'Bearer'} ${token}`,
+      proof: context.proof,
+      verdict,
+    });
+    const members = {
+      decision: a.decision,
+      risk_score: a.score,
+      reasons: a.reasons,
+      decision_id: a.decisionId,
+      ...(a.error ? { decision_error: a.error, decision_error_description: a.errorDescription } : {}),
+      ...(a.acrValues ? { acr_values: a.acrValues } : {}),
+      ...(a.maxAge !== undefined ? { max_age: a.maxAge } : {}),
+      ...(a.headers['DPoP-Nonce'] ? { dpop_nonce: a.headers['DPoP-Nonce'] } : {}),
+    };
+    return a.decision === 'invalid' ? { active: false, ...members } : { ...body, ...members };
   }
 
   private async proofProblem(proof: string | undefined, htm: string | undefined, htu: string | undefined, token: string, claims: AccessTokenClaims) {

@@ -1,2 +1,3 @@
 export { startTollgate, type RunningTollgate, testConfig } from './server.js';
 export { Workload, type WorkloadOptions } from './workload.js';
+export { NGINX, startNginx, startEchoUpstream, nginxConfig, type RunningNginx } from './nginx.js';

@@ -103,9 +103,18 @@ export class Workload {
     });
   }
 
+  /**
+   * Calls an API with the token and a fresh DPoP proof for exactly this call (RFC 9449 §7.1:
+   * `Authorization: DPoP <token>`, `ath`). Extra headers are sent as given.
+   */
+  async call(method: string, url: string, token: string, options: ProofOptions & { headers?: Record<string, string> } = {}) {
+    const proof = await this.proof(method, url.split('?')[0]!, { ...options, accessToken: token });
+    return fetch(url, { method, headers: { authorization: `DPoP ${token}`, dpop: proof, ...options.headers } });
+  }
+
   /** A DPoP-bound access token, or throws. */
-  async token(form: Record<string, string> = {}): Promise<string> {
-    const res = await this.requestToken(form);
+  async token(form: Record<string, string> = {}, proof?: string): Promise<string> {
+    const res = await this.requestToken(form, proof);
     if (res.status !== 200) throw new Error(`token request failed: ${res.status} ${JSON.stringify(res.body)}`);
     return res.body.access_token;
   }

@@ -1,13 +1,15 @@
 import { type DynamicModule, Global, Module } from '@nestjs/common';
 import { ADMIN_TOKEN } from '#admin';
 import { AuditModule } from '#audit';
+import { CheckModule } from '#check';
 import { ClientsModule } from '#clients';
 import { CONFIG, type TollgateConfig } from '#config';
 import { HOT_STATE, type HotState } from '#hot-state';
 import { KEY_RING, KeysModule, type KeyRing } from '#keys';
 import { KEY_ENCRYPTION_KEY, OAuthModule } from '#oauth';
-import { HealthController } from '#operations';
+import { HealthController, MetricsModule } from '#operations';
 import { DATABASE, type Database } from '#persistence';
+import { RiskModule } from '#risk';
 
 export interface Runtime {
   config: TollgateConfig;
@@ -39,7 +41,7 @@ export class AppModule {
   static with(runtime: Runtime): DynamicModule {
     return {
       module: AppModule,
-      imports: [RuntimeModule.of(runtime), ClientsModule, OAuthModule, KeysModule, AuditModule],
+      imports: [RuntimeModule.of(runtime), ClientsModule, OAuthModule, KeysModule, AuditModule, MetricsModule, RiskModule, CheckModule],
       controllers: [HealthController],
     };
   }

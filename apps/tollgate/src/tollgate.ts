@@ -2,9 +2,11 @@ import 'reflect-metadata';
 import type { INestApplication, LoggerService } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { TollgateConfig } from '#config';
+import { ClientRegistry } from '#clients';
 import { openHotState } from '#hot-state';
 import { KeyRing, loadKeyEncryptionKey } from '#keys';
 import { OAuthErrorFilter, ProviderHost } from '#oauth';
+import { httpMetrics, Metrics } from '#operations';
 import { openDatabase } from '#persistence';
 import { AppModule, type Runtime } from './app.module.js';
 
@@ -41,6 +43,9 @@ export async function createTollgate(config: TollgateConfig, logger: LoggerServi
     app.getHttpAdapter().getInstance().disable('x-powered-by');
     app.getHttpAdapter().getInstance().set('trust proxy', false);
     app.useGlobalFilters(new OAuthErrorFilter());
+    // First middleware: times every request, the token endpoint oidc-provider answers included.
+    app.use(httpMetrics(app.get(Metrics)));
+    app.get(Metrics).addCacheSource('clients', () => app.get(ClientRegistry).cacheStats);
     // oidc-provider reads its own request bodies: it runs before Nest's body parsers.
     app.use(app.get(ProviderHost).middleware());
     await app.init();

@@ -1,0 +1,158 @@
+import { Injectable } from '@nestjs/common';
+import type { NextFunction, Request, Response } from 'express';
+import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
+
+/** What the HTTP latency histogram groups requests by (bounded: never a raw path). */
+export type Endpoint = 'token' | 'introspection' | 'revocation' | 'check' | 'admin' | 'other';
+
+export interface CacheStats {
+  hits: number;
+  misses: number;
+}
+
+/**
+ * The server's Prometheus metrics, in a registry of its own (not prom-client's global one: each
+ * app instance — several in one test process — counts for itself).
+ *
+ * Labels carry only bounded, non-secret values: decision kinds and outcomes, reason codes,
+ * endpoint classes, HTTP status codes and cache names. Never client ids, tokens, paths or IPs
+ * (privacy, and one time series per client would not scale).
+ */
+@Injectable()
+export class Metrics {
+  readonly registry = new Registry();
+  private readonly cacheSources = new Map<string, () => CacheStats>();
+
+  private readonly decisions = new Counter({
+    name: 'tollgate_decisions_total',
+    help: 'Risk decisions made, by kind (check, issuance, introspection) and outcome.',
+    labelNames: ['kind', 'decision'] as const,
+    registers: [this.registry],
+  });
+
+  private readonly reasons = new Counter({
+    name: 'tollgate_decision_reasons_total',
+    help: 'Reasons (signal codes) that contributed to risk decisions, by kind.',
+    labelNames: ['kind', 'reason'] as const,
+    registers: [this.registry],
+  });
+
+  private readonly dropped = new Counter({
+    name: 'tollgate_decisions_dropped_total',
+    help: 'Decision-log entries dropped because the write queue was full (the database is down or too slow).',
+    registers: [this.registry],
+  });
+
+  private readonly httpDuration = new Histogram({
+    name: 'tollgate_http_request_duration_seconds',
+    help: 'HTTP request duration from arrival to the last byte of the response, by endpoint class and status.',
+    labelNames: ['endpoint', 'status'] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry });
+    // Counters read from their owners at scrape time; the hit rate is
+    // rate(hits) / (rate(hits) + rate(misses)) in PromQL.
+    const sources = this.cacheSources;
+    const read = (counter: Counter<'cache'>, field: keyof CacheStats) => {
+      counter.reset();
+      for (const [cache, stats] of sources) {
+        try {
+          counter.inc({ cache }, stats()[field]);
+        } catch {
+          // A source that cannot answer is left out of this scrape rather than failing it.
+        }
+      }
+    };
+    new Counter({
+      name: 'tollgate_cache_hits_total',
+      help: 'Lookups answered from an in-memory cache, by cache.',
+      labelNames: ['cache'] as const,
+      registers: [this.registry],
+      collect() {
+        read(this, 'hits');
+      },
+    });
+    new Counter({
+      name: 'tollgate_cache_misses_total',
+      help: 'Lookups an in-memory cache could not answer, by cache.',
+      labelNames: ['cache'] as const,
+      registers: [this.registry],
+      collect() {
+        read(this, 'misses');
+      },
+    });
+  }
+
+  /** One decision made (counted whether or not the decision log could keep it). */
+  decision(kind: string, decision: string, reasons: readonly { code: string }[]): void {
+    this.decisions.inc({ kind, decision });
+    for (const reason of reasons) this.reasons.inc({ kind, reason: reason.code });
+  }
+
+  decisionsDropped(count = 1): void {
+    this.dropped.inc(count);
+  }
+
+  observeRequest(endpoint: Endpoint, status: number | string, seconds: number): void {
+    this.httpDuration.observe({ endpoint, status: String(status) }, seconds);
+  }
+
+  /** A cache's owner registers it once; `stats` returns monotonic hit/miss counts. */
+  addCacheSource(name: string, stats: () => CacheStats): void {
+    if (this.cacheSources.has(name)) throw new Error(`cache source ${name} is already registered`);
+    this.cacheSources.set(name, stats);
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  render(): Promise<string> {
+    return this.registry.metrics();
+  }
+}
+
+/**
+ * The endpoint class of a request path. Mirrors OAUTH_ROUTES (libs/oauth/provider.ts), which
+ * this library cannot import without a cycle; test/decisions-and-metrics.test.ts pins each class.
+ * Nest's routes match case-insensitively and with a trailing slash, so the path is normalised.
+ */
+export function endpointOf(url: string): Endpoint {
+  let path = url.split('?', 1)[0]!.toLowerCase();
+  if (path.length > 1 && path.endsWith('/')) path = path.slice(0, -1);
+  switch (path) {
+    case '/oauth/token':
+      return 'token';
+    case '/oauth/introspect':
+      return 'introspection';
+    case '/oauth/revoke':
+      return 'revocation';
+  }
+  if (path === '/check' || path.startsWith('/check/')) return 'check';
+  if (path === '/admin' || path.startsWith('/admin/')) return 'admin';
+  return 'other';
+}
+
+/**
+ * Express middleware timing every request. Mount it before everything else (before
+ * oidc-provider's middleware, which answers the token endpoint without reaching Nest).
+ * A request whose client went away before the response finished is counted as status "aborted".
+ */
+export function httpMetrics(metrics: Metrics) {
+  return (req: Request, res: Response, next: NextFunction) => {
+    const started = process.hrtime.bigint();
+    const endpoint = endpointOf(req.url);
+    let done = false;
+    const observe = (status: number | string) => {
+      if (done) return;
+      done = true;
+      metrics.observeRequest(endpoint, status, Number(process.hrtime.bigint() - started) / 1e9);
+    };
+    res.once('finish', () => observe(res.statusCode));
+    res.once('close', () => observe('aborted'));
+    next();
+  };
+}

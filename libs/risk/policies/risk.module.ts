@@ -1,0 +1,25 @@
+import { Inject, Module, type OnApplicationShutdown } from '@nestjs/common';
+import { CONFIG, type TollgateConfig } from '#config';
+import { openRiskStateStore, RISK_STATE, type RiskStateStore } from '../state/store.js';
+import { PoliciesController } from './policies.controller.js';
+import { PolicyRepository } from './policy-repository.js';
+import { RiskPolicies } from './risk-policies.js';
+
+/** Risk policies: storage, the cached effective policy per client, and their admin API. */
+@Module({
+  controllers: [PoliciesController],
+  providers: [
+    PolicyRepository,
+    RiskPolicies,
+    // One learned-state store per process (memory), or a connection to the shared one (Redis).
+    { provide: RISK_STATE, inject: [CONFIG], useFactory: (config: TollgateConfig) => openRiskStateStore(config.redisUrl) },
+  ],
+  exports: [RiskPolicies, RISK_STATE],
+})
+export class RiskModule implements OnApplicationShutdown {
+  constructor(@Inject(RISK_STATE) private readonly state: RiskStateStore) {}
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.state.close();
+  }
+}

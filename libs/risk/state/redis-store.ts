@@ -1,0 +1,184 @@
+import { Redis } from 'ioredis';
+import type { ClientState, RiskContext } from '../core/types.js';
+import { EWMA_ALPHA, minuteOf, readBaseline } from './baseline.js';
+import { factsOf, RISK_STATE_LIMITS as L, type RiskStateStore, tokenTtlMs } from './store.js';
+
+/**
+ * Learned state in Redis, shared by every instance. Keys (all with a TTL):
+ *   tollgate:risk:{client}:rate:<kind>:<minute>   calls in that minute (string, 2 min)
+ *   tollgate:risk:{client}:fail:<minute>          failures in that minute (string, 6 min)
+ *   tollgate:risk:{client}:tok:<jti>              networks the token came from (set, token life ≤ 1 h)
+ *   tollgate:risk:{client}:state                  learned count, baseline per kind (hash, 30 days)
+ *   tollgate:risk:{client}:route|net|key|scope|aud  member → last seen ms (sorted set, 30 days, capped)
+ * The client id is a hash tag ({…}) so one client's keys share a Redis Cluster slot, as a
+ * script's keys must. observe and learn are one Lua script each (atomic, one round trip).
+ */
+const PREFIX = 'tollgate:risk:';
+const RATE_TTL_MS = 120_000;
+const FAILURE_TTL_MS = (L.failureMinutes + 1) * 60_000;
+const SETS = ['route', 'net', 'key', 'scope', 'aud'] as const;
+
+/** KEYS: rate, state, route, net, key, scope, aud, tok, fail×5. ARGV: see observe(). */
+const OBSERVE = `
+local calls = redis.call('INCR', KEYS[1])
+if calls == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[10]) end
+local kind = ARGV[1]
+local h = redis.call('HMGET', KEYS[2], 'learned', 'bm:' .. kind, 'bc:' .. kind, 'avg:' .. kind, 'mins:' .. kind)
+local fresh = tonumber(ARGV[8]) - tonumber(ARGV[9])
+local out = { calls, h[1] or '0', h[2] or '-1', h[3] or '0', h[4] or '0', h[5] or '0' }
+for i = 0, 4 do
+  local member = ARGV[2 + i]
+  local seen = 1
+  if member ~= '' then
+    local s = redis.call('ZSCORE', KEYS[3 + i], member)
+    if not s or tonumber(s) < fresh then seen = 0 end
+  end
+  out[#out + 1] = seen
+end
+local tokenNetworks = 0
+if ARGV[7] ~= '0' then
+  if ARGV[3] ~= '' and redis.call('SCARD', KEYS[8]) < tonumber(ARGV[11]) then redis.call('SADD', KEYS[8], ARGV[3]) end
+  tokenNetworks = redis.call('SCARD', KEYS[8])
+  if tokenNetworks > 0 then redis.call('PEXPIRE', KEYS[8], ARGV[7]) end
+end
+out[#out + 1] = tokenNetworks
+local failures = 0
+for i = 9, 13 do failures = failures + tonumber(redis.call('GET', KEYS[i]) or '0') end
+out[#out + 1] = failures
+return out
+`;
+
+/** KEYS: state, route, net, key, scope, aud. ARGV: kind, minute, now, member ttl, 5 members, 5 caps, alpha. */
+const LEARN = `
+local kind = ARGV[1]
+local m = tonumber(ARGV[2])
+local alpha = tonumber(ARGV[15])
+local h = redis.call('HMGET', KEYS[1], 'bm:' .. kind, 'bc:' .. kind, 'avg:' .. kind, 'mins:' .. kind)
+local bm, bc = tonumber(h[1] or '-1'), tonumber(h[2] or '0')
+if m > bm then
+  if bm >= 0 then
+    local avg, mins = tonumber(h[3] or '0'), tonumber(h[4] or '0')
+    if mins == 0 then avg = bc else avg = alpha * bc + (1 - alpha) * avg end
+    redis.call('HSET', KEYS[1], 'avg:' .. kind, string.format('%.17g', avg), 'mins:' .. kind, mins + 1)
+  end
+  redis.call('HSET', KEYS[1], 'bm:' .. kind, m, 'bc:' .. kind, 1)
+else
+  redis.call('HINCRBY', KEYS[1], 'bc:' .. kind, 1)
+end
+redis.call('HINCRBY', KEYS[1], 'learned', 1)
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+local now = tonumber(ARGV[3])
+local cutoff = now - tonumber(ARGV[4])
+for i = 0, 4 do
+  local member = ARGV[5 + i]
+  if member ~= '' then
+    local key = KEYS[2 + i]
+    redis.call('ZADD', key, ARGV[3], member)
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. cutoff)
+    local extra = redis.call('ZCARD', key) - tonumber(ARGV[10 + i])
+    if extra > 0 then redis.call('ZREMRANGEBYRANK', key, 0, extra - 1) end
+    redis.call('PEXPIRE', key, ARGV[4])
+  end
+end
+return 1
+`;
+
+type Reply = [number, string, string, string, string, string, number, number, number, number, number, number, number];
+
+interface ScriptedRedis extends Redis {
+  riskObserve(...keysAndArgs: (string | number)[]): Promise<Reply>;
+  riskLearn(...keysAndArgs: (string | number)[]): Promise<number>;
+}
+
+const keyOf = (clientId: string) => `${PREFIX}{${clientId}}:`;
+
+export class RedisRiskStateStore implements RiskStateStore {
+  readonly kind = 'redis' as const;
+
+  constructor(private readonly redis: ScriptedRedis) {}
+
+  async observe(ctx: RiskContext): Promise<ClientState> {
+    const k = keyOf(ctx.clientId);
+    const minute = minuteOf(ctx.now);
+    const facts = factsOf(ctx);
+    const ttl = tokenTtlMs(ctx);
+    const failureKeys = Array.from({ length: L.failureMinutes }, (_, i) => `${k}fail:${minute - i}`);
+    const reply = await this.redis.riskObserve(
+      `${k}rate:${ctx.kind}:${minute}`,
+      `${k}state`,
+      ...SETS.map((s) => `${k}${s}`),
+      ttl ? `${k}tok:${ctx.token!.jti}` : `${k}tok:`,
+      ...failureKeys,
+      ctx.kind,
+      facts.route,
+      facts.network,
+      facts.key,
+      facts.scopes,
+      facts.audience,
+      ttl,
+      ctx.now,
+      L.memberTtlMs,
+      RATE_TTL_MS,
+      L.networksPerToken,
+    );
+    const [calls, learned, bm, bc, avg, mins, route, net, key, scope, aud, tokenNetworks, failures] = reply;
+    const baseline = readBaseline({ minute: Number(bm), count: Number(bc), avg: Number(avg), minutes: Number(mins) }, minute);
+    return {
+      callsThisMinute: calls,
+      baselinePerMinute: baseline.perMinute,
+      baselineMinutes: baseline.minutes,
+      routeSeen: route === 1,
+      networkSeen: net === 1,
+      keySeen: key === 1,
+      scopesSeen: scope === 1,
+      audienceSeen: aud === 1,
+      tokenNetworks,
+      recentFailures: failures,
+      learning: Number(learned) < L.learningCalls,
+    };
+  }
+
+  async learn(ctx: RiskContext): Promise<void> {
+    const k = keyOf(ctx.clientId);
+    const facts = factsOf(ctx);
+    await this.redis.riskLearn(
+      `${k}state`,
+      ...SETS.map((s) => `${k}${s}`),
+      ctx.kind,
+      minuteOf(ctx.now),
+      ctx.now,
+      L.memberTtlMs,
+      facts.route,
+      facts.network,
+      facts.key,
+      facts.scopes,
+      facts.audience,
+      L.routes,
+      L.networks,
+      L.keys,
+      L.scopeSets,
+      L.audiences,
+      EWMA_ALPHA,
+    );
+  }
+
+  async recordFailure(clientId: string, nowMs: number): Promise<void> {
+    const key = `${keyOf(clientId)}fail:${minuteOf(nowMs)}`;
+    await this.redis.multi().incr(key).pexpire(key, FAILURE_TTL_MS).exec();
+  }
+
+  async close(): Promise<void> {
+    this.redis.disconnect();
+  }
+}
+
+/** Connects (failing fast like the hot state: no offline queue) and defines the two scripts. */
+export async function openRedisRiskStateStore(url: string): Promise<RedisRiskStateStore> {
+  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 3000 });
+  // Errors surface on the calls that fail; the client reconnects by itself.
+  redis.on('error', () => undefined);
+  redis.defineCommand('riskObserve', { numberOfKeys: 8 + L.failureMinutes, lua: OBSERVE });
+  redis.defineCommand('riskLearn', { numberOfKeys: 6, lua: LEARN });
+  await redis.connect();
+  return new RedisRiskStateStore(redis as ScriptedRedis);
+}

@@ -1,0 +1,88 @@
+import { networkOf } from '../core/network.js';
+import { routeKey, scopeSetKey } from '../core/route-path.js';
+import type { ClientState, RiskContext } from '../core/types.js';
+
+/**
+ * What Tollgate learns about each client, and the rate counters. One instance: memory; several:
+ * Redis (REDIS_URL), so that every instance counts and learns the same (a second instance must
+ * never accept what the first refused).
+ */
+export interface RiskStateStore {
+  readonly kind: 'memory' | 'redis';
+  /**
+   * Counts this issuance or call for the rate (every one, allowed or not), notes the token's
+   * network, and reads everything else the signals need: one round trip.
+   */
+  observe(ctx: RiskContext): Promise<ClientState>;
+  /**
+   * Called only after an allow, so that a refused caller cannot teach the engine its network or
+   * key: remembers the route, network, DPoP key, scope set and audience, and the rate baseline.
+   */
+  learn(ctx: RiskContext): Promise<void>;
+  /** A failed authentication or proof by this client (failed_auth_burst). */
+  recordFailure(clientId: string, nowMs: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Nest injection token for the opened RiskStateStore. */
+export const RISK_STATE = Symbol('RiskStateStore');
+
+/** Bounds and lifetimes shared by both stores. */
+export const RISK_STATE_LIMITS = Object.freeze({
+  /** A client is "learning" until this many allowed calls were learned. */
+  learningCalls: 20,
+  /** A learned route / network / key / scope set / audience is forgotten after 30 days unseen. */
+  memberTtlMs: 30 * 24 * 3600_000,
+  /** Most recently seen members kept per client (least recently seen dropped first). */
+  routes: 1000,
+  networks: 1000,
+  keys: 100,
+  scopeSets: 200,
+  audiences: 200,
+  /** Networks remembered per token (the signal needs "more than one"). */
+  networksPerToken: 16,
+  /** Per-token networks live as long as the token, at most 1 h. */
+  tokenTtlMs: 3600_000,
+  /** Failed authentications count over the current minute and the 4 before it. */
+  failureMinutes: 5,
+  /** Memory store only: clients held (least recently seen dropped first), tokens per client. */
+  clients: 100_000,
+  tokensPerClient: 10_000,
+});
+
+/** What one context teaches: each value '' when the context has none (nothing to learn or look up). */
+export interface Facts {
+  route: string;
+  network: string;
+  key: string;
+  scopes: string;
+  audience: string;
+}
+
+export function factsOf(ctx: RiskContext): Facts {
+  return {
+    route: ctx.kind === 'call' && ctx.method && ctx.path ? routeKey(ctx.method, ctx.path) : '',
+    network: (ctx.ip !== undefined && networkOf(ctx.ip)) || '',
+    key: ctx.dpopJkt ?? '',
+    scopes: scopeSetKey(ctx.scopes),
+    audience: ctx.audience ?? '',
+  };
+}
+
+/** How long to remember the networks of the presented token: its remaining life, capped; 0 = no token. */
+export function tokenTtlMs(ctx: RiskContext): number {
+  if (ctx.kind !== 'call' || !ctx.token) return 0;
+  const cap = RISK_STATE_LIMITS.tokenTtlMs;
+  const left = ctx.token.exp !== undefined ? ctx.token.exp * 1000 - ctx.now : cap;
+  return Math.max(1000, Math.min(cap, left));
+}
+
+/** Memory when no Redis URL is given (one instance), else Redis. */
+export async function openRiskStateStore(redisUrl?: string): Promise<RiskStateStore> {
+  if (!redisUrl) {
+    const { MemoryRiskStateStore } = await import('./memory-store.js');
+    return new MemoryRiskStateStore();
+  }
+  const { openRedisRiskStateStore } = await import('./redis-store.js');
+  return openRedisRiskStateStore(redisUrl);
+}
