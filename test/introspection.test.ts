@@ -151,7 +151,8 @@ describe('introspection with the presentation context (RFC 9449 §7.1, Tollgate 
     const proof = await w.proof('GET', api, { accessToken: token, key: keyB });
     const res = await introspect({ token, dpop_proof: proof, htm: 'GET', htu: api });
     assert.equal(res.body.active, false);
-    assert.equal(res.body.dpop_proof_error, 'invalid_dpop_proof');
+    assert.equal(res.body.decision, 'invalid');
+    assert.equal(res.body.decision_error, 'invalid_dpop_proof');
   });
 
   it('a proof for another method or URL, without ath, or replayed is inactive', async () => {

@@ -4,7 +4,7 @@ import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
  * Stateless server nonces for DPoP proofs presented to resource servers (RFC 9449 §9, via the
  * check endpoint and introspection): HMAC of a 60-second time step under a secret every instance
  * derives from the key-encryption key, so any instance accepts a nonce another one issued.
- * A nonce is valid for its step and the next two (up to 3 minutes).
+ * A nonce is valid for the rest of its step and the next two (2 to 3 minutes).
  */
 export class DpopNonces {
   private readonly secret: Buffer;

@@ -19,8 +19,24 @@ function formatterFor(timeZone: string): Intl.DateTimeFormat {
   return f;
 }
 
+/**
+ * The last answer per zone: formatting costs microseconds and every call of a minute gets the
+ * same answer (zone offsets are whole minutes), so one entry per zone is enough.
+ */
+const lastAnswer = new Map<string, { at: number; local: { day: number; minute: number } }>();
+
 /** Local weekday (0 = Sunday) and minute of the day at nowMs in the zone. */
 export function localTime(timeZone: string, nowMs: number): { day: number; minute: number } {
+  const at = Math.floor(nowMs / 60_000);
+  const last = lastAnswer.get(timeZone);
+  if (last?.at === at) return last.local;
+  const local = formatLocal(timeZone, nowMs);
+  if (lastAnswer.size >= MAX_FORMATTERS) lastAnswer.clear();
+  lastAnswer.set(timeZone, { at, local });
+  return local;
+}
+
+function formatLocal(timeZone: string, nowMs: number): { day: number; minute: number } {
   let day = 0;
   let hour = 0;
   let minute = 0;

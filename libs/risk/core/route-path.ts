@@ -107,7 +107,8 @@ function compile(rule: RouteRule): CompiledRule {
   if (!c) {
     let test: (path: string) => boolean;
     try {
-      test = picomatch(rule.path, { dot: true });
+      const re = picomatch.makeRe(rule.path, { dot: true });
+      test = (path) => re.test(path);
     } catch {
       test = () => false; // checkPolicy refuses globs picomatch cannot compile
     }
