@@ -175,7 +175,7 @@ export class CallAssessment implements OnModuleInit {
       audience: Array.isArray(claims.aud) ? claims.aud[0] : claims.aud,
       scopes,
       dpopJkt: jkt,
-      token: { jti: claims.jti!, iat: claims.iat!, authTime: claims.auth_time as number | undefined, acr },
+      token: { jti: claims.jti!, iat: claims.iat!, exp: claims.exp, authTime: claims.auth_time as number | undefined, acr },
     };
     const [policy, state] = await Promise.all([this.policies.effective(client.clientId), this.state.observe(ctx)]);
     const decision = evaluate(ctx, state, policy);

@@ -195,6 +195,8 @@ export function buildProvider(deps: ProviderDeps): Provider {
   // Behind a TLS-terminating proxy oidc-provider must read X-Forwarded-Proto/Host to know its own
   // URLs (DPoP htu); only then, because anyone can send those headers (TOLLGATE_TRUST_PROXY).
   provider.proxy = config.trustProxy;
+  // The caller is the last X-Forwarded-For entry (the one our proxy appended), not the first.
+  provider.app.maxIpsCount = 1;
 
   // oidc-provider reports DPoP replays and missing proofs as invalid_grant with the reason in
   // error_detail; RFC 9449 §5 asks for invalid_dpop_proof. Keep the error to rewrite it below.

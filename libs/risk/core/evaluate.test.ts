@@ -113,9 +113,9 @@ describe('evaluate: hard rules', () => {
 });
 
 describe('evaluate: on_new_key and on_new_network', () => {
-  it('a new DPoP key steps up by default', () => {
+  it('a new DPoP key only scores by default (until workloads can answer a step-up)', () => {
     const d = evaluate(issuance(), known({ keySeen: false }), {});
-    assert.deepEqual([d.decision, d.score, d.acr], ['step_up', 25, LIVE]);
+    assert.deepEqual([d.decision, d.score], ['allow', 25]);
   });
   it('a new network only scores by default', () => {
     const d = evaluate(call(), known({ networkSeen: false }), {});
@@ -140,25 +140,26 @@ describe('evaluate: on_new_key and on_new_network', () => {
 
 describe('evaluate: a token that already stepped up', () => {
   const risky = known({ keySeen: false, routeSeen: false }); // 35 + on_new_key step_up
+  const stepUpOnNewKey: RiskPolicy = { on_new_key: 'step_up' };
 
   it('is not asked again while its proof of the level is fresh', () => {
-    const d = evaluate(call({}, { acr: LIVE, authTime: SEC - 30 }), risky, {});
+    const d = evaluate(call({}, { acr: LIVE, authTime: SEC - 30 }), risky, stepUpOnNewKey);
     assert.equal(d.decision, 'allow');
     assert.equal(d.score, 35); // the reasons and score are still reported
   });
   it('a higher level answers a lower ask', () => {
-    assert.equal(evaluate(call({}, { acr: ATTESTED, authTime: SEC - 30 }), risky, {}).decision, 'allow');
+    assert.equal(evaluate(call({}, { acr: ATTESTED, authTime: SEC - 30 }), risky, stepUpOnNewKey).decision, 'allow');
   });
   it('uses iat when there is no auth_time', () => {
-    assert.equal(evaluate(call({}, { acr: LIVE, iat: SEC - 30 }), risky, {}).decision, 'allow');
+    assert.equal(evaluate(call({}, { acr: LIVE, iat: SEC - 30 }), risky, stepUpOnNewKey).decision, 'allow');
   });
   it('is asked again once the proof is older than step_up_max_age', () => {
-    const d = evaluate(call({}, { acr: LIVE, authTime: SEC - 301 }), risky, {});
+    const d = evaluate(call({}, { acr: LIVE, authTime: SEC - 301 }), risky, stepUpOnNewKey);
     assert.deepEqual([d.decision, d.acr, d.maxAge], ['step_up', LIVE, 300]);
-    assert.equal(evaluate(call({}, { acr: LIVE, authTime: SEC - 301 }), risky, { step_up_max_age: 600 }).decision, 'allow');
+    assert.equal(evaluate(call({}, { acr: LIVE, authTime: SEC - 301 }), risky, { ...stepUpOnNewKey, step_up_max_age: 600 }).decision, 'allow');
   });
   it('a lower level does not answer', () => {
-    assert.equal(evaluate(call({}, { acr: KEY, authTime: SEC }), risky, {}).decision, 'step_up');
+    assert.equal(evaluate(call({}, { acr: KEY, authTime: SEC }), risky, stepUpOnNewKey).decision, 'step_up');
   });
   it('score step-ups need the token: at issuance they stand', () => {
     assert.equal(evaluate(issuance(), known({ recentFailures: 5 }), {}).decision, 'step_up');

@@ -6,7 +6,9 @@ import { ACR_LEVELS, type Acr, type ClientState, type Decision, type Reason, typ
 export const DEFAULT_THRESHOLDS: Readonly<{ step_up: number; deny: number }> = Object.freeze({ step_up: 40, deny: 80 });
 export const DEFAULT_STEP_UP_ACR: Acr = 'urn:tollgate:acr:live';
 export const DEFAULT_STEP_UP_MAX_AGE = 300;
-export const DEFAULT_ON_NEW_KEY: SignalAction = 'step_up';
+// A new DPoP key only scores until a workload can answer a step-up (issue 4): workloads make a
+// fresh DPoP key at every start, and a step-up they cannot answer would lock them out.
+export const DEFAULT_ON_NEW_KEY: SignalAction = 'allow';
 export const DEFAULT_ON_NEW_NETWORK: SignalAction = 'allow';
 
 /** Signals that deny whatever the score: the policy says "never from there / never that fast". */

@@ -30,7 +30,7 @@ export function localTime(timeZone: string, nowMs: number): { day: number; minut
   const at = Math.floor(nowMs / 60_000);
   const last = lastAnswer.get(timeZone);
   if (last?.at === at) return last.local;
-  const local = formatLocal(timeZone, nowMs);
+  const local = Object.freeze(formatLocal(timeZone, nowMs));
   if (lastAnswer.size >= MAX_FORMATTERS) lastAnswer.clear();
   lastAnswer.set(timeZone, { at, local });
   return local;

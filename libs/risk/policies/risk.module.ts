@@ -1,5 +1,6 @@
 import { Inject, Module, type OnApplicationShutdown } from '@nestjs/common';
 import { CONFIG, type TollgateConfig } from '#config';
+import { loadCountryData } from '../state/country.js';
 import { openRiskStateStore, RISK_STATE, type RiskStateStore } from '../state/store.js';
 import { PoliciesController } from './policies.controller.js';
 import { PolicyRepository } from './policy-repository.js';
@@ -12,7 +13,14 @@ import { RiskPolicies } from './risk-policies.js';
     PolicyRepository,
     RiskPolicies,
     // One learned-state store per process (memory), or a connection to the shared one (Redis).
-    { provide: RISK_STATE, inject: [CONFIG], useFactory: (config: TollgateConfig) => openRiskStateStore(config.redisUrl) },
+    {
+      provide: RISK_STATE,
+      inject: [CONFIG],
+      useFactory: (config: TollgateConfig) => {
+        loadCountryData(); // ~8 MB of offline data, read at start rather than on the first call
+        return openRiskStateStore(config.redisUrl);
+      },
+    },
   ],
   exports: [RiskPolicies, RISK_STATE],
 })
