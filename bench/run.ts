@@ -8,9 +8,9 @@
  * cores and libuv's thread pool, as a client process on the same machine would).
  *
  * Phases: warm-up (untimed), token issuance, introspection (plain), introspection with a DPoP
- * proof, then the crypto floor (jose ES256 verify/sign throughput on this machine) with the
- * server idle. Every client assertion and DPoP proof is fresh (unique jti), signed by the
- * generator before the timed window of its batch.
+ * proof, gateway check (GET /check as NGINX auth_request sends it), then the crypto floor (jose
+ * ES256 verify/sign throughput on this machine) with the server idle. Every client assertion and
+ * DPoP proof is fresh (unique jti), signed by the generator before the timed window of its batch.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -26,6 +26,8 @@ type KeyPair = Awaited<ReturnType<typeof generateKeyPair>>;
 
 const RESOURCE = 'https://api.example.test/';
 const API_URL = 'https://api.example.test/orders';
+/** The caller's address the bench gateway reports on /check (X-Real-IP; TEST-NET-3, RFC 5737). */
+const CHECK_CLIENT_IP = '203.0.113.10';
 const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 /** Prepared assertions/proofs older than this are re-signed just before sending (server window: 60 s). */
 const MAX_PREPARED_AGE_MS = 40_000;
@@ -53,12 +55,15 @@ interface PhaseResult {
   resigned: number;
   /** Time spent signing outside the timed windows, ms. */
   prepareMs: number;
+  /** Check phase: how often each risk reason came with an answer (allowed or not). */
+  reasons?: Record<string, number>;
 }
 
 type Command =
   | { id: number; cmd: 'setup'; url: string; admin: string; concurrency: number }
   | { id: number; cmd: 'tokens'; n: number; concurrency: number; batch: number; timed: boolean }
-  | { id: number; cmd: 'introspect'; n: number; concurrency: number; batch: number; withProof: boolean; timed: boolean };
+  | { id: number; cmd: 'introspect'; n: number; concurrency: number; batch: number; withProof: boolean; timed: boolean }
+  | { id: number; cmd: 'check'; n: number; concurrency: number; batch: number; timed: boolean };
 
 /** A command without its id (distributes over the union). */
 type CommandBody = Command extends infer C ? (C extends Command ? Omit<C, 'id'> : never) : never;
@@ -83,16 +88,20 @@ async function generator(): Promise<void> {
   let dpopJwk: JWK;
   const tokens: string[] = [];
 
-  function post(path: string, headers: Record<string, string>, body: string): Promise<{ status: number; body: string }> {
+  /** A form POST when `body` is given, else a bodyless request (a gateway's GET /check). */
+  function send(method: string, path: string, headers: Record<string, string>, body?: string): Promise<{ status: number; body: string }> {
     return new Promise((resolve, reject) => {
       const req = http.request(
         {
           host: origin.hostname,
           port: origin.port,
           path,
-          method: 'POST',
+          method,
           agent,
-          headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body), ...headers },
+          headers:
+            body === undefined
+              ? headers
+              : { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body), ...headers },
         },
         (res) => {
           let data = '';
@@ -127,8 +136,11 @@ async function generator(): Promise<void> {
 
   interface Prepared {
     made: number;
+    /** POST unless set. */
+    method?: string;
     headers: Record<string, string>;
-    body: string;
+    /** Form body; none for a bodyless request. */
+    body?: string;
   }
 
   /** Runs `count` jobs with at most `concurrency` in flight. */
@@ -172,6 +184,28 @@ async function generator(): Promise<void> {
     return { made: Date.now(), headers: { authorization: gatewayAuth }, body: new URLSearchParams(form).toString() };
   }
 
+  /**
+   * A gateway check as NGINX auth_request sends it (docs/gateways.md): bodyless GET /check, the
+   * gateway's own credential in X-Gateway-Authorization, the original call in X-Original-Method /
+   * X-Original-URL / X-Real-IP, the workload's token and a fresh proof for that method and URL.
+   * Each check is for another order (/orders/<n>): one learned route, GET /orders/*.
+   */
+  async function checkItem(token: string, n: number): Promise<Prepared> {
+    const target = `${API_URL}/${n}`;
+    return {
+      made: Date.now(),
+      method: 'GET',
+      headers: {
+        'x-gateway-authorization': gatewayAuth,
+        'x-original-method': 'GET',
+        'x-original-url': target,
+        'x-real-ip': CHECK_CLIENT_IP,
+        authorization: `DPoP ${token}`,
+        dpop: await proof('GET', target, token),
+      },
+    };
+  }
+
   /** Batches of prepared requests; only the sending of each batch is timed. */
   async function runPhase(
     n: number,
@@ -206,7 +240,7 @@ async function generator(): Promise<void> {
         let detail = '';
         let res: { status: number; body: string } | undefined;
         try {
-          res = await post(path, item.headers, item.body);
+          res = await send(item.method ?? 'POST', path, item.headers, item.body);
         } catch (error) {
           detail = `request failed: ${(error as Error).message}`;
         }
@@ -269,6 +303,15 @@ async function generator(): Promise<void> {
     return true;
   };
   const activeOk = (status: number, body: string) => status === 200 && (JSON.parse(body) as { active?: boolean }).active === true;
+  let checkReasons: Record<string, number> = {};
+  const allowOk = (status: number, body: string) => {
+    const json = JSON.parse(body) as { decision?: string; reasons?: { code: string }[] };
+    for (const r of json.reasons ?? []) checkReasons[r.code] = (checkReasons[r.code] ?? 0) + 1;
+    return status === 200 && json.decision === 'allow';
+  };
+  /** Newest tokens first: they stay valid longest. */
+  const pick = (i: number) => tokens[tokens.length - 1 - (i % tokens.length)]!;
+  let checksSent = 0;
 
   port.on('message', async (message: Command) => {
     try {
@@ -277,10 +320,15 @@ async function generator(): Promise<void> {
         result = await setup(message.url, message.admin, message.concurrency);
       } else if (message.cmd === 'tokens') {
         result = await runPhase(message.n, message.concurrency, message.batch, message.timed, () => tokenItem(), '/oauth/token', tokenOk);
+      } else if (message.cmd === 'check') {
+        if (tokens.length === 0) throw new Error('no tokens to check');
+        const first = checksSent;
+        checksSent += message.n;
+        checkReasons = {};
+        const r = await runPhase(message.n, message.concurrency, message.batch, message.timed, (i) => checkItem(pick(i), first + i + 1), '/check', allowOk);
+        result = { ...r, reasons: checkReasons };
       } else {
         if (tokens.length === 0) throw new Error('no tokens to introspect');
-        // Newest tokens first: they stay valid longest.
-        const pick = (i: number) => tokens[tokens.length - 1 - (i % tokens.length)]!;
         const withProof = message.withProof;
         result = await runPhase(message.n, message.concurrency, message.batch, message.timed, (i) => introspectionItem(pick(i), withProof), '/oauth/introspect', activeOk);
       }
@@ -320,6 +368,8 @@ interface PhaseStats {
   other_processes_cpu_cores: number | null;
   floor_per_second?: number;
   percent_of_floor?: number;
+  /** Check phase: risk reasons in the answers, by code, with how many answers carried each. */
+  risk_reasons?: Record<string, number>;
 }
 
 function percentile(sorted: Float64Array, p: number): number {
@@ -514,7 +564,9 @@ const COST_CENTRES: [string, (f: Frame) => boolean][] = [
 /** Innermost (closest to the leaf) match wins among these. */
 const FRAMEWORKS: [string, (f: Frame) => boolean][] = [
   ['oidc-provider + koa', (f) => isLib(f.url, 'oidc-provider', 'koa', 'koa-compose', 'delegates', '@koa')],
-  ['Tollgate code', (f) => f.url.includes('/dist/libs/') || f.url.includes('/dist/apps/')],
+  ['Tollgate risk engine + learned state (libs/risk)', (f) => f.url.includes('/dist/libs/risk/')],
+  ['Tollgate decision log (libs/audit)', (f) => f.url.includes('/dist/libs/audit/')],
+  ['Tollgate code, other', (f) => f.url.includes('/dist/libs/') || f.url.includes('/dist/apps/')],
   ['Express/router/body parsing/Nest', (f) => isLib(f.url, 'express', 'router', 'body-parser', 'raw-body', 'qs', '@nestjs', 'on-finished', 'type-is', 'send', 'etag')],
   ['node http/net (parsing, socket writes)', (f) => /^node:(_http_|net$|internal\/stream|internal\/streams|internal\/http)/.test(f.url) || f.url === 'node:net'],
 ];
@@ -593,6 +645,7 @@ class PhaseProfiler {
 async function main(): Promise<void> {
   const tokensN = envInt('BENCH_TOKENS', 2000);
   const introspectionsN = envInt('BENCH_INTROSPECTIONS', 4000, 2);
+  const checksN = envInt('BENCH_CHECKS', 4000);
   const concurrency = envInt('BENCH_CONCURRENCY', 32);
   const batch = envInt('BENCH_BATCH', 1000);
   const warmup = envInt('BENCH_WARMUP', 200, 0);
@@ -643,11 +696,12 @@ async function main(): Promise<void> {
     console.log(`registered workload ${ids.workload} (ES256 key, ES256 DPoP key) and gateway ${ids.gateway} (client_secret_basic)`);
 
     if (warmup > 0) {
-      console.log(`warm-up: ${warmup} token requests, ${warmup} introspections of each kind (untimed)`);
+      console.log(`warm-up: ${warmup} token requests, ${warmup} introspections of each kind, ${warmup} checks (untimed)`);
       const w1 = await call<PhaseResult>({ cmd: 'tokens', n: warmup, concurrency, batch, timed: false });
       const w2 = await call<PhaseResult>({ cmd: 'introspect', n: warmup, concurrency, batch, withProof: false, timed: false });
       const w3 = await call<PhaseResult>({ cmd: 'introspect', n: warmup, concurrency, batch, withProof: true, timed: false });
-      for (const w of [w1, w2, w3]) if (w.errors) console.log(`warm-up error: ${w.firstError}`);
+      const w4 = await call<PhaseResult>({ cmd: 'check', n: warmup, concurrency, batch, timed: false });
+      for (const w of [w1, w2, w3, w4]) if (w.errors) console.log(`warm-up error: ${w.firstError}`);
     }
 
     const summarize = (r: PhaseResult): PhaseStats => {
@@ -675,6 +729,7 @@ async function main(): Promise<void> {
         generator_event_loop_busy: round(m.generatorBusy, 3),
         process_cpu_cores: round(m.cpuMicros / 1e6 / seconds, 2),
         other_processes_cpu_cores: Number.isNaN(m.machineCpu) ? null : round(Math.max(0, m.machineCpu - m.cpuMicros / 1e6) / seconds, 2),
+        ...(r.reasons ? { risk_reasons: r.reasons } : {}),
       };
     };
 
@@ -695,6 +750,11 @@ async function main(): Promise<void> {
     const proofResult = await call<PhaseResult>({ cmd: 'introspect', n: proofN, concurrency, batch, withProof: true, timed: true });
     await profiler.stop('introspection_with_proof');
     const proofStats = summarize(proofResult);
+    console.log(`gateway check: ${checksN} GET /check (allow expected), fresh DPoP proof each, ${concurrency} in flight`);
+    await profiler.start();
+    const checkResult = await call<PhaseResult>({ cmd: 'check', n: checksN, concurrency, batch, timed: true });
+    await profiler.stop('check');
+    const checkStats = summarize(checkResult);
     await worker.terminate();
 
     const levels = [...new Set([1, concurrency, 128])].sort((a, b) => a - b);
@@ -715,6 +775,7 @@ async function main(): Promise<void> {
       token_issuance: { mix: '2 verify + 1 sign', per_second: round(1 / (2 / V + 1 / S)) },
       introspection_plain: { mix: '1 verify', per_second: round(V) },
       introspection_with_proof: { mix: '2 verify', per_second: round(V / 2) },
+      check: { mix: '2 verify', per_second: round(V / 2) },
     };
     const withFloor = (s: PhaseStats, floor: number): PhaseStats => ({
       ...s,
@@ -725,6 +786,7 @@ async function main(): Promise<void> {
       token_issuance: withFloor(tokenStats, floors.token_issuance.per_second),
       introspection_plain: withFloor(plainStats, floors.introspection_plain.per_second),
       introspection_with_proof: withFloor(proofStats, floors.introspection_with_proof.per_second),
+      check: withFloor(checkStats, floors.check.per_second),
     };
 
     const cpus = os.cpus();
@@ -740,7 +802,7 @@ async function main(): Promise<void> {
       database: dbKind,
       hot_state: hotKind,
       profiled: Boolean(profileDir),
-      settings: { tokens: tokensN, introspections: introspectionsN, concurrency, batch, warmup, crypto_ms: cryptoMs, crypto_repeats: cryptoRepeats, keep_alive: true },
+      settings: { tokens: tokensN, introspections: introspectionsN, checks: checksN, concurrency, batch, warmup, crypto_ms: cryptoMs, crypto_repeats: cryptoRepeats, keep_alive: true },
       phases,
       crypto,
       floors,
@@ -766,6 +828,7 @@ async function main(): Promise<void> {
     row('token issuance (DPoP)', phases.token_issuance);
     row('introspection, plain', phases.introspection_plain);
     row('introspection + DPoP proof', phases.introspection_with_proof);
+    row('gateway check (allow)', phases.check);
     lines.push('  floor/s: jose-only ceiling for the phase\'s signature mix (below); srv loop: server event loop busy;');
     lines.push('  srv cpu: server main thread actually on a CPU (below srv loop = waiting for a core); cpu: this process, in cores;');
     lines.push('  others: CPU used by other processes on the machine meanwhile, in cores (noise)');
@@ -776,9 +839,13 @@ async function main(): Promise<void> {
     lines.push(`${'SignJWT.sign'.padEnd(28)}${levels.map((l) => pad(crypto.sign[l]!.toFixed(0), 14)).join('')}`);
     lines.push(
       `floors from the best rates (verify ${V.toFixed(0)}/s, sign ${S.toFixed(0)}/s): token = 1/(2/V + 1/S) = ${floors.token_issuance.per_second.toFixed(0)}/s; ` +
-        `plain introspection = V = ${floors.introspection_plain.per_second.toFixed(0)}/s; with proof = V/2 = ${floors.introspection_with_proof.per_second.toFixed(0)}/s`,
+        `plain introspection = V = ${floors.introspection_plain.per_second.toFixed(0)}/s; with proof and check = V/2 = ${floors.check.per_second.toFixed(0)}/s`,
     );
     lines.push(`  while measuring the floor: this process ${crypto.process_cpu_cores?.toFixed(2)} cores, others ${crypto.other_processes_cpu_cores?.toFixed(2) ?? 'n/a'} cores`);
+    const reasons = Object.entries(phases.check.risk_reasons ?? {});
+    lines.push(
+      `risk reasons in the ${checksN} check answers: ${reasons.length ? reasons.map(([code, n]) => `${code} x${n}`).join(', ') : 'none (every answer scored 0)'}`,
+    );
     const noisy =
       Object.values(phases).some((p) => (p.other_processes_cpu_cores ?? 0) > 0.2) || (crypto.other_processes_cpu_cores ?? 0) > 0.2;
     if (noisy) lines.push('WARNING: other processes used CPU during the measurement ("others"); figures are low and noisy, rerun on a quiet machine');
