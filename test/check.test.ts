@@ -262,6 +262,28 @@ describe('introspection with context (issue 3 §5)', () => {
     assert.equal(typeof res.body.risk_score, 'number');
     assert.match(res.body.decision_id, /^[0-9a-f-]{36}$/);
   });
+
+  it('RFC 9701: the signed JWT answer carries the decision too; a step-up names the acr', async () => {
+    const { w, token } = await workload();
+    await request(server.url).put(`/admin/clients/${w.clientId}/policy`).set('Authorization', server.admin)
+      .send({ routes: [{ path: '/admin/**', acr: 'urn:tollgate:acr:live' }] }).expect(200);
+    const url = `${API}/admin/users`;
+    const [id, secret] = Buffer.from(gatewayAuth.replace('Basic ', ''), 'base64').toString().split(':');
+    const res = await request(server.url).post('/oauth/introspect').type('form').auth(id!, secret!)
+      .set('Accept', 'application/token-introspection+jwt').buffer(true)
+      .parse((r, cb) => {
+        let data = '';
+        r.on('data', (c: Buffer) => (data += c));
+        r.on('end', () => cb(null, data));
+      })
+      .send({ token, dpop_proof: await w.proof('GET', url, { accessToken: token }), htm: 'GET', htu: url });
+    assert.equal(res.status, 200);
+    const claims = JSON.parse(Buffer.from((res.body as string).split('.')[1]!, 'base64url').toString());
+    assert.equal(claims.token_introspection.active, true);
+    assert.equal(claims.token_introspection.decision, 'step_up');
+    assert.equal(claims.token_introspection.acr_values, 'urn:tollgate:acr:live');
+    assert.equal(claims.token_introspection.decision_error, 'insufficient_user_authentication');
+  });
 });
 
 describe('risk at issuance (issue 3 §4)', () => {
