@@ -169,7 +169,7 @@ describe('the server default', () => {
     assert.deepEqual(BUILTIN_DEFAULT_POLICY, {
       thresholds: { step_up: 40, deny: 80 },
       step_up_acr: 'urn:tollgate:acr:live',
-      on_new_key: 'step_up',
+      on_new_key: 'allow',
       on_new_network: 'allow',
       baseline: { factor: 5, min_minutes: 10 },
     });

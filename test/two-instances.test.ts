@@ -51,7 +51,7 @@ describe('two Tollgate processes, one PostgreSQL, one Redis', { skip: !shared &&
     await start(portA, issuer, env);
     await start(portB, issuer, env);
     const instance = (port: number) =>
-      ({ url: `http://127.0.0.1:${port}`, admin: `Bearer ${env.TOLLGATE_ADMIN_TOKEN}`, adminToken: env.TOLLGATE_ADMIN_TOKEN }) as RunningTollgate;
+      ({ url: `http://127.0.0.1:${port}`, issuer, admin: `Bearer ${env.TOLLGATE_ADMIN_TOKEN}`, adminToken: env.TOLLGATE_ADMIN_TOKEN }) as RunningTollgate;
     a = instance(portA);
     b = instance(portB);
     const gw = await request(a.url).post('/admin/clients').set('Authorization', a.admin).send({ roles: ['gateway'] }).expect(201);

@@ -4,7 +4,10 @@ import { loadConfig, type TollgateConfig } from '#config';
 import { createTollgate, type Tollgate } from '#tollgate';
 
 export interface RunningTollgate {
+  /** Where this instance listens. */
   url: string;
+  /** The issuer it serves (the same as url unless TOLLGATE_ISSUER was given, as behind a load balancer). */
+  issuer: string;
   adminToken: string;
   config: TollgateConfig;
   tollgate: Tollgate;
@@ -52,7 +55,8 @@ export async function startTollgate(env: Record<string, string | undefined> = {}
   const tollgate = await createTollgate(config, false);
   await tollgate.app.listen(port, '127.0.0.1');
   return {
-    url: config.issuer,
+    url: `http://127.0.0.1:${port}`,
+    issuer: config.issuer,
     adminToken: config.adminToken,
     admin: `Bearer ${config.adminToken}`,
     config,

@@ -66,12 +66,17 @@ export class Workload {
   }
 
   get tokenUrl(): string {
-    return `${this.server.url}/oauth/token`;
+    return `${this.server.issuer ?? this.server.url}/oauth/token`;
+  }
+
+  /** The issuer's host: an instance behind a load balancer gets it in Host (RFC 9449 htu). */
+  private get issuerHost(): string {
+    return new URL(this.server.issuer ?? this.server.url).host;
   }
 
   async assertion(claims: Record<string, unknown> = {}, key: KeyPair = this.clientKey, alg: string = this.alg): Promise<string> {
     const now = Math.floor(Date.now() / 1000);
-    const payload = { iss: this.clientId, sub: this.clientId, aud: this.server.url, jti: randomUUID(), iat: now, exp: now + 60, ...claims };
+    const payload = { iss: this.clientId, sub: this.clientId, aud: this.server.issuer ?? this.server.url, jti: randomUUID(), iat: now, exp: now + 60, ...claims };
     return new SignJWT(payload).setProtectedHeader({ alg, kid: 'k1' }).sign(key.privateKey);
   }
 
@@ -91,7 +96,7 @@ export class Workload {
 
   /** POST /oauth/token with client_credentials; returns the supertest response. */
   async requestToken(form: Record<string, string> = {}, proof?: string | null, assertion?: string) {
-    const req = request(this.server.url).post('/oauth/token').type('form');
+    const req = request(this.server.url).post('/oauth/token').type('form').set('Host', this.issuerHost);
     const dpop = proof === undefined ? await this.proof('POST', this.tokenUrl) : proof;
     if (dpop) req.set('DPoP', dpop);
     return req.send({

@@ -27,7 +27,9 @@ function deepFreeze<T>(value: T): T {
 export const BUILTIN_DEFAULT_POLICY: Readonly<RiskPolicy> = deepFreeze({
   thresholds: { step_up: 40, deny: 80 },
   step_up_acr: 'urn:tollgate:acr:live',
-  on_new_key: 'step_up',
+  // A new DPoP key only scores until workloads can answer a step-up (issue 4): they make a fresh
+  // DPoP key at every start. Set "step_up" in your default policy to enforce it.
+  on_new_key: 'allow',
   on_new_network: 'allow',
   baseline: { factor: 5, min_minutes: 10 },
 } satisfies RiskPolicy);
