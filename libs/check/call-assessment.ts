@@ -7,6 +7,7 @@ import {
   AccessTokenVerifier,
   CallAssessorSlot,
   CLIENT_SIGNING_ALGS,
+  type ContextAssessment,
   type TokenVerdict,
   DPOP_NONCES,
   type DpopNonces,
@@ -32,20 +33,12 @@ export interface CallInput {
 
 export type Outcome = 'allow' | 'step_up' | 'deny' | 'invalid';
 
-export interface Assessment {
+/** The answer about one call: what introspection needs (ContextAssessment) plus the HTTP status and identity. */
+export interface Assessment extends ContextAssessment {
   status: 200 | 401 | 403;
-  decision: Outcome;
-  decisionId: string;
-  score: number;
-  reasons: { code: string; score: number; detail?: string }[];
-  headers: Record<string, string>;
   clientId?: string;
   scope?: string;
   acr?: string;
-  acrValues?: string;
-  maxAge?: number;
-  error?: string;
-  errorDescription?: string;
 }
 
 const KEY_ACR: Acr = 'urn:tollgate:acr:key';
