@@ -6,8 +6,8 @@ import { type Database, openDatabase } from '#persistence';
 import { DecisionLog, type DecisionEntry, type DecisionLogOptions } from './decision-log.js';
 
 // Against the real database (PostgreSQL with DATABASE_URL, else embedded in memory). The only
-// thing interposed is a pass-through on createMany that records each batch and, when asked,
-// fails like an unreachable database — the writes that succeed are real inserts.
+// thing interposed is a pass-through on the batch insert ($executeRaw) that records each batch
+// and, when asked, fails like an unreachable database — the writes that succeed are real inserts.
 
 const run = `dl-unit-${randomBytes(4).toString('hex')}`;
 let db: Database;
@@ -41,26 +41,28 @@ function harness(options: Partial<DecisionLogOptions> = {}) {
   const observed = {
     ...db,
     prisma: {
-      decision: {
-        createMany: async (args: { data: { id: string }[]; skipDuplicates?: boolean }) => {
+      // The batch insert: the first array parameter holds the batch's ids.
+      $executeRaw: async (strings: TemplateStringsArray, ...values: unknown[]) => {
+          const ids = values[0] as string[];
           state.attempts++;
           if (state.failing > 0) {
             state.failing--;
             throw unreachable();
           }
           // The database is up but will never take this row (as PostgreSQL refuses some values).
-          if (state.refuse && args.data.some((d) => d.id.endsWith(state.refuse))) {
+          if (state.refuse && ids.some((id) => id.endsWith(state.refuse))) {
             throw Object.assign(new Error('invalid input value for this row'), { code: '22P02' });
           }
-          const result = await db.prisma.decision.createMany(args as never);
-          batches.push(args.data.map((d) => d.id));
+          const result = await db.prisma.$executeRaw(strings, ...values);
+          batches.push(ids);
           // Committed, but the acknowledgement is lost on the way back.
           if (state.loseAcks > 0) {
             state.loseAcks--;
             throw unreachable();
           }
           return result;
-        },
+      },
+      decision: {
         findMany: (args: unknown) => db.prisma.decision.findMany(args as never),
       },
     },
@@ -111,7 +113,7 @@ describe('DecisionLog', () => {
     assert.equal(h.log.pending, 0);
   });
 
-  it('writes at once when 500 are queued, one createMany per batch of at most 500', async () => {
+  it('writes at once when 500 are queued, one insert per batch of at most 500', async () => {
     const h = harness({ flushIntervalMs: 60_000 });
     for (let i = 0; i < 1100; i++) h.log.record(h.entry());
     await until(() => h.batches.length === 2);
