@@ -17,7 +17,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { performance, type EventLoopUtilization } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance, type EventLoopUtilization, type IntervalHistogram } from 'node:perf_hooks';
 import { isMainThread, parentPort, Worker } from 'node:worker_threads';
 import { Session } from 'node:inspector/promises';
 import { EmbeddedJWK, exportJWK, generateKeyPair, type JWK, jwtVerify, SignJWT } from 'jose';
@@ -360,6 +360,12 @@ interface PhaseStats {
    * 10 ms resolution). Below server_event_loop_busy: the loop had work but waited for a core.
    */
   server_thread_on_cpu: number | null;
+  /**
+   * How late the server's event loop ran a 10 ms timer during the timed windows, ms (p50, p99,
+   * max; perf_hooks.monitorEventLoopDelay): max is the longest stretch the loop could not answer
+   * anything (a long synchronous job, a GC pause, a burst of microtasks).
+   */
+  server_event_loop_delay_ms: { p50: number; p99: number; max: number };
   /** Busy share of the load generator's event loop. */
   generator_event_loop_busy: number;
   /** Whole-process CPU (server + thread pool + generator) during the timed windows, in cores. */
@@ -407,11 +413,14 @@ class Meter {
   private elu = { idle: 0, active: 0 };
   private workerElu = { idle: 0, active: 0 };
   private cpuMicros = 0;
+  /** How late the server's event loop ran a 10 ms timer: its longest stalls (enabled only while timed). */
+  private readonly delay: IntervalHistogram = monitorEventLoopDelay({ resolution: 10 });
   private started?: { elu: EventLoopUtilization; workerElu: EventLoopUtilization; cpu: NodeJS.CpuUsage; threadCpu?: number; machineCpu?: number };
 
   constructor(private readonly worker: Worker) {}
 
   start(): void {
+    this.delay.enable();
     this.started = {
       elu: performance.eventLoopUtilization(),
       workerElu: this.worker.performance.eventLoopUtilization(),
@@ -423,6 +432,7 @@ class Meter {
 
   end(): void {
     if (!this.started) return;
+    this.delay.disable();
     const elu = performance.eventLoopUtilization(this.started.elu);
     const workerElu = this.worker.performance.eventLoopUtilization(this.started.workerElu);
     const cpu = process.cpuUsage(this.started.cpu);
@@ -438,9 +448,25 @@ class Meter {
     this.started = undefined;
   }
 
-  take(): { serverBusy: number; generatorBusy: number; cpuMicros: number; serverThreadCpu: number; machineCpu: number } {
+  take(): {
+    serverBusy: number;
+    generatorBusy: number;
+    cpuMicros: number;
+    serverThreadCpu: number;
+    machineCpu: number;
+    loopDelayMs: { p50: number; p99: number; max: number };
+  } {
     const busy = (u: { idle: number; active: number }) => (u.idle + u.active > 0 ? u.active / (u.idle + u.active) : 0);
-    const out = { serverBusy: busy(this.elu), generatorBusy: busy(this.workerElu), cpuMicros: this.cpuMicros, serverThreadCpu: this.threadCpu, machineCpu: this.machineCpu };
+    const ms = (ns: number) => (Number.isFinite(ns) && this.delay.count > 0 ? ns / 1e6 : NaN);
+    const out = {
+      serverBusy: busy(this.elu),
+      generatorBusy: busy(this.workerElu),
+      cpuMicros: this.cpuMicros,
+      serverThreadCpu: this.threadCpu,
+      machineCpu: this.machineCpu,
+      loopDelayMs: { p50: ms(this.delay.percentile(50)), p99: ms(this.delay.percentile(99)), max: ms(this.delay.max) },
+    };
+    this.delay.reset();
     this.threadCpu = 0;
     this.machineCpu = 0;
     this.elu = { idle: 0, active: 0 };
@@ -726,6 +752,7 @@ async function main(): Promise<void> {
         },
         server_event_loop_busy: round(m.serverBusy, 3),
         server_thread_on_cpu: Number.isNaN(m.serverThreadCpu) ? null : round(m.serverThreadCpu / seconds, 3),
+        server_event_loop_delay_ms: { p50: round(m.loopDelayMs.p50, 1), p99: round(m.loopDelayMs.p99, 1), max: round(m.loopDelayMs.max, 1) },
         generator_event_loop_busy: round(m.generatorBusy, 3),
         process_cpu_cores: round(m.cpuMicros / 1e6 / seconds, 2),
         other_processes_cpu_cores: Number.isNaN(m.machineCpu) ? null : round(Math.max(0, m.machineCpu - m.cpuMicros / 1e6) / seconds, 2),
@@ -819,18 +846,19 @@ async function main(): Promise<void> {
 
     lines.push('');
     lines.push(
-      `${'phase'.padEnd(28)}${pad('requests', 9)}${pad('errors', 7)}${pad('req/s', 9)}${pad('p50 ms', 9)}${pad('p99 ms', 9)}${pad('floor/s', 9)}${pad('of floor', 9)}${pad('srv loop', 9)}${pad('srv cpu', 8)}${pad('cpu', 6)}${pad('others', 7)}`,
+      `${'phase'.padEnd(28)}${pad('requests', 9)}${pad('errors', 7)}${pad('req/s', 9)}${pad('p50 ms', 9)}${pad('p99 ms', 9)}${pad('floor/s', 9)}${pad('of floor', 9)}${pad('srv loop', 9)}${pad('srv cpu', 8)}${pad('lag max', 8)}${pad('cpu', 6)}${pad('others', 7)}`,
     );
     const row = (name: string, s: PhaseStats) =>
       lines.push(
-        `${name.padEnd(28)}${pad(s.requests, 9)}${pad(s.errors, 7)}${pad(s.requests_per_second.toFixed(0), 9)}${pad(s.latency_ms.p50.toFixed(2), 9)}${pad(s.latency_ms.p99.toFixed(2), 9)}${pad(s.floor_per_second!.toFixed(0), 9)}${pad(`${s.percent_of_floor!.toFixed(1)}%`, 9)}${pad(`${Math.round(s.server_event_loop_busy * 100)}%`, 9)}${pad(s.server_thread_on_cpu === null ? 'n/a' : `${Math.round(s.server_thread_on_cpu * 100)}%`, 8)}${pad(s.process_cpu_cores.toFixed(2), 6)}${pad(s.other_processes_cpu_cores === null ? 'n/a' : s.other_processes_cpu_cores.toFixed(2), 7)}`,
+        `${name.padEnd(28)}${pad(s.requests, 9)}${pad(s.errors, 7)}${pad(s.requests_per_second.toFixed(0), 9)}${pad(s.latency_ms.p50.toFixed(2), 9)}${pad(s.latency_ms.p99.toFixed(2), 9)}${pad(s.floor_per_second!.toFixed(0), 9)}${pad(`${s.percent_of_floor!.toFixed(1)}%`, 9)}${pad(`${Math.round(s.server_event_loop_busy * 100)}%`, 9)}${pad(s.server_thread_on_cpu === null ? 'n/a' : `${Math.round(s.server_thread_on_cpu * 100)}%`, 8)}${pad(s.server_event_loop_delay_ms.max.toFixed(0), 8)}${pad(s.process_cpu_cores.toFixed(2), 6)}${pad(s.other_processes_cpu_cores === null ? 'n/a' : s.other_processes_cpu_cores.toFixed(2), 7)}`,
       );
     row('token issuance (DPoP)', phases.token_issuance);
     row('introspection, plain', phases.introspection_plain);
     row('introspection + DPoP proof', phases.introspection_with_proof);
     row('gateway check (allow)', phases.check);
     lines.push('  floor/s: jose-only ceiling for the phase\'s signature mix (below); srv loop: server event loop busy;');
-    lines.push('  srv cpu: server main thread actually on a CPU (below srv loop = waiting for a core); cpu: this process, in cores;');
+    lines.push('  srv cpu: server main thread actually on a CPU (below srv loop = waiting for a core); lag max: longest server');
+    lines.push('  event-loop stall, ms (a 10 ms timer\'s worst lateness); cpu: this process, in cores;');
     lines.push('  others: CPU used by other processes on the machine meanwhile, in cores (noise)');
     lines.push('');
     lines.push(`${'jose ES256, ops/s'.padEnd(28)}${levels.map((l) => pad(`${l} in flight`, 14)).join('')}`);
