@@ -81,7 +81,7 @@ function openMemory(): HotState {
 
 async function openRedis(url: string): Promise<HotState> {
   const options = { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 3000 };
-  const command = new Redis(url, options);
+  const command = new Redis(url, { ...options, enableAutoPipelining: true });
   const subscriber = new Redis(url, { ...options, maxRetriesPerRequest: null });
   // Errors surface on the calls that fail; the client reconnects by itself.
   command.on('error', () => undefined);

@@ -174,7 +174,7 @@ export class RedisRiskStateStore implements RiskStateStore {
 
 /** Connects (failing fast like the hot state: no offline queue) and defines the two scripts. */
 export async function openRedisRiskStateStore(url: string): Promise<RedisRiskStateStore> {
-  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 3000 });
+  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 3000, enableAutoPipelining: true });
   // Errors surface on the calls that fail; the client reconnects by itself.
   redis.on('error', () => undefined);
   redis.defineCommand('riskObserve', { numberOfKeys: 8 + L.failureMinutes, lua: OBSERVE });
