@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { createServer } from 'node:net';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type RunningTollgate, startTollgate, Workload } from '#test-support';
+import { freePort, stopProcess, waitFor } from './support/processes.js';
 
 const shared = Boolean(process.env.DATABASE_URL && process.env.REDIS_URL);
 const haveRedisServer = spawnSync('redis-server', ['--version']).status === 0;
@@ -47,31 +47,16 @@ describe('replay refused across instances (RFC 9449 §11.1, RFC 7523 §3)', { sk
   });
 });
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function startRedis(port: number): Promise<ChildProcess> {
   const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-  for (let i = 0; i < 50; i++) {
-    if (spawnSync('redis-cli', ['-p', String(port), 'ping']).stdout?.toString().includes('PONG')) return child;
-    await sleep(100);
-  }
-  throw new Error('redis did not start');
+  const pong = async () => spawnSync('redis-cli', ['-p', String(port), 'ping']).stdout?.toString().includes('PONG') ?? false;
+  await waitFor(pong, 'redis did not start', 50, 100);
+  return child;
 }
 
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
-  await new Promise<void>((resolve) => {
-    child.once('exit', () => resolve());
-    child.kill('SIGKILL');
-  });
-}
+/** Redis without persistence, killed: every replay record is gone. */
+const stop = (child: ChildProcess) => stopProcess(child, 'SIGKILL');
 
 describe('a replay-store restart does not reopen replays (toolchain facts: Redis without persistence)', { skip: !haveRedisServer && 'needs redis-server' }, () => {
   it('proofs and assertions made before Redis restarted are refused; new ones work', async () => {
@@ -96,7 +81,7 @@ describe('a replay-store restart does not reopen replays (toolchain facts: Redis
       await sleep(800);
       redis = await startRedis(port);
       const url = server.url;
-      for (let i = 0; i < 50 && (await fetch(`${url}/readyz`)).status !== 200; i++) await sleep(100);
+      await waitFor(async () => (await fetch(`${url}/readyz`)).status === 200, 'Tollgate did not reconnect to Redis', 50, 100);
 
       const replayedProof = await w.requestToken({}, proof);
       assert.equal(replayedProof.status, 400, JSON.stringify(replayedProof.body));

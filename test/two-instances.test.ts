@@ -2,10 +2,9 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import request from 'supertest';
-import { freePort } from '../test/support/nginx.js';
+import { freePort, stopProcess, waitFor } from './support/processes.js';
 import { type RunningTollgate, Workload } from '#test-support';
 
 const MAIN = fileURLToPath(new URL('../apps/tollgate/src/main.js', import.meta.url));
@@ -29,15 +28,8 @@ describe('two Tollgate processes, one PostgreSQL, one Redis', { skip: !shared &&
       stdio: ['ignore', 'ignore', 'inherit'],
     });
     children.push(child);
-    for (let i = 0; i < 100; i++) {
-      try {
-        if ((await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200) return;
-      } catch {
-        // not listening yet
-      }
-      await sleep(100);
-    }
-    throw new Error(`instance on ${port} did not become ready`);
+    const ready = async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200;
+    await waitFor(ready, `instance on ${port} did not become ready`, 100, 100);
   }
 
   before(async () => {
@@ -59,14 +51,7 @@ describe('two Tollgate processes, one PostgreSQL, one Redis', { skip: !shared &&
   });
 
   after(async () => {
-    for (const child of children) {
-      if (child.exitCode === null) {
-        await new Promise<void>((resolve) => {
-          child.once('exit', () => resolve());
-          child.kill('SIGTERM');
-        });
-      }
-    }
+    for (const child of children) await stopProcess(child);
   });
 
   const check = (at: RunningTollgate, token: string, proof: string, url: string) =>

@@ -2,8 +2,7 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { freePort } from './nginx.js';
+import { answersHttp, freePort, stopProcess, waitFor } from './processes.js';
 
 export const CADDY = ['/usr/bin/caddy', '/usr/local/bin/caddy'].find((p) => spawnSync(p, ['version']).status === 0);
 
@@ -41,23 +40,11 @@ export async function startCaddy(o: { upstreamPort: number; tollgatePort: number
   writeFileSync(config, caddyfile({ port, ...o }));
   const env = { ...process.env, HOME: dir, XDG_DATA_HOME: dir, XDG_CONFIG_HOME: dir };
   const child: ChildProcess = spawn(CADDY, ['run', '--config', config, '--adapter', 'caddyfile'], { env, stdio: 'ignore' });
-  for (let i = 0; i < 100; i++) {
-    try {
-      await fetch(`http://127.0.0.1:${port}/`);
-      break;
-    } catch {
-      await sleep(50);
-    }
-  }
+  await waitFor(answersHttp(`http://127.0.0.1:${port}/`), 'caddy did not start');
   return {
     url: `http://127.0.0.1:${port}`,
     close: async () => {
-      if (child.exitCode === null) {
-        await new Promise<void>((resolve) => {
-          child.once('exit', () => resolve());
-          child.kill('SIGTERM');
-        });
-      }
+      await stopProcess(child);
       rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -1,3 +1,4 @@
 export { startTollgate, type RunningTollgate, testConfig } from './server.js';
 export { Workload, type WorkloadOptions } from './workload.js';
+export { freePort } from './processes.js';
 export { NGINX, startNginx, startEchoUpstream, nginxConfig, type RunningNginx } from './nginx.js';

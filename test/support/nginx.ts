@@ -1,23 +1,14 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { createServer as netServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { answersHttp, freePort, stopProcess, waitFor } from './processes.js';
 
 export const NGINX = ['/usr/sbin/nginx', '/usr/local/sbin/nginx', '/usr/local/nginx/sbin/nginx'].find(
   (p) => spawnSync(p, ['-v']).status === 0,
 );
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = netServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** A small API behind the gateway: answers every request with what it received. */
 export async function startEchoUpstream(): Promise<{ port: number; server: Server }> {
@@ -120,14 +111,7 @@ export async function startNginx(o: { upstreamPort: number; tollgatePort: number
   const test = spawnSync(NGINX, ['-t', '-p', dir, '-c', join(dir, 'nginx.conf')], { encoding: 'utf8' });
   if (test.status !== 0) throw new Error(`nginx -t failed: ${test.stderr}`);
   const child: ChildProcess = spawn(NGINX, ['-p', dir, '-c', join(dir, 'nginx.conf'), '-g', 'daemon off;'], { stdio: 'ignore' });
-  for (let i = 0; i < 50; i++) {
-    try {
-      await fetch(`http://127.0.0.1:${port}/`);
-      break;
-    } catch {
-      await sleep(50);
-    }
-  }
+  await waitFor(answersHttp(`http://127.0.0.1:${port}/`), 'nginx did not start');
   return {
     url: `http://127.0.0.1:${port}`,
     errorLog: () => {
@@ -138,12 +122,7 @@ export async function startNginx(o: { upstreamPort: number; tollgatePort: number
       }
     },
     close: async () => {
-      if (child.exitCode === null) {
-        await new Promise<void>((resolve) => {
-          child.once('exit', () => resolve());
-          child.kill('SIGQUIT');
-        });
-      }
+      await stopProcess(child, 'SIGQUIT'); // nginx's graceful shutdown
       rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
 import { loadConfig, type TollgateConfig } from '#config';
 import { createTollgate, type Tollgate } from '#tollgate';
+import { freePort } from './processes.js';
 
 export interface RunningTollgate {
   /** Where this instance listens. */
@@ -16,17 +16,6 @@ export interface RunningTollgate {
   close(): Promise<void>;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /**
  * Configuration for a test server: real PostgreSQL when DATABASE_URL is set (as in CI), the
