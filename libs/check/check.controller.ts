@@ -1,8 +1,7 @@
 import { All, Controller, Inject, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
-import { ClientRegistry, SecretVerifier } from '#clients';
 import { CONFIG, type TollgateConfig } from '#config';
-import { authenticateGateway, InvalidClient } from '#oauth';
+import { GatewayAuthenticator, InvalidClient } from '#oauth';
 import { assessmentBody, CallAssessment } from './call-assessment.js';
 import { GatewayRequestError, originalCall } from './gateway-request.js';
 
@@ -15,8 +14,7 @@ import { GatewayRequestError, originalCall } from './gateway-request.js';
 export class CheckController {
   constructor(
     @Inject(CONFIG) private readonly config: TollgateConfig,
-    private readonly clients: ClientRegistry,
-    private readonly secrets: SecretVerifier,
+    private readonly gateways: GatewayAuthenticator,
     private readonly assessment: CallAssessment,
   ) {}
 
@@ -25,10 +23,7 @@ export class CheckController {
     res.setHeader('Cache-Control', 'no-store');
     // The gateway's own credential. A failure says nothing about the workload's token.
     try {
-      await authenticateGateway(req.headers['x-gateway-authorization'], {
-        lookupClient: (id) => this.clients.lookup(id),
-        verifySecret: (id, secret, stored) => this.secrets.verify(id, secret, stored),
-      });
+      await this.gateways.authenticate(req.headers['x-gateway-authorization']);
     } catch (error) {
       if (!(error instanceof InvalidClient)) throw error;
       res.status(401).json({ decision: 'invalid', error: 'invalid_client', error_description: 'gateway authentication failed' });

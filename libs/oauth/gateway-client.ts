@@ -1,4 +1,5 @@
-import type { ClientRecord } from '#clients';
+import { Injectable } from '@nestjs/common';
+import { type ClientRecord, ClientRegistry, SecretVerifier } from '#clients';
 import { InvalidClient } from './oauth-error.js';
 
 /**
@@ -37,6 +38,23 @@ export async function authenticateGateway(header: unknown, deps: GatewayAuthDeps
     throw new InvalidClient('gateway authentication failed');
   }
   return client;
+}
+
+/** authenticateGateway over the client registry (cached) and the secret verifier (memoised). */
+@Injectable()
+export class GatewayAuthenticator {
+  private readonly deps: GatewayAuthDeps;
+
+  constructor(clients: ClientRegistry, secrets: SecretVerifier) {
+    this.deps = {
+      lookupClient: (id) => clients.lookup(id),
+      verifySecret: (id, secret, stored) => secrets.verify(id, secret, stored),
+    };
+  }
+
+  authenticate(header: unknown): Promise<ClientRecord> {
+    return authenticateGateway(header, this.deps);
+  }
 }
 
 // scrypt hash of a random value nobody knows; same cost as a real verification.

@@ -4,7 +4,7 @@ export { OAuthErrorFilter } from './oauth-error.filter.js';
 export { OAUTH_ROUTES, CLIENT_SIGNING_ALGS } from './provider.js';
 export { DpopNonces } from './dpop-nonce.js';
 export { CallAssessorSlot, type ContextAssessment, type ContextInput } from './call-assessor.js';
-export { authenticateGateway, parseBasicCredentials } from './gateway-client.js';
+export { authenticateGateway, GatewayAuthenticator, parseBasicCredentials } from './gateway-client.js';
 export { AccessTokenVerifier, type AccessTokenClaims, type TokenVerdict } from './access-token.js';
 export { verifyDpopProof, normalizeHtu, type VerifiedProof } from './dpop-proof.js';
 export * from './oauth-error.js';

@@ -9,6 +9,7 @@ import { ClientKeySets } from './client-key-sets.js';
 import { DpopNonces } from './dpop-nonce.js';
 import { CallAssessorSlot } from './call-assessor.js';
 import { IssuanceRisk } from './issuance-risk.js';
+import { GatewayAuthenticator } from './gateway-client.js';
 import { AuditModule } from '#audit';
 import { RiskModule } from '#risk';
 import { deriveNonceSecret } from './provider.js';
@@ -28,6 +29,7 @@ export const DPOP_NONCES = Symbol('DpopNonces');
     ClientKeySets,
     CallAssessorSlot,
     IssuanceRisk,
+    GatewayAuthenticator,
     { provide: DPOP_NONCES, inject: [KEY_ENCRYPTION_KEY], useFactory: (kek: Buffer) => new DpopNonces(kek) },
     {
       provide: RevocationList,
@@ -60,7 +62,7 @@ export const DPOP_NONCES = Symbol('DpopNonces');
         }),
     },
   ],
-  exports: [AccessTokenVerifier, RevocationList, ProviderHost, SecretVerifier, DPOP_NONCES, CallAssessorSlot],
+  exports: [AccessTokenVerifier, RevocationList, ProviderHost, SecretVerifier, DPOP_NONCES, CallAssessorSlot, GatewayAuthenticator],
 })
 export class OAuthModule implements OnModuleInit, OnModuleDestroy {
   constructor(

@@ -1,15 +1,14 @@
 import { Body, Controller, Headers, HttpCode, Inject, Post, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { CONFIG, type TollgateConfig } from '#config';
-import { ClientRegistry, SecretVerifier } from '#clients';
+import { ClientRegistry } from '#clients';
 import { HOT_STATE, type HotState } from '#hot-state';
 import { AccessTokenVerifier, type AccessTokenClaims, type TokenVerdict } from './access-token.js';
 import { CallAssessorSlot } from './call-assessor.js';
 import { unverifiedAssertionIssuer, verifyClientAssertion } from './client-assertion.js';
-import { verifyDpopProof } from './dpop-proof.js';
-import { authenticateGateway } from './gateway-client.js';
+import { GatewayAuthenticator } from './gateway-client.js';
 import { ClientKeySets } from './client-key-sets.js';
-import { InvalidClient, InvalidDpopProof, InvalidRequest, OAuthError, UseDpopNonce } from './oauth-error.js';
+import { InvalidClient, InvalidRequest, OAuthError } from './oauth-error.js';
 import { CLIENT_SIGNING_ALGS, MAX_ASSERTION_LIFETIME, OAUTH_ROUTES } from './provider.js';
 import { RevocationList } from './revocation-list.js';
 import { KEY_RING, type KeyRing } from '#keys';
@@ -34,7 +33,7 @@ export class TokenEndpointsController {
     @Inject(HOT_STATE) private readonly hot: HotState,
     @Inject(KEY_RING) private readonly keys: KeyRing,
     private readonly clients: ClientRegistry,
-    private readonly secrets: SecretVerifier,
+    private readonly gateways: GatewayAuthenticator,
     private readonly tokens: AccessTokenVerifier,
     private readonly revocations: RevocationList,
     private readonly keySets: ClientKeySets,
@@ -49,7 +48,7 @@ export class TokenEndpointsController {
   @Post(OAUTH_ROUTES.introspection)
   @HttpCode(200)
   async introspect(@Body() form: Form, @Headers('authorization') authorization: string | undefined, @Req() req: Request, @Res() res: Response) {
-    const gateway = await authenticateGateway(authorization, this.gatewayDeps());
+    const gateway = await this.gateways.authenticate(authorization);
     const token = param(form, 'token');
     if (!token) throw new InvalidRequest('token is required');
     param(form, 'token_type_hint');
@@ -104,13 +103,6 @@ export class TokenEndpointsController {
     res.status(200).end();
   }
 
-  private gatewayDeps() {
-    return {
-      lookupClient: (id: string) => this.clients.lookup(id),
-      verifySecret: (id: string, secret: string, stored: string) => this.secrets.verify(id, secret, stored),
-    };
-  }
-
   private async authenticateWorkload(form: Form): Promise<string> {
     const assertion = param(form, 'client_assertion');
     const type = param(form, 'client_assertion_type');
@@ -157,10 +149,8 @@ export class TokenEndpointsController {
     if (!context.htm || !context.htu) throw new InvalidRequest('htm and htu are required with dpop_proof or client_ip');
     const url = URL.parse(context.htu);
     if (!url || !/^https?:$/.test(url.protocol)) throw new InvalidRequest('htu must be an absolute http(s) URL');
-    if (!this.slot.assess) {
-      const problem = await this.proofProblem(context.proof, context.htm, context.htu, token, verdict.claims);
-      return problem ? { active: false, decision: 'invalid', decision_error: problem.error, decision_error_description: problem.error_description } : body;
-    }
+    // libs/check fills the slot at start-up; without it there is no judgement to give (fail closed).
+    if (!this.slot.assess) throw new Error('the call assessment is not wired');
     const a = await this.slot.assess({
       kind: 'introspection',
       method: context.htm.toUpperCase(),
@@ -182,24 +172,6 @@ export class TokenEndpointsController {
       ...(a.headers['DPoP-Nonce'] ? { dpop_nonce: a.headers['DPoP-Nonce'] } : {}),
     };
     return a.decision === 'invalid' ? { active: false, ...members } : { ...body, ...members };
-  }
-
-  private async proofProblem(proof: string | undefined, htm: string | undefined, htu: string | undefined, token: string, claims: AccessTokenClaims) {
-    try {
-      if (!proof || !htm || !htu) throw new InvalidDpopProof('dpop_proof, htm and htu are required together');
-      if (!claims.cnf?.jkt) throw new InvalidDpopProof('the access token is not DPoP-bound');
-      await this.hot.replay.current();
-      await verifyDpopProof(
-        proof,
-        { method: htm, url: htu, accessToken: token, boundJkt: claims.cnf.jkt, notBefore: this.hot.replay.notBefore() },
-        { algorithms: CLIENT_SIGNING_ALGS, maxAgeSeconds: this.config.dpopProofMaxAge, clockSkewSeconds: this.config.clockSkew },
-        this.hot.replay,
-      );
-      return undefined;
-    } catch (error) {
-      if (error instanceof InvalidDpopProof || error instanceof UseDpopNonce) return error;
-      throw error;
-    }
   }
 }
 
