@@ -1,16 +1,17 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import request from 'supertest';
-import { type RunningTollgate, startTollgate, Workload } from '#test-support';
+import { type Gateway, registerGateway, type RunningTollgate, startTollgate, Workload } from '#test-support';
 
 const API = 'https://api.example.test';
 
 let server: RunningTollgate;
+let gateway: Gateway;
 let gatewayAuth: string;
 before(async () => {
   server = await startTollgate();
-  const gw = await request(server.url).post('/admin/clients').set('Authorization', server.admin).send({ roles: ['gateway'] });
-  gatewayAuth = `Basic ${Buffer.from(`${gw.body.client_id}:${gw.body.client_secret}`).toString('base64')}`;
+  gateway = await registerGateway(server);
+  gatewayAuth = gateway.basic;
 });
 after(async () => {
   await server.close();
@@ -252,9 +253,7 @@ describe('introspection with context (issue 3 §5)', () => {
   it('returns the decision and risk with the RFC 7662 answer', async () => {
     const { w, token } = await workload();
     const url = `${API}/orders/1`;
-    const gw = gatewayAuth.replace('Basic ', '');
-    const [id, secret] = Buffer.from(gw, 'base64').toString().split(':');
-    const res = await request(server.url).post('/oauth/introspect').type('form').auth(id!, secret!)
+    const res = await request(server.url).post('/oauth/introspect').type('form').auth(gateway.id, gateway.secret)
       .send({ token, dpop_proof: await w.proof('GET', url, { accessToken: token }), htm: 'GET', htu: url, client_ip: '203.0.113.5' });
     assert.equal(res.status, 200);
     assert.equal(res.body.active, true);
@@ -268,8 +267,7 @@ describe('introspection with context (issue 3 §5)', () => {
     await request(server.url).put(`/admin/clients/${w.clientId}/policy`).set('Authorization', server.admin)
       .send({ routes: [{ path: '/admin/**', acr: 'urn:tollgate:acr:live' }] }).expect(200);
     const url = `${API}/admin/users`;
-    const [id, secret] = Buffer.from(gatewayAuth.replace('Basic ', ''), 'base64').toString().split(':');
-    const res = await request(server.url).post('/oauth/introspect').type('form').auth(id!, secret!)
+    const res = await request(server.url).post('/oauth/introspect').type('form').auth(gateway.id, gateway.secret)
       .set('Accept', 'application/token-introspection+jwt').buffer(true)
       .parse((r, cb) => {
         let data = '';

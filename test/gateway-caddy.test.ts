@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import request from 'supertest';
 import { CADDY, startCaddy, type RunningCaddy } from './support/caddy.js';
-import { type RunningTollgate, startEchoUpstream, startTollgate, Workload } from '#test-support';
+import { registerGateway, type RunningTollgate, startEchoUpstream, startTollgate, Workload } from '#test-support';
 
 /** Caddy's forward_auth with its stock X-Forwarded-* headers, configured as in docs/gateways.md. */
 describe('Caddy forward_auth in front of an API', { skip: !CADDY && 'caddy is not installed (.ci/run installs it)' }, () => {
@@ -16,9 +16,8 @@ describe('Caddy forward_auth in front of an API', { skip: !CADDY && 'caddy is no
   before(async () => {
     tollgate = await startTollgate();
     upstream = await startEchoUpstream();
-    const gw = await request(tollgate.url).post('/admin/clients').set('Authorization', tollgate.admin).send({ client_name: 'caddy', roles: ['gateway'] });
-    const credential = Buffer.from(`${gw.body.client_id}:${gw.body.client_secret}`).toString('base64');
-    caddy = await startCaddy({ upstreamPort: upstream.port, tollgatePort: Number(new URL(tollgate.url).port), gatewayCredential: credential });
+    const gw = await registerGateway(tollgate, 'caddy');
+    caddy = await startCaddy({ upstreamPort: upstream.port, tollgatePort: Number(new URL(tollgate.url).port), gatewayCredential: gw.credential });
     api = caddy.url;
     w = await Workload.register(tollgate, { allowed_resources: [`${api}/`], scope: 'orders:read' });
     await request(tollgate.url).put(`/admin/clients/${w.clientId}/policy`).set('Authorization', tollgate.admin)

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import request from 'supertest';
-import { NGINX, type RunningNginx, type RunningTollgate, startEchoUpstream, startNginx, startTollgate, Workload } from '#test-support';
+import { NGINX, registerGateway, type RunningNginx, type RunningTollgate, startEchoUpstream, startNginx, startTollgate, Workload } from '#test-support';
 
 /**
  * Issue 3 §8: a real NGINX (Debian's, with auth_request) in front of a small upstream, asking
@@ -19,9 +19,8 @@ describe('NGINX auth_request in front of an API', { skip: !NGINX && 'nginx is no
   before(async () => {
     tollgate = await startTollgate();
     upstream = await startEchoUpstream();
-    const gw = await request(tollgate.url).post('/admin/clients').set('Authorization', tollgate.admin).send({ client_name: 'nginx', roles: ['gateway'] });
-    const credential = Buffer.from(`${gw.body.client_id}:${gw.body.client_secret}`).toString('base64');
-    nginx = await startNginx({ upstreamPort: upstream.port, tollgatePort: Number(new URL(tollgate.url).port), gatewayCredential: credential });
+    const gw = await registerGateway(tollgate, 'nginx');
+    nginx = await startNginx({ upstreamPort: upstream.port, tollgatePort: Number(new URL(tollgate.url).port), gatewayCredential: gw.credential });
     api = nginx.url;
     w = await Workload.register(tollgate, { allowed_resources: [`${api}/`], scope: 'orders:read orders:write' });
     const policy = await request(tollgate.url)

@@ -2,15 +2,13 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { calculateJwkThumbprint, createLocalJWKSet, decodeJwt, generateKeyPair, jwtVerify, SignJWT } from 'jose';
 import request from 'supertest';
-import { type RunningTollgate, startTollgate, Workload } from '#test-support';
+import { type Gateway, registerGateway, type RunningTollgate, startTollgate, Workload } from '#test-support';
 
 let server: RunningTollgate;
-let gateway: { id: string; secret: string };
+let gateway: Gateway;
 before(async () => {
   server = await startTollgate();
-  const res = await request(server.url).post('/admin/clients').set('Authorization', server.admin).send({ client_name: 'edge', roles: ['gateway'] });
-  assert.equal(res.status, 201);
-  gateway = { id: res.body.client_id, secret: res.body.client_secret };
+  gateway = await registerGateway(server, 'edge');
 });
 after(async () => {
   await server.close();

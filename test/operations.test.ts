@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { decodeProtectedHeader } from 'jose';
 import request from 'supertest';
-import { type RunningTollgate, startTollgate, Workload } from '#test-support';
+import { registerGateway, type RunningTollgate, startTollgate, Workload } from '#test-support';
 
 describe('health', () => {
   let server: RunningTollgate;
@@ -31,8 +31,8 @@ describe('signing key rotation', () => {
   it('a new key signs; the old key stays published and its tokens stay valid', async () => {
     const server = await startTollgate();
     try {
-      const gw = (await request(server.url).post('/admin/clients').set('Authorization', server.admin).send({ roles: ['gateway'] })).body;
-      const introspect = (token: string) => request(server.url).post('/oauth/introspect').type('form').auth(gw.client_id, gw.client_secret).send({ token });
+      const gw = await registerGateway(server);
+      const introspect = (token: string) => request(server.url).post('/oauth/introspect').type('form').auth(gw.id, gw.secret).send({ token });
       const w = await Workload.register(server);
       const before = await w.token();
       const oldKid = decodeProtectedHeader(before).kid;

@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import request from 'supertest';
 import { freePort, stopProcess, waitFor } from './support/processes.js';
-import { type RunningTollgate, Workload } from '#test-support';
+import { registerGateway, type RunningTollgate, Workload } from '#test-support';
 
 const MAIN = fileURLToPath(new URL('../apps/tollgate/src/main.js', import.meta.url));
 const shared = Boolean(process.env.DATABASE_URL && process.env.REDIS_URL);
@@ -46,8 +46,7 @@ describe('two Tollgate processes, one PostgreSQL, one Redis', { skip: !shared &&
       ({ url: `http://127.0.0.1:${port}`, issuer, admin: `Bearer ${env.TOLLGATE_ADMIN_TOKEN}`, adminToken: env.TOLLGATE_ADMIN_TOKEN }) as RunningTollgate;
     a = instance(portA);
     b = instance(portB);
-    const gw = await request(a.url).post('/admin/clients').set('Authorization', a.admin).send({ roles: ['gateway'] }).expect(201);
-    gatewayAuth = `Basic ${Buffer.from(`${gw.body.client_id}:${gw.body.client_secret}`).toString('base64')}`;
+    gatewayAuth = (await registerGateway(a)).basic;
   });
 
   after(async () => {

@@ -1,4 +1,5 @@
 export { startTollgate, type RunningTollgate, testConfig } from './server.js';
 export { Workload, type WorkloadOptions } from './workload.js';
 export { freePort } from './processes.js';
+export { registerGateway, type Gateway } from './gateway.js';
 export { NGINX, startNginx, startEchoUpstream, nginxConfig, type RunningNginx } from './nginx.js';
