@@ -1,28 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { evaluate } from './evaluate.js';
-import type { Acr, ClientState, RiskContext, RiskPolicy } from './types.js';
+import { ATTESTED, call, KEY, known, LIVE, NOW, SEC } from './fixtures.js';
+import type { ClientState, RiskContext, RiskPolicy } from './types.js';
 
-const NOW = Date.parse('2026-11-23T12:00:00Z');
-const SEC = NOW / 1000;
-const KEY: Acr = 'urn:tollgate:acr:key';
-const LIVE: Acr = 'urn:tollgate:acr:live';
-const ATTESTED: Acr = 'urn:tollgate:acr:attested';
-
-const call = (over: Partial<RiskContext> = {}, token: Partial<NonNullable<RiskContext['token']>> = {}): RiskContext => ({
-  kind: 'call',
-  now: NOW,
-  clientId: 'c1',
-  ip: '10.1.2.3',
-  country: 'DE',
-  method: 'GET',
-  path: '/orders/1',
-  audience: 'https://api.example.com',
-  scopes: ['orders:read'],
-  dpopJkt: 'jkt-1',
-  token: { jti: 't1', iat: SEC - 10, acr: KEY, ...token },
-  ...over,
-});
 const issuance = (over: Partial<RiskContext> = {}): RiskContext => ({
   kind: 'issuance',
   now: NOW,
@@ -31,20 +12,6 @@ const issuance = (over: Partial<RiskContext> = {}): RiskContext => ({
   country: 'DE',
   scopes: ['orders:read'],
   dpopJkt: 'jkt-1',
-  ...over,
-});
-const known = (over: Partial<ClientState> = {}): ClientState => ({
-  callsThisMinute: 1,
-  baselinePerMinute: 0,
-  baselineMinutes: 0,
-  routeSeen: true,
-  networkSeen: true,
-  keySeen: true,
-  scopesSeen: true,
-  audienceSeen: true,
-  tokenNetworks: 1,
-  recentFailures: 0,
-  learning: false,
   ...over,
 });
 const codes = (d: { reasons: { code: string }[] }) => d.reasons.map((r) => r.code);

@@ -17,37 +17,8 @@ import {
   unusualAudience,
   unusualScope,
 } from './signals.js';
-import type { ClientState, RiskContext, RiskPolicy } from './types.js';
-
-const NOW = Date.parse('2026-11-23T12:00:00Z');
-const call = (over: Partial<RiskContext> = {}): RiskContext => ({
-  kind: 'call',
-  now: NOW,
-  clientId: 'c1',
-  ip: '10.1.2.3',
-  country: 'DE',
-  method: 'GET',
-  path: '/orders/1',
-  audience: 'https://api.example.com',
-  scopes: ['orders:read'],
-  dpopJkt: 'jkt-1',
-  token: { jti: 't1', iat: NOW / 1000 - 10, acr: 'urn:tollgate:acr:key' },
-  ...over,
-});
-const known = (over: Partial<ClientState> = {}): ClientState => ({
-  callsThisMinute: 1,
-  baselinePerMinute: 0,
-  baselineMinutes: 0,
-  routeSeen: true,
-  networkSeen: true,
-  keySeen: true,
-  scopesSeen: true,
-  audienceSeen: true,
-  tokenNetworks: 1,
-  recentFailures: 0,
-  learning: false,
-  ...over,
-});
+import { call, known, NOW } from './fixtures.js';
+import type { RiskContext, RiskPolicy } from './types.js';
 
 describe('signals', () => {
   it('none fires for a usual call under an empty policy', () => {
