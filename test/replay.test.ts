@@ -18,7 +18,7 @@ describe('replay refused across instances (RFC 9449 §11.1, RFC 7523 §3)', { sk
       const assertion = await w.assertion();
       assert.equal((await w.requestToken({}, proof, assertion)).status, 200);
 
-      const atB = new Workload.At(w, b);
+      const atB = w.at(b);
       const replayedProof = await atB.requestToken({}, proof);
       assert.equal(replayedProof.status, 400);
       assert.equal(replayedProof.body.error, 'invalid_dpop_proof');

@@ -34,13 +34,10 @@ export class Workload {
 
   private constructor(readonly server: RunningTollgate, readonly alg: Alg) {}
 
-  /** The same workload (client id and keys) talking to another instance. */
-  static At = class {
-    constructor(workload: Workload, server: RunningTollgate) {
-      const copy = Object.assign(Object.create(Workload.prototype), workload, { server });
-      return copy as Workload;
-    }
-  } as unknown as new (workload: Workload, server: RunningTollgate) => Workload;
+  /** The same workload (client id and keys) talking to another instance of the same issuer. */
+  at(server: RunningTollgate): Workload {
+    return Object.assign(Object.create(Workload.prototype) as Workload, this, { server });
+  }
 
   static async register(server: RunningTollgate, options: WorkloadOptions = {}): Promise<Workload> {
     const w = new Workload(server, options.alg ?? 'ES256');
