@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger, type LoggerService, type OnApplicationShutdown, Optional } from '@nestjs/common';
 import { Metrics } from '#operations';
-import { DATABASE, type Database, isDatabaseUnavailable, Prisma } from '#persistence';
+import { DATABASE, type Database, isDependencyUnavailable, Prisma } from '#persistence';
 
 export const DECISION_KINDS = ['check', 'issuance', 'introspection'] as const;
 export const DECISION_OUTCOMES = ['allow', 'step_up', 'deny', 'invalid'] as const;
@@ -295,7 +295,7 @@ export class DecisionLog implements OnApplicationShutdown {
       },
       (error: unknown) => {
         this.failures++;
-        this.refusals = isDatabaseUnavailable(error) ? 0 : this.refusals + 1;
+        this.refusals = isDependencyUnavailable(error) ? 0 : this.refusals + 1;
         this.reportFailure(error);
         return error ?? new Error('decision write failed');
       },
@@ -323,7 +323,7 @@ export class DecisionLog implements OnApplicationShutdown {
       try {
         await this.insertRows([row]);
       } catch (error) {
-        if (isDatabaseUnavailable(error)) throw error;
+        if (isDependencyUnavailable(error)) throw error;
         refused.push({ id: row.id, error });
       }
     }

@@ -56,8 +56,6 @@ export interface ProofReplayGuard {
   claim(key: string, ttlSeconds: number): Promise<boolean>;
 }
 
-export const DEFAULT_DPOP_ALGORITHMS: readonly string[] = ['ES256', 'ES384', 'EdDSA', 'Ed25519', 'PS256', 'RS256'];
-
 /** Symmetric and unsigned algorithms can never prove possession of a public key. */
 export const isAsymmetricAlg = (alg: string) => alg !== 'none' && !/^HS/i.test(alg);
 

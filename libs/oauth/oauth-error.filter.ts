@@ -1,7 +1,7 @@
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import type { Response } from 'express';
-import { isDatabaseUnavailable } from '#persistence';
-import { OAuthError, UseDpopNonce } from './oauth-error.js';
+import { isDependencyUnavailable } from '#persistence';
+import { OAuthError, toOAuthBody, UseDpopNonce } from './oauth-error.js';
 import { CLIENT_SIGNING_ALGS } from './provider.js';
 
 /**
@@ -23,7 +23,7 @@ export class OAuthErrorFilter implements ExceptionFilter {
         const scheme = exception.error === 'invalid_client' ? 'Basic realm="tollgate"' : `DPoP algs="${CLIENT_SIGNING_ALGS.join(' ')}"`;
         res.setHeader('WWW-Authenticate', `${scheme}, error="${exception.error}", error_description="${exception.error_description.replace(/"/g, "'")}"`);
       }
-      res.status(exception.status).json({ error: exception.error, error_description: exception.error_description });
+      res.status(exception.status).json(toOAuthBody(exception));
       return;
     }
     if (exception instanceof HttpException) {
@@ -36,7 +36,7 @@ export class OAuthErrorFilter implements ExceptionFilter {
       });
       return;
     }
-    if (isDatabaseUnavailable(exception)) {
+    if (isDependencyUnavailable(exception)) {
       res.setHeader('Retry-After', '5');
       res.status(503).json({ error: 'temporarily_unavailable', error_description: 'a dependency is unavailable; retry later' });
       return;

@@ -50,15 +50,6 @@ export class InvalidTarget extends OAuthError {
   constructor(description = 'requested resource is invalid') { super('invalid_target', 400, description); }
 }
 
-// RFC 7009 §2.2.1
-export class UnsupportedTokenType extends OAuthError {
-  constructor(description = 'token type is not supported') { super('unsupported_token_type', 400, description); }
-}
-
-export class ServiceUnavailable extends OAuthError {
-  constructor(description = 'service is temporarily unavailable') { super('temporarily_unavailable', 503, description); }
-}
-
 /** JSON body for an error response (RFC 6749 §5.2). */
 export function toOAuthBody(err: OAuthError): { error: string; error_description: string } {
   return { error: err.error, error_description: err.error_description };

@@ -4,7 +4,7 @@ import Provider, { errors } from 'oidc-provider';
 import type { TollgateConfig } from '#config';
 import type { ClientRecord } from '#clients';
 import type { ReplayStore } from '#hot-state';
-import { isDatabaseUnavailable as isDependencyUnavailable, type PrismaClient } from '#persistence';
+import { isDependencyUnavailable, type PrismaClient } from '#persistence';
 import { normalizeHtu } from './dpop-proof.js';
 import type { IssuanceInput, IssuanceVerdict } from './issuance-risk.js';
 import { adapterFactory } from './provider-adapter.js';

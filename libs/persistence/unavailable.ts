@@ -1,10 +1,3 @@
-/** Raised when the database cannot be reached: rendered as 503 with Retry-After, never as 500. */
-export class DatabaseUnavailableError extends Error {
-  constructor(cause?: unknown) {
-    super('database unavailable', { cause });
-  }
-}
-
 // Node socket errors; PostgreSQL SQLSTATEs for "cannot serve you now" (class 08 connection
 // exceptions, 53300 too many connections, 55000 not accepting connections, 57P0x shutdown);
 // Prisma's connection error codes.
@@ -14,10 +7,9 @@ const CONNECTION_CODES = new Set([
   'P1001', 'P1002', 'P1017',
 ]);
 
-/** True for errors that mean "the database is down", as opposed to a bad query. */
-export function isDatabaseUnavailable(error: unknown): boolean {
+/** True for errors that mean "the database or Redis is down" (answer 503 and retry), as opposed to a bad query. */
+export function isDependencyUnavailable(error: unknown): boolean {
   for (let e: any = error, depth = 0; e && depth < 6; e = e.cause, depth++) {
-    if (e instanceof DatabaseUnavailableError) return true;
     if (CONNECTION_CODES.has(e.code) || CONNECTION_CODES.has(e.errorCode)) return true;
     // Prisma reports driver errors as P2039/P2010 with the SQLSTATE only in its message.
     const sqlState = typeof e.message === 'string' ? /Code: `(\w+)`/.exec(e.message)?.[1] : undefined;
