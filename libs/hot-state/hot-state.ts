@@ -120,13 +120,11 @@ async function openRedis(url: string): Promise<HotState> {
   subscriber.on('message', (channel: string, message: string) => {
     for (const handler of handlers.get(channel) ?? []) handler(message);
   });
-  let subscribedOnce = false;
+  // Registered after the first connect: every later 'ready' is a reconnect, and notices may
+  // have been missed while we were away.
   subscriber.on('ready', () => {
-    // After a reconnect messages may have been missed while we were away.
-    if (subscribedOnce) for (const handler of resyncHandlers) handler();
-    subscribedOnce = true;
+    for (const handler of resyncHandlers) handler();
   });
-  subscribedOnce = true;
 
   return {
     kind: 'redis',
