@@ -30,6 +30,8 @@ export interface TollgateConfig {
   dpopProofMaxAge: number;
   /** RFC 9449 §8: require server-issued nonces in every DPoP proof (all clients). */
   dpopRequireNonce: boolean;
+  /** docs/step-up.md §3: seconds a step-up or enrolment challenge can be answered. */
+  stepUpChallengeTtl: number;
   /** How long client records stay cached on the hot paths (invalidated on change anyway). */
   clientCacheTtl: number;
   /** Trust X-Forwarded-Proto/-Host/-For (set only behind a proxy that overwrites them). */
@@ -139,6 +141,7 @@ export function loadConfig(env: Env = process.env): TollgateConfig {
     clockSkew: integer(env, 'TOLLGATE_CLOCK_SKEW', 5, 0, 300),
     dpopProofMaxAge: integer(env, 'TOLLGATE_DPOP_PROOF_MAX_AGE', 60, 5, 300),
     dpopRequireNonce: flag(env, 'TOLLGATE_DPOP_REQUIRE_NONCE', false),
+    stepUpChallengeTtl: integer(env, 'TOLLGATE_STEP_UP_CHALLENGE_TTL', 120, 5, 600),
     clientCacheTtl: integer(env, 'TOLLGATE_CLIENT_CACHE_TTL', 60, 0, 3600),
     trustProxy: flag(env, 'TOLLGATE_TRUST_PROXY', false),
     logLevel: logLevel as TollgateConfig['logLevel'],

@@ -17,6 +17,17 @@ export interface ReplayStore {
   current(): Promise<void>;
 }
 
+/**
+ * Short-lived single-use records (step-up challenges, enrolment challenges): written once, read,
+ * and taken atomically so that two instances can never both accept the same answer.
+ */
+export interface ChallengeStore {
+  put(key: string, value: string, ttlSeconds: number): Promise<void>;
+  get(key: string): Promise<string | null>;
+  /** Returns the value and deletes it in one step; null when absent, expired or already taken. */
+  take(key: string): Promise<string | null>;
+}
+
 /** Fan-out of change notices (client changed, token revoked, keys rotated) to every instance. */
 export interface EventBus {
   publish(topic: string, message: string): Promise<void>;
@@ -28,6 +39,7 @@ export interface EventBus {
 export interface HotState {
   readonly kind: 'memory' | 'redis';
   readonly replay: ReplayStore;
+  readonly challenges: ChallengeStore;
   readonly events: EventBus;
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -41,13 +53,47 @@ const now = () => Math.floor(Date.now() / 1000);
 
 /** Without eviction: a replay store that forgets under load accepts replays. Past the bound it refuses. */
 const MEMORY_REPLAY_LIMIT = 2_000_000;
+/** Challenges live two minutes; past this bound new ones are refused rather than old ones dropped. */
+const MEMORY_CHALLENGE_LIMIT = 100_000;
+
+function memoryChallenges(): ChallengeStore & { sweep(now: number): void } {
+  const records = new Map<string, { value: string; expires: number }>();
+  const live = (key: string) => {
+    const r = records.get(key);
+    if (!r) return null;
+    if (r.expires <= Date.now()) {
+      records.delete(key);
+      return null;
+    }
+    return r;
+  };
+  return {
+    async put(key, value, ttlSeconds) {
+      if (records.size >= MEMORY_CHALLENGE_LIMIT) throw new Error('challenge store is full');
+      records.set(key, { value, expires: Date.now() + ttlSeconds * 1000 });
+    },
+    async get(key) {
+      return live(key)?.value ?? null;
+    },
+    async take(key) {
+      const r = live(key);
+      records.delete(key);
+      return r?.value ?? null;
+    },
+    sweep(now) {
+      for (const [key, r] of records) if (r.expires <= now) records.delete(key);
+    },
+  };
+}
 
 function openMemory(): HotState {
   const startedAt = now();
   const seen = new Map<string, number>();
+  const challenges = memoryChallenges();
   const sweep = setInterval(() => {
     const t = Date.now();
     for (const [key, expires] of seen) if (expires <= t) seen.delete(key);
+    challenges.sweep(t);
   }, 10_000);
   sweep.unref();
   const handlers = new Map<string, ((m: string) => void)[]>();
@@ -65,6 +111,7 @@ function openMemory(): HotState {
       notBefore: () => startedAt,
       current: async () => undefined,
     },
+    challenges,
     events: {
       async publish(topic, message) {
         for (const handler of handlers.get(topic) ?? []) handler(message);
@@ -135,6 +182,13 @@ async function openRedis(url: string): Promise<HotState> {
       },
       notBefore: () => startedAt,
       current: () => current(),
+    },
+    challenges: {
+      async put(key, value, ttlSeconds) {
+        await command.set(`tollgate:challenge:${key}`, value, 'EX', Math.max(1, Math.ceil(ttlSeconds)));
+      },
+      get: (key) => command.get(`tollgate:challenge:${key}`),
+      take: (key) => command.getdel(`tollgate:challenge:${key}`),
     },
     events: {
       async publish(topic, message) {
