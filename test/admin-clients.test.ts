@@ -271,7 +271,7 @@ describe('POST /admin/clients (RFC 7591 §2, §3.2.1)', () => {
     assert.equal(body.client_name, name);
     assert.ok(body.client_id_issued_at >= started - 5 && body.client_id_issued_at <= Math.floor(Date.now() / 1000) + 5);
     assert.equal(body.token_endpoint_auth_method, 'private_key_jwt');
-    assert.deepEqual(body.grant_types, ['client_credentials']);
+    assert.deepEqual(body.grant_types, ['client_credentials', 'urn:tollgate:params:oauth:grant-type:step-up']);
     assert.deepEqual(body.jwks, { keys: [es256Public] });
     assert.equal(body.jwks_uri, undefined);
     assert.equal(body.scope, 'orders:read orders:write');

@@ -46,7 +46,7 @@ describe('dynamic client registration (RFC 7591)', () => {
     assert.match(res.body.client_id, /^tg_/);
     assert.equal(typeof res.body.client_id_issued_at, 'number');
     assert.equal(res.body.token_endpoint_auth_method, 'private_key_jwt');
-    assert.deepEqual(res.body.grant_types, ['client_credentials']);
+    assert.deepEqual(res.body.grant_types, ['client_credentials', 'urn:tollgate:params:oauth:grant-type:step-up']);
     assert.equal(res.body.registration_client_uri, `${server.url}/oauth/register/${res.body.client_id}`);
     assert.ok(res.body.registration_access_token.length >= 40);
     assert.equal(res.body.software_id, undefined);

@@ -21,7 +21,7 @@ describe('metadata (RFC 8414, RFC 7517)', () => {
     assert.equal(res.body.introspection_endpoint, `${server.url}/oauth/introspect`);
     assert.equal(res.body.revocation_endpoint, `${server.url}/oauth/revoke`);
     assert.deepEqual(res.body.token_endpoint_auth_methods_supported, ['private_key_jwt']);
-    assert.deepEqual(res.body.grant_types_supported, ['client_credentials']);
+    assert.deepEqual(res.body.grant_types_supported, ['client_credentials', 'urn:tollgate:params:oauth:grant-type:step-up']);
     assert.ok(res.body.dpop_signing_alg_values_supported.includes('ES256'));
     assert.equal(res.body.authorization_endpoint, undefined);
   });

@@ -33,7 +33,8 @@ export function clientView(c: ClientRecord) {
     client_name: c.clientName ?? undefined,
     client_id_issued_at: Math.floor(c.createdAt.getTime() / 1000),
     token_endpoint_auth_method: c.tokenEndpointAuthMethod,
-    grant_types: c.roles.includes('workload') ? ['client_credentials'] : [],
+    // docs/step-up.md §4: every workload may answer step-up challenges.
+    grant_types: c.roles.includes('workload') ? ['client_credentials', 'urn:tollgate:params:oauth:grant-type:step-up'] : [],
     ...(c.jwks ? { jwks: c.jwks } : {}),
     ...(c.jwksUri ? { jwks_uri: c.jwksUri } : {}),
     scope: c.scopes.join(' '),

@@ -28,7 +28,7 @@ export const REGISTRATION_PATH = '/oauth/register';
 
 /** RFC 7591 §2 metadata as a registering client sends it; unknown members are ignored (§2). */
 export class RegistrationDto extends CreateClientDto {
-  @IsOptional() @IsArray() @IsIn(['client_credentials'], { each: true, message: 'only client_credentials is supported' })
+  @IsOptional() @IsArray() @IsIn(['client_credentials', 'urn:tollgate:params:oauth:grant-type:step-up'], { each: true, message: 'only client_credentials and the step-up grant are supported' })
   grant_types?: string[];
 
   @IsOptional() @IsArray() @ArrayMaxSize(0, { message: 'no response types: machine clients use client_credentials only' })

@@ -7,6 +7,8 @@ export interface AccessTokenClaims extends JWTPayload {
   scope?: string;
   cnf?: { jkt?: string };
   acr?: string;
+  amr?: string[];
+  auth_time?: number;
 }
 
 export type TokenVerdict =

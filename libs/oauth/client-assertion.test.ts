@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { SignJWT, calculateJwkThumbprint, exportJWK, generateKeyPair } from 'jose';
 import type { CryptoKey, JWK } from 'jose';
-import { JWT_BEARER_ASSERTION_TYPE, unverifiedAssertionIssuer, verifyClientAssertion } from './client-assertion.js';
+import { assertionReplayKey, JWT_BEARER_ASSERTION_TYPE, unverifiedAssertionIssuer, verifyClientAssertion } from './client-assertion.js';
 import type { AssertionExpectations } from './client-assertion.js';
 import type { ProofReplayGuard } from './dpop-proof.js';
 import { InvalidClient } from './oauth-error.js';
@@ -75,7 +75,7 @@ describe('verifyClientAssertion: valid assertions (RFC 7523 §3)', () => {
       const jwt = await assertion(key, { jti: `ok-${key.alg}` });
       const v = await verify(jwt, {}, replay);
       assert.deepEqual(v, { jti: `ok-${key.alg}`, exp: NOW + 60, iat: NOW, kid: key.kid, jkt: key.jkt });
-      assert.deepEqual(replay.calls, [{ key: `assertion:${CLIENT}:ok-${key.alg}`, ttl: 65 }]);
+      assert.deepEqual(replay.calls, [{ key: assertionReplayKey(CLIENT, `ok-${key.alg}`), ttl: 65 }]);
     });
   }
 

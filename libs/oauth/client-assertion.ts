@@ -132,11 +132,18 @@ export async function verifyClientAssertion(
 
   const jkt = await calculateJwkThumbprint(key, 'sha256');
 
-  // RFC 7523 §3 (7): jti single use, kept until the assertion expires. Claimed last.
+  // RFC 7523 §3 (7): jti single use, kept until the assertion expires. Claimed last, under the
+  // key oidc-provider's token endpoint claims too, so one assertion is good for one request at
+  // any of our endpoints, not once at each.
   const ttl = Math.max(1, Math.ceil(exp - now + expect.clockSkewSeconds));
-  if (!(await replay.claim(`assertion:${expect.clientId}:${jti}`, ttl))) throw refuse('client assertion jti was already used');
+  if (!(await replay.claim(assertionReplayKey(expect.clientId, jti), ttl))) throw refuse('client assertion jti was already used');
 
   return { jti, exp, iat: typeof iat === 'number' ? iat : undefined, kid: typeof header.kid === 'string' ? header.kid : undefined, jkt };
+}
+
+/** The replay-store key of an assertion: oidc-provider's ReplayDetection id (sha256 of iss ‖ jti) under its adapter prefix. */
+export function assertionReplayKey(clientId: string, jti: string): string {
+  return `oidc:${createHash('sha256').update(`${clientId}${jti}`).digest('base64url')}`;
 }
 
 /** iss (or sub) of an assertion, UNVERIFIED: only for looking the client up. */

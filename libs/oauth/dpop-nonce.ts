@@ -1,5 +1,8 @@
 import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
 
+/** Nest injection token for the resource-side DPoP nonces (DpopNonces). */
+export const DPOP_NONCES = Symbol('DpopNonces');
+
 /**
  * Stateless server nonces for DPoP proofs presented to resource servers (RFC 9449 §9, via the
  * check endpoint and introspection): HMAC of a 60-second time step under a secret every instance

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { DecisionLog } from '#audit';
-import { countryOf, evaluate, RISK_STATE, RiskPolicies, type RiskContext, type RiskStateStore } from '#risk';
+import { type Acr, countryOf, evaluate, RISK_STATE, RiskPolicies, type RiskContext, type RiskStateStore } from '#risk';
 
 export interface IssuanceInput {
   clientId: string;
@@ -9,6 +9,8 @@ export interface IssuanceInput {
   scopes: string[];
   audience?: string;
   dpopJkt?: string;
+  /** A step-up grant: the level just proven (docs/step-up.md §4), which answers step-ups up to it. */
+  proven?: { acr: string; authTime: number };
 }
 
 export interface IssuanceVerdict {
@@ -44,6 +46,7 @@ export class IssuanceRisk {
       audience: input.audience,
       scopes: input.scopes,
       dpopJkt: input.dpopJkt,
+      ...(input.proven ? { proven: { acr: input.proven.acr as Acr, authTime: input.proven.authTime } } : {}),
     };
     const [policy, state] = await Promise.all([this.policies.effective(input.clientId), this.state.observe(ctx)]);
     const decision = evaluate(ctx, state, policy);

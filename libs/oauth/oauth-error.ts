@@ -25,16 +25,29 @@ export class InvalidToken extends OAuthError {
   constructor(description = 'access token is invalid') { super('invalid_token', 401, description); }
 }
 
-// RFC 9449 §5 / §7.1
+// RFC 9449 §5 (authorization server: 400) / §7.1 (resource server: 401)
 export class InvalidDpopProof extends OAuthError {
-  constructor(description = 'DPoP proof is invalid') { super('invalid_dpop_proof', 401, description); }
+  constructor(description = 'DPoP proof is invalid', status = 401) { super('invalid_dpop_proof', status, description); }
 }
 
-// RFC 9449 §8: `nonce` is the fresh value to send in the DPoP-Nonce header.
+// RFC 9449 §8 (authorization server: 400) / §9 (resource server: 401): `nonce` is the fresh
+// value to send in the DPoP-Nonce header.
 export class UseDpopNonce extends OAuthError {
-  constructor(description = 'authorization server requires nonce in DPoP proof', readonly nonce?: string) {
-    super('use_dpop_nonce', 401, description);
+  constructor(description = 'authorization server requires nonce in DPoP proof', readonly nonce?: string, status = 401) {
+    super('use_dpop_nonce', status, description);
   }
+}
+
+/** RFC 9449 §5, §8: at the authorization server's own endpoints DPoP errors are 400s. */
+export function asAuthorizationServerError(err: unknown): unknown {
+  if (err instanceof UseDpopNonce && err.status === 401) return new UseDpopNonce(err.error_description, err.nonce, 400);
+  if (err instanceof InvalidDpopProof && err.status === 401) return new InvalidDpopProof(err.error_description, 400);
+  return err;
+}
+
+// RFC 6749 §5.2
+export class AccessDenied extends OAuthError {
+  constructor(description = 'the request was denied', status = 403) { super('access_denied', status, description); }
 }
 
 export class InvalidGrant extends OAuthError {

@@ -6,7 +6,9 @@ import { KEY_RING, type KeyRing } from '#keys';
 import { DATABASE, type Database } from '#persistence';
 import { AccessTokenVerifier } from './access-token.js';
 import { ClientKeySets } from './client-key-sets.js';
-import { DpopNonces } from './dpop-nonce.js';
+import { DPOP_NONCES, DpopNonces } from './dpop-nonce.js';
+import { WorkloadAuthenticator } from './workload-auth.js';
+import { StepUpGrantSlot } from './step-up-grant.js';
 import { CallAssessorSlot } from './call-assessor.js';
 import { IssuanceRisk } from './issuance-risk.js';
 import { GatewayAuthenticator } from './gateway-client.js';
@@ -18,8 +20,7 @@ import { RevocationList } from './revocation-list.js';
 import { TokenEndpointsController } from './token-endpoints.controller.js';
 
 export const KEY_ENCRYPTION_KEY = Symbol('KeyEncryptionKey');
-/** Nest injection token for the resource-side DPoP nonces (DpopNonces). */
-export const DPOP_NONCES = Symbol('DpopNonces');
+export { DPOP_NONCES };
 
 @Module({
   imports: [ClientsModule, RiskModule, AuditModule],
@@ -28,8 +29,10 @@ export const DPOP_NONCES = Symbol('DpopNonces');
     { provide: SecretVerifier, useFactory: () => new SecretVerifier() },
     ClientKeySets,
     CallAssessorSlot,
+    StepUpGrantSlot,
     IssuanceRisk,
     GatewayAuthenticator,
+    WorkloadAuthenticator,
     { provide: DPOP_NONCES, inject: [KEY_ENCRYPTION_KEY], useFactory: (kek: Buffer) => new DpopNonces(kek) },
     {
       provide: RevocationList,
@@ -48,8 +51,8 @@ export const DPOP_NONCES = Symbol('DpopNonces');
     },
     {
       provide: ProviderHost,
-      inject: [CONFIG, DATABASE, HOT_STATE, KEY_RING, KEY_ENCRYPTION_KEY, ClientRegistry, IssuanceRisk],
-      useFactory: (config: TollgateConfig, db: Database, hot: HotState, keys: KeyRing, kek: Buffer, clients: ClientRegistry, issuance: IssuanceRisk) =>
+      inject: [CONFIG, DATABASE, HOT_STATE, KEY_RING, KEY_ENCRYPTION_KEY, ClientRegistry, IssuanceRisk, StepUpGrantSlot],
+      useFactory: (config: TollgateConfig, db: Database, hot: HotState, keys: KeyRing, kek: Buffer, clients: ClientRegistry, issuance: IssuanceRisk, stepUp: StepUpGrantSlot) =>
         new ProviderHost({
           config,
           prisma: db.prisma,
@@ -59,10 +62,11 @@ export const DPOP_NONCES = Symbol('DpopNonces');
           nonceSecret: deriveNonceSecret(kek),
           logger: new Logger('oauth'),
           issuance,
+          stepUp,
         }),
     },
   ],
-  exports: [AccessTokenVerifier, RevocationList, ProviderHost, SecretVerifier, DPOP_NONCES, CallAssessorSlot, GatewayAuthenticator],
+  exports: [AccessTokenVerifier, RevocationList, ProviderHost, SecretVerifier, DPOP_NONCES, CallAssessorSlot, GatewayAuthenticator, WorkloadAuthenticator, StepUpGrantSlot],
 })
 export class OAuthModule implements OnModuleInit, OnModuleDestroy {
   constructor(

@@ -1,6 +1,7 @@
 import type { ClientRecord } from '#clients';
 import type { ReplayStore } from '#hot-state';
 import type { PrismaClient } from '#persistence';
+import { STEP_UP_GRANT_TYPE } from './step-up-grant.js';
 
 /**
  * oidc-provider's storage extension point (docs: "adapter"). One class per model name:
@@ -30,7 +31,7 @@ export function providerMetadata(c: ClientRecord): Payload {
     ...(c.clientName ? { client_name: c.clientName } : {}),
     token_endpoint_auth_method: 'private_key_jwt',
     ...(c.jwks ? { jwks: c.jwks } : { jwks_uri: c.jwksUri }),
-    grant_types: ['client_credentials'],
+    grant_types: ['client_credentials', STEP_UP_GRANT_TYPE],
     response_types: [],
     redirect_uris: [],
     dpop_bound_access_tokens: c.dpopBoundAccessTokens,

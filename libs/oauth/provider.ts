@@ -8,6 +8,7 @@ import { isDependencyUnavailable, type PrismaClient } from '#persistence';
 import { normalizeHtu } from './dpop-proof.js';
 import type { IssuanceInput, IssuanceVerdict } from './issuance-risk.js';
 import { adapterFactory } from './provider-adapter.js';
+import { registerStepUpGrant, STEP_UP_GRANT_TYPE, type ProvenLevel, type StepUpGrantSlot } from './step-up-grant.js';
 
 /** RFC 9470 §3 at the token endpoint: the risk engine wants a higher assurance level first. */
 class StepUpRequired extends errors.CustomOIDCProviderError {
@@ -26,6 +27,17 @@ export const OAUTH_ROUTES = {
   revocation: '/oauth/revoke',
   registration: '/oauth/register',
 } as const;
+
+/** docs/step-up.md: Tollgate's step-up endpoints (served by libs/step-up), named in the metadata. */
+export const STEP_UP_ROUTES = {
+  challenges: '/step-up/challenges',
+  authenticators: '/step-up/authenticators',
+  authenticatorOptions: '/step-up/authenticators/options',
+} as const;
+
+/** docs/step-up.md §1: assurance levels, lowest first, and what every normal token proves. */
+export const ACR_VALUES_SUPPORTED = ['urn:tollgate:acr:key', 'urn:tollgate:acr:live', 'urn:tollgate:acr:attested'];
+const KEY_LEVEL = { acr: 'urn:tollgate:acr:key', amr: ['swk'] };
 
 /** JWS algorithms accepted for client assertions (RFC 7523) and DPoP proofs (RFC 9449 §4.2). */
 export const CLIENT_SIGNING_ALGS = ['ES256', 'ES384', 'EdDSA', 'Ed25519', 'PS256', 'PS384', 'RS256'];
@@ -46,6 +58,8 @@ export interface ProviderDeps {
     assess(input: IssuanceInput): Promise<IssuanceVerdict>;
     failed(clientId: string): void;
   };
+  /** The step-up grant's checks (libs/step-up fills the slot); absent in unit setups. */
+  stepUp?: StepUpGrantSlot;
 }
 
 const epoch = () => Math.floor(Date.now() / 1000);
@@ -61,13 +75,27 @@ export function buildProvider(deps: ProviderDeps): Provider {
     return record;
   }
 
+  // RFC 8707 §2: the resource must be one the client is registered for; tokens are RFC 9068 JWTs.
+  function resourceServerInfo(record: ClientRecord, resource: string) {
+    if (!record.allowedResources.includes(resource)) {
+      throw new errors.InvalidTarget('resource is not allowed for this client');
+    }
+    return {
+      audience: resource,
+      scope: record.scopes.join(' '),
+      accessTokenTTL: Math.min(record.accessTokenTtl ?? config.accessTokenTtl, config.accessTokenTtlMax),
+      accessTokenFormat: 'jwt',
+      jwt: { sign: { alg: 'ES256' } },
+    };
+  }
+
   const provider = new Provider(issuer, {
     adapter: adapterFactory(deps) as any,
     // Only workloads reach oidc-provider, and they authenticate with private_key_jwt (RFC 7523);
     // `none` and shared secrets are not offered at the token endpoint.
     clientAuthMethods: ['private_key_jwt'],
     clientDefaults: {
-      grant_types: ['client_credentials'],
+      grant_types: ['client_credentials', STEP_UP_GRANT_TYPE],
       response_types: [],
       token_endpoint_auth_method: 'private_key_jwt',
       id_token_signed_response_alg: 'ES256',
@@ -109,19 +137,7 @@ export function buildProvider(deps: ProviderDeps): Provider {
           throw new errors.InvalidTarget('resource parameter is required: this client may obtain tokens for several resources');
         },
         useGrantedResource: async () => false,
-        getResourceServerInfo: async (ctx: any, resource: string, client: any) => {
-          const record = await workload(client.clientId);
-          if (!record.allowedResources.includes(resource)) {
-            throw new errors.InvalidTarget('resource is not allowed for this client');
-          }
-          return {
-            audience: resource,
-            scope: record.scopes.join(' '),
-            accessTokenTTL: Math.min(record.accessTokenTtl ?? config.accessTokenTtl, config.accessTokenTtlMax),
-            accessTokenFormat: 'jwt',
-            jwt: { sign: { alg: 'ES256' } },
-          };
-        },
+        getResourceServerInfo: async (_ctx: any, resource: string, client: any) => resourceServerInfo(await workload(client.clientId), resource),
       },
     } as any,
     // RFC 7523 §3 and RFC 7523bis: iss = sub = client_id, short lifetime, and not older than
@@ -147,6 +163,11 @@ export function buildProvider(deps: ProviderDeps): Provider {
         const outside = requested.filter((s) => !record.scopes.includes(s));
         if (outside.length) throw new errors.InvalidScope('requested scope is not allowed for this client', outside.join(' '));
       }
+      // docs/step-up.md §1: what this token proves. A step-up grant set its level; every other
+      // token is private_key_jwt + DPoP, proven now.
+      const now = epoch();
+      const proven = ctx.state.stepUp as ProvenLevel | undefined;
+      const level = proven ? { acr: proven.acr, amr: proven.amr, auth_time: proven.authTime } : { ...KEY_LEVEL, auth_time: now };
       // Issue 3 §4: the risk engine judges every issuance; deny refuses, step-up names the acr.
       if (deps.issuance) {
         const verdict = await deps.issuance.assess({
@@ -155,12 +176,13 @@ export function buildProvider(deps: ProviderDeps): Provider {
           scopes: requested.length ? requested : (await workload(ctx.oidc.client.clientId)).scopes,
           audience: token?.resourceServer?.audience,
           dpopJkt: token?.jkt,
+          proven: proven ? { acr: proven.acr, authTime: proven.authTime } : undefined,
         });
         ctx.state.issuance = verdict;
         if (verdict.decision === 'deny') throw new errors.AccessDenied('the token request was denied by policy');
         if (verdict.decision === 'step_up') throw new StepUpRequired(`this token request needs ${verdict.acr}`);
       }
-      return undefined;
+      return level;
     },
     formats: {
       customizers: {
@@ -183,6 +205,10 @@ export function buildProvider(deps: ProviderDeps): Provider {
       revocation_endpoint: `${issuer}${OAUTH_ROUTES.revocation}`,
       // RFC 7591 §3 (Tollgate's own endpoint, backed by the client registry).
       registration_endpoint: `${issuer}${OAUTH_ROUTES.registration}`,
+      // docs/step-up.md §8 (extension members, RFC 8414 §2 style).
+      acr_values_supported: ACR_VALUES_SUPPORTED,
+      step_up_challenge_endpoint: `${issuer}${STEP_UP_ROUTES.challenges}`,
+      step_up_authenticator_endpoint: `${issuer}${STEP_UP_ROUTES.authenticators}`,
       revocation_endpoint_auth_methods_supported: ['private_key_jwt'],
       revocation_endpoint_auth_signing_alg_values_supported: CLIENT_SIGNING_ALGS,
     },
@@ -195,8 +221,23 @@ export function buildProvider(deps: ProviderDeps): Provider {
   // Behind a TLS-terminating proxy oidc-provider must read X-Forwarded-Proto/Host to know its own
   // URLs (DPoP htu); only then, because anyone can send those headers (TOLLGATE_TRUST_PROXY).
   provider.proxy = config.trustProxy;
+
+  if (deps.stepUp) {
+    registerStepUpGrant(provider, deps.stepUp, {
+      async resourceServer(_ctx, clientId, resource) {
+        const record = await workload(clientId);
+        if (resource === undefined) {
+          if (record.allowedResources.length !== 1) {
+            throw new errors.InvalidTarget('resource parameter is required: this client may obtain tokens for several resources');
+          }
+          resource = record.allowedResources[0]!;
+        }
+        return { resource, info: resourceServerInfo(record, resource) };
+      },
+    }, `${issuer}${OAUTH_ROUTES.token}`);
+  }
   // The caller is the last X-Forwarded-For entry (the one our proxy appended), not the first.
-  provider.app.maxIpsCount = 1;
+  (provider as any).maxIpsCount = 1;
 
   // oidc-provider reports DPoP replays and missing proofs as invalid_grant with the reason in
   // error_detail; RFC 9449 §5 asks for invalid_dpop_proof. Keep the error to rewrite it below.
@@ -327,7 +368,7 @@ function trimDiscovery(body: Record<string, unknown>): void {
   ]) {
     delete body[key];
   }
-  body.grant_types_supported = ['client_credentials'];
+  body.grant_types_supported = ['client_credentials', STEP_UP_GRANT_TYPE];
 }
 
 /** Derives the nonce secret from the KEK so every instance that shares the KEK issues compatible nonces. */

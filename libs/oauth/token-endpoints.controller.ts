@@ -1,27 +1,18 @@
 import { Body, Controller, Headers, HttpCode, Inject, Post, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { CONFIG, type TollgateConfig } from '#config';
-import { ClientRegistry } from '#clients';
-import { HOT_STATE, type HotState } from '#hot-state';
 import { AccessTokenVerifier, type AccessTokenClaims, type TokenVerdict } from './access-token.js';
 import { CallAssessorSlot } from './call-assessor.js';
-import { unverifiedAssertionIssuer, verifyClientAssertion } from './client-assertion.js';
 import { GatewayAuthenticator } from './gateway-client.js';
-import { ClientKeySets } from './client-key-sets.js';
-import { InvalidClient, InvalidRequest, OAuthError } from './oauth-error.js';
-import { CLIENT_SIGNING_ALGS, MAX_ASSERTION_LIFETIME, OAUTH_ROUTES } from './provider.js';
+import { InvalidRequest, OAuthError } from './oauth-error.js';
+import { OAUTH_ROUTES } from './provider.js';
+import { formParam, WorkloadAuthenticator } from './workload-auth.js';
 import { RevocationList } from './revocation-list.js';
 import { KEY_RING, type KeyRing } from '#keys';
 
 type Form = Record<string, unknown>;
 
-/** RFC 6749 §3.1: parameters must not repeat; returns the single string value or undefined. */
-function param(form: Form, name: string): string | undefined {
-  const value = form?.[name];
-  if (value === undefined) return undefined;
-  if (typeof value !== 'string') throw new InvalidRequest(`${name} must be given once`);
-  return value;
-}
+const param = formParam;
 
 const JWT_RESPONSE = 'application/token-introspection+jwt';
 
@@ -30,13 +21,11 @@ const JWT_RESPONSE = 'application/token-introspection+jwt';
 export class TokenEndpointsController {
   constructor(
     @Inject(CONFIG) private readonly config: TollgateConfig,
-    @Inject(HOT_STATE) private readonly hot: HotState,
     @Inject(KEY_RING) private readonly keys: KeyRing,
-    private readonly clients: ClientRegistry,
+    private readonly workloads: WorkloadAuthenticator,
     private readonly gateways: GatewayAuthenticator,
     private readonly tokens: AccessTokenVerifier,
     private readonly revocations: RevocationList,
-    private readonly keySets: ClientKeySets,
     private readonly slot: CallAssessorSlot,
   ) {}
 
@@ -87,7 +76,8 @@ export class TokenEndpointsController {
   @Post(OAUTH_ROUTES.revocation)
   @HttpCode(200)
   async revoke(@Body() form: Form, @Res() res: Response) {
-    const clientId = await this.authenticateWorkload(form);
+    const { client } = await this.workloads.authenticate(form, `${this.config.issuer}${OAUTH_ROUTES.revocation}`);
+    const clientId = client.clientId;
     const token = param(form, 'token');
     if (!token) throw new InvalidRequest('token is required');
     param(form, 'token_type_hint'); // §2.1: a hint we may ignore; we only issue access tokens
@@ -101,38 +91,6 @@ export class TokenEndpointsController {
     }
     res.setHeader('Cache-Control', 'no-store');
     res.status(200).end();
-  }
-
-  private async authenticateWorkload(form: Form): Promise<string> {
-    const assertion = param(form, 'client_assertion');
-    const type = param(form, 'client_assertion_type');
-    if (!assertion) throw new InvalidClient('client authentication with private_key_jwt (RFC 7523) is required');
-    const clientId = param(form, 'client_id') ?? unverifiedAssertionIssuer(assertion);
-    const client = clientId ? await this.clients.lookup(clientId) : null;
-    if (!client || client.status !== 'active' || client.tokenEndpointAuthMethod !== 'private_key_jwt') {
-      throw new InvalidClient('client authentication failed');
-    }
-    const keys = await this.keySets.keysFor(client);
-    const issuer = this.config.issuer;
-    await this.hot.replay.current();
-    const verified = await verifyClientAssertion(
-      assertion,
-      type,
-      keys,
-      {
-        clientId: client.clientId,
-        audiences: [issuer, `${issuer}/`, `${issuer}${OAUTH_ROUTES.token}`, `${issuer}${OAUTH_ROUTES.revocation}`],
-        algorithms: CLIENT_SIGNING_ALGS,
-        clockSkewSeconds: this.config.clockSkew,
-        maxLifetimeSeconds: MAX_ASSERTION_LIFETIME,
-      },
-      this.hot.replay,
-    );
-    // As at the token endpoint: an assertion older than the replay store's memory could be a replay.
-    if ((verified.iat ?? verified.exp - MAX_ASSERTION_LIFETIME) < this.hot.replay.notBefore()) {
-      throw new InvalidClient('client assertion predates the replay store; create a new one');
-    }
-    return client.clientId;
   }
 
   /**
@@ -189,5 +147,9 @@ function activeBody(claims: AccessTokenClaims): Record<string, unknown> {
     jti: claims.jti,
     token_type: claims.cnf?.jkt ? 'DPoP' : 'Bearer',
     ...(claims.cnf?.jkt ? { cnf: { jkt: claims.cnf.jkt } } : {}),
+    // What the workload proved (docs/step-up.md §1), for gateways that judge it themselves.
+    ...(claims.acr ? { acr: claims.acr } : {}),
+    ...(Array.isArray(claims.amr) ? { amr: claims.amr } : {}),
+    ...(typeof claims.auth_time === 'number' ? { auth_time: claims.auth_time } : {}),
   };
 }

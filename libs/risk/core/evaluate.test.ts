@@ -131,6 +131,15 @@ describe('evaluate: a token that already stepped up', () => {
   it('score step-ups need the token: at issuance they stand', () => {
     assert.equal(evaluate(issuance(), known({ recentFailures: 5 }), {}).decision, 'step_up');
   });
+  it('at issuance by the step-up grant the proven level answers them (docs/step-up.md §4)', () => {
+    assert.equal(evaluate(issuance({ proven: { acr: LIVE, authTime: SEC } }), known({ recentFailures: 5 }), {}).decision, 'allow');
+    assert.equal(evaluate(issuance({ proven: { acr: ATTESTED, authTime: SEC } }), known({ recentFailures: 5 }), {}).decision, 'allow');
+  });
+  it('a proven level below the one asked does not answer, and a deny stands whatever was proven', () => {
+    const d = evaluate(issuance({ proven: { acr: LIVE, authTime: SEC } }), known({ recentFailures: 5 }), { step_up_acr: ATTESTED });
+    assert.deepEqual([d.decision, d.acr], ['step_up', ATTESTED]);
+    assert.equal(evaluate(issuance({ proven: { acr: ATTESTED, authTime: SEC } }), known({ recentFailures: 5 }), { thresholds: { step_up: 10, deny: 20 } }).decision, 'deny');
+  });
   it('the deny threshold holds whatever the level', () => {
     assert.equal(evaluate(call({}, { acr: ATTESTED, authTime: SEC }), known({ tokenNetworks: 2, recentFailures: 5 }), {}).decision, 'deny');
   });

@@ -6,8 +6,8 @@ import { ACR_LEVELS, type Acr, type ClientState, type Decision, type Reason, typ
 export const DEFAULT_THRESHOLDS: Readonly<{ step_up: number; deny: number }> = Object.freeze({ step_up: 40, deny: 80 });
 export const DEFAULT_STEP_UP_ACR: Acr = 'urn:tollgate:acr:live';
 export const DEFAULT_STEP_UP_MAX_AGE = 300;
-// A new DPoP key only scores until a workload can answer a step-up (issue 4): workloads make a
-// fresh DPoP key at every start, and a step-up they cannot answer would lock them out.
+// A new DPoP key only scores by default: workloads make a fresh DPoP key at every start, and a
+// `live` step-up proves little more than the token request that came with the key (docs/risk.md).
 export const DEFAULT_ON_NEW_KEY: SignalAction = 'allow';
 export const DEFAULT_ON_NEW_NETWORK: SignalAction = 'allow';
 
@@ -27,15 +27,23 @@ interface StepUp {
   maxAge?: number;
 }
 
-/** Seconds since the token's level was last proven: auth_time, else iat (RFC 9470 §3 max_age). */
-function proofAge(ctx: RiskContext): number | undefined {
-  const t = ctx.token;
-  return t ? Math.floor(ctx.now / 1000) - (t.authTime ?? t.iat) : undefined;
+/** The level held and when it was proven: the presented token's (calls), or a step-up grant's (issuance). */
+function held(ctx: RiskContext): { acr?: string; since: number } | undefined {
+  if (ctx.token) return { acr: ctx.token.acr, since: ctx.token.authTime ?? ctx.token.iat };
+  if (ctx.proven) return { acr: ctx.proven.acr, since: ctx.proven.authTime };
+  return undefined;
 }
 
-/** Whether the presented token already answers this step-up: level high enough, proof fresh enough. */
+/** Seconds since the held level was last proven: auth_time, else iat (RFC 9470 §3 max_age). */
+function proofAge(ctx: RiskContext): number | undefined {
+  const h = held(ctx);
+  return h ? Math.floor(ctx.now / 1000) - h.since : undefined;
+}
+
+/** Whether the held level already answers this step-up: level high enough, proof fresh enough. */
 function answers(ctx: RiskContext, s: StepUp): boolean {
-  if (!ctx.token || acrRank(ctx.token.acr) < acrRank(s.acr)) return false;
+  const h = held(ctx);
+  if (!h || acrRank(h.acr) < acrRank(s.acr)) return false;
   return s.maxAge === undefined || (proofAge(ctx) ?? Infinity) <= s.maxAge;
 }
 

@@ -99,6 +99,8 @@ export interface RiskContext {
     /** Epoch seconds (added): bounds how long the token's networks are remembered (else 1 h). */
     exp?: number;
   };
+  /** Issuance by the step-up grant: the level just proven (epoch seconds), which answers step-ups up to it. */
+  proven?: { acr: Acr; authTime: number };
 }
 
 /** What the learned-state store knows about this client at this moment (read before evaluation). */

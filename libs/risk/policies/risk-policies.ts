@@ -27,8 +27,9 @@ function deepFreeze<T>(value: T): T {
 export const BUILTIN_DEFAULT_POLICY: Readonly<RiskPolicy> = deepFreeze({
   thresholds: { step_up: 40, deny: 80 },
   step_up_acr: 'urn:tollgate:acr:live',
-  // A new DPoP key only scores until workloads can answer a step-up (issue 4): they make a fresh
-  // DPoP key at every start. Set "step_up" in your default policy to enforce it.
+  // A new DPoP key scores but does not by itself ask for `live`: workloads make a fresh DPoP key
+  // at every start, and `live` proves what their next token request proves anyway (the client
+  // key, now). Pair "step_up" with step_up_acr "urn:tollgate:acr:attested" where it means more.
   on_new_key: 'allow',
   on_new_network: 'allow',
   baseline: { factor: 5, min_minutes: 10 },
