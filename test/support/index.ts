@@ -3,3 +3,4 @@ export { Workload, type WorkloadOptions } from './workload.js';
 export { freePort } from './processes.js';
 export { registerGateway, type Gateway } from './gateway.js';
 export { NGINX, startNginx, startEchoUpstream, nginxConfig, type RunningNginx } from './nginx.js';
+export { attestationChain, issued, privateKeyPem, rootCa, type TestCertificate } from './attestation.js';
