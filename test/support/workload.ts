@@ -106,6 +106,48 @@ export class Workload {
   }
 
   /**
+   * POST to one of the step-up endpoints (docs/step-up.md §3, §5) as the workload: a fresh client
+   * assertion in the form and a DPoP proof for the endpoint by `key` (default: the workload's).
+   */
+  async postStepUp(path: string, form: Record<string, string>, options: { key?: KeyPair; assertion?: string; proof?: string | null } = {}) {
+    const req = request(this.server.url).post(path).type('form');
+    const proof = options.proof === undefined ? await this.proof('POST', `${this.server.issuer}${path}`, { key: options.key }) : options.proof;
+    if (proof) req.set('DPoP', proof);
+    return req.send({
+      client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+      client_assertion: options.assertion ?? (await this.assertion()),
+      ...form,
+    });
+  }
+
+  /** POST /step-up/challenges (docs/step-up.md §3). */
+  requestChallenge(acrValues: string, options: { key?: KeyPair; assertion?: string; proof?: string | null } = {}) {
+    return this.postStepUp('/step-up/challenges', { acr_values: acrValues }, options);
+  }
+
+  /**
+   * The step-up grant (docs/step-up.md §4) answering `challenge`: an assertion and a DPoP proof
+   * carrying its nonce, unless the options say otherwise (null leaves the nonce out).
+   */
+  async answerChallenge(
+    challenge: { challenge_id?: string; nonce: string },
+    options: { assertionNonce?: string | null; proofNonce?: string | null; key?: KeyPair; proof?: string | null; form?: Record<string, string> } = {},
+  ) {
+    const assertionNonce = options.assertionNonce === undefined ? challenge.nonce : options.assertionNonce;
+    const proofNonce = options.proofNonce === undefined ? challenge.nonce : options.proofNonce;
+    const proof = options.proof === undefined ? await this.proof('POST', this.tokenUrl, { key: options.key, ...(proofNonce ? { nonce: proofNonce } : {}) }) : options.proof;
+    return this.requestToken(
+      {
+        grant_type: 'urn:tollgate:params:oauth:grant-type:step-up',
+        ...(challenge.challenge_id ? { challenge_id: challenge.challenge_id } : {}),
+        ...options.form,
+      },
+      proof,
+      await this.assertion(assertionNonce ? { nonce: assertionNonce } : {}),
+    );
+  }
+
+  /**
    * Calls an API with the token and a fresh DPoP proof for exactly this call (RFC 9449 §7.1:
    * `Authorization: DPoP <token>`, `ath`). Extra headers are sent as given.
    */

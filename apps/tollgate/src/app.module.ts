@@ -10,6 +10,7 @@ import { KEY_ENCRYPTION_KEY, OAuthModule } from '#oauth';
 import { HealthController, MetricsModule } from '#operations';
 import { DATABASE, type Database } from '#persistence';
 import { RiskModule } from '#risk';
+import { StepUpModule } from '#step-up';
 
 export interface Runtime {
   config: TollgateConfig;
@@ -41,7 +42,7 @@ export class AppModule {
   static with(runtime: Runtime): DynamicModule {
     return {
       module: AppModule,
-      imports: [RuntimeModule.of(runtime), ClientsModule, OAuthModule, KeysModule, AuditModule, MetricsModule, RiskModule, CheckModule],
+      imports: [RuntimeModule.of(runtime), ClientsModule, OAuthModule, KeysModule, AuditModule, MetricsModule, RiskModule, CheckModule, StepUpModule],
       controllers: [HealthController],
     };
   }

@@ -1,0 +1,175 @@
+import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
+import { decodeJwt } from 'jose';
+import { DecisionLog } from '#audit';
+import { CONFIG, type TollgateConfig } from '#config';
+import { HOT_STATE, type HotState } from '#hot-state';
+import {
+  asAuthorizationServerError,
+  CLIENT_SIGNING_ALGS,
+  InvalidClient,
+  InvalidDpopProof,
+  InvalidGrant,
+  InvalidRequest,
+  OAuthError,
+  type ProvenLevel,
+  type StepUpAnswer,
+  StepUpGrantSlot,
+  verifyDpopProof,
+} from '#oauth';
+import { AssertionRefused, Authenticators } from './authenticators/index.js';
+
+export const LIVE = 'urn:tollgate:acr:live';
+export const ATTESTED = 'urn:tollgate:acr:attested';
+/** Levels a challenge can be asked for, lowest first (docs/step-up.md §1; `key` needs none). */
+const CHALLENGE_LEVELS = [LIVE, ATTESTED];
+
+/** What is kept of a challenge (hot state, for its lifetime). The nonce only as a hash. */
+interface ChallengeRecord {
+  clientId: string;
+  jkt: string;
+  acr: string;
+  nonceHash: string;
+  /** Epoch milliseconds. */
+  expiresAt: number;
+}
+
+export interface IssuedChallenge {
+  challenge_id: string;
+  nonce: string;
+  expires_in: number;
+  acr_values: string;
+  methods: string[];
+  webauthn?: unknown;
+}
+
+const hash = (value: string) => createHash('sha256').update(value).digest('base64url');
+/** Constant time: the nonce is a secret until answered. */
+const sameNonce = (given: unknown, nonceHash: string) =>
+  typeof given === 'string' && timingSafeEqual(Buffer.from(hash(given)), Buffer.from(nonceHash));
+const challengeKey = (id: string) => `step-up:${id}`;
+
+/** RFC 9470 style acr_values: the first supported level above `key` (docs/step-up.md §3). */
+export function requestedLevel(acrValues: string | undefined): string {
+  const level = (acrValues ?? '').split(' ').find((v) => CHALLENGE_LEVELS.includes(v));
+  if (!level) throw new InvalidRequest(`acr_values must name ${CHALLENGE_LEVELS.join(' or ')}`);
+  return level;
+}
+
+/**
+ * Step-up challenges (docs/step-up.md §3, §4): issued to one client and one DPoP key, kept in
+ * the shared hot state (memory, or Redis across instances), answered once through the step-up
+ * grant at the token endpoint, which hands the answer to `answer` through StepUpGrantSlot.
+ */
+@Injectable()
+export class StepUpChallenges implements OnModuleInit {
+  constructor(
+    @Inject(CONFIG) private readonly config: TollgateConfig,
+    @Inject(HOT_STATE) private readonly hot: HotState,
+    private readonly authenticators: Authenticators,
+    private readonly slot: StepUpGrantSlot,
+    private readonly decisions: DecisionLog,
+  ) {}
+
+  onModuleInit(): void {
+    this.slot.answer = (answer) => this.answer(answer);
+  }
+
+  async issue(clientId: string, jkt: string, acrValues: string | undefined): Promise<IssuedChallenge> {
+    const acr = requestedLevel(acrValues);
+    const id = randomBytes(16).toString('base64url');
+    const nonce = randomBytes(32).toString('base64url');
+    let webauthn: unknown;
+    if (acr === ATTESTED) {
+      webauthn = await this.authenticators.requestOptions(clientId, nonce);
+      if (!webauthn) throw new InvalidRequest('no authenticator is enrolled for this client');
+    }
+    const ttl = this.config.stepUpChallengeTtl;
+    const record: ChallengeRecord = { clientId, jkt, acr, nonceHash: hash(nonce), expiresAt: Date.now() + ttl * 1000 };
+    await this.hot.challenges.put(challengeKey(id), JSON.stringify(record), ttl);
+    return {
+      challenge_id: id,
+      nonce,
+      expires_in: ttl,
+      acr_values: acr,
+      methods: acr === ATTESTED ? ['private_key_jwt', 'dpop', 'webauthn'] : ['private_key_jwt', 'dpop'],
+      ...(webauthn ? { webauthn } : {}),
+    };
+  }
+
+  /** docs/step-up.md §4, recorded in the decision log (kind step_up): who proved what, or why not. */
+  async answer(a: StepUpAnswer): Promise<ProvenLevel> {
+    const entry = { id: randomUUID(), at: new Date(), kind: 'step_up' as const, clientId: a.clientId, method: 'POST', score: 0, ip: a.ip };
+    try {
+      const proven = await this.check(a);
+      this.decisions.record({ ...entry, decision: 'allow', reasons: [{ code: 'step_up_proven', score: 0, detail: proven.acr }] });
+      return proven;
+    } catch (err) {
+      if (err instanceof OAuthError) {
+        this.decisions.record({ ...entry, decision: 'invalid', reasons: [{ code: err.error, score: 0, detail: err.error_description }] });
+      }
+      throw err;
+    }
+  }
+
+  /**
+   * docs/step-up.md §4. The client is authenticated already (oidc-provider verified the
+   * assertion). A challenge of another client is refused and left alone; any answer from its
+   * own client spends it, right or wrong, so the nonce can never be guessed at.
+   */
+  private async check(a: StepUpAnswer): Promise<ProvenLevel> {
+    if (!a.challengeId) throw new InvalidRequest('challenge_id is required');
+    const key = challengeKey(a.challengeId);
+    const raw = await this.hot.challenges.get(key);
+    if (!raw) throw new InvalidGrant('the challenge is unknown, expired or already answered');
+    const record = JSON.parse(raw) as ChallengeRecord;
+    if (record.clientId !== a.clientId) throw new InvalidGrant('the challenge was issued to another client');
+    if ((await this.hot.challenges.take(key)) === null || record.expiresAt <= Date.now()) {
+      throw new InvalidGrant('the challenge is unknown, expired or already answered');
+    }
+
+    // Re-authentication: the assertion (verified by oidc-provider) carries the challenge nonce.
+    let assertionNonce: unknown;
+    try {
+      assertionNonce = decodeJwt(a.assertion).nonce;
+    } catch {
+      throw new InvalidClient('client assertion is invalid');
+    }
+    if (!sameNonce(assertionNonce, record.nonceHash)) throw new InvalidClient('client assertion nonce is missing or is not the challenge nonce');
+
+    // Possession: a DPoP proof (RFC 9449 §4.3) by the challenge's key, carrying its nonce (§8).
+    let proof;
+    try {
+      proof = await verifyDpopProof(
+        a.proof,
+        { method: 'POST', url: a.tokenEndpoint, notBefore: this.hot.replay.notBefore() },
+        { algorithms: CLIENT_SIGNING_ALGS, maxAgeSeconds: this.config.dpopProofMaxAge, clockSkewSeconds: this.config.clockSkew },
+        this.hot.replay,
+      );
+    } catch (err) {
+      throw asAuthorizationServerError(err);
+    }
+    if (!sameNonce(proof.nonce, record.nonceHash)) throw new InvalidDpopProof('DPoP proof nonce is not the challenge nonce', 400);
+    if (proof.jkt !== record.jkt) throw new InvalidDpopProof('DPoP proof key is not the key the challenge was issued to', 400);
+
+    const authTime = Math.floor(Date.now() / 1000);
+    if (record.acr !== ATTESTED) return { acr: record.acr, amr: ['swk', 'pop'], authTime, jkt: proof.jkt };
+
+    // Attestation: a WebAuthn assertion over the same nonce by an enrolled authenticator.
+    if (!a.webauthnResponse) throw new InvalidRequest('webauthn_response is required for this challenge');
+    let response: unknown;
+    try {
+      response = JSON.parse(a.webauthnResponse);
+    } catch {
+      throw new InvalidRequest('webauthn_response must be a JSON AuthenticationResponseJSON');
+    }
+    try {
+      const { chainVerified } = await this.authenticators.verifyAssertion(a.clientId, response, proof.nonce!);
+      // RFC 8176 hwk only when the authenticator's chain verified to a trust anchor (docs/step-up.md §1).
+      return { acr: ATTESTED, amr: ['swk', 'pop', 'mfa', ...(chainVerified ? ['hwk'] : [])], authTime, jkt: proof.jkt };
+    } catch (err) {
+      if (err instanceof AssertionRefused) throw new InvalidGrant(`the authenticator assertion was refused: ${err.message}`);
+      throw err;
+    }
+  }
+}

@@ -1,0 +1,134 @@
+import { randomBytes } from 'node:crypto';
+import { Body, Controller, Headers, HttpCode, Inject, Post, Res } from '@nestjs/common';
+import type { Response } from 'express';
+import { CONFIG, type TollgateConfig } from '#config';
+import { HOT_STATE, type HotState } from '#hot-state';
+import { AccessDenied, formParam, InvalidDpopProof, InvalidRequest, OAuthError, STEP_UP_ROUTES, WorkloadAuthenticator } from '#oauth';
+import { AttestationRefused, Authenticators, EnrolmentDenied } from './authenticators/index.js';
+import { StepUpChallenges } from './challenges.js';
+
+type Form = Record<string, unknown>;
+
+/** docs/step-up.md §5.2: a refused enrolment (extension error code). */
+class InvalidAttestation extends OAuthError {
+  constructor(description: string) {
+    super('invalid_attestation', 400, description);
+  }
+}
+
+interface EnrolmentRecord {
+  clientId: string;
+  jkt: string;
+  name?: string;
+  /** Epoch milliseconds. */
+  expiresAt: number;
+}
+
+const enrolmentKey = (challenge: string) => `enrolment:${challenge}`;
+
+/** The WebAuthn challenge inside a registration response's clientDataJSON (unverified: a lookup key only). */
+function registrationChallenge(response: unknown): string | undefined {
+  try {
+    const clientData = (response as { response?: { clientDataJSON?: unknown } })?.response?.clientDataJSON;
+    if (typeof clientData !== 'string') return undefined;
+    const challenge = JSON.parse(Buffer.from(clientData, 'base64url').toString('utf8'))?.challenge;
+    return typeof challenge === 'string' && challenge.length <= 128 ? challenge : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function label(form: Form): string | undefined {
+  const name = formParam(form, 'name');
+  if (name !== undefined && (name.length > 100 || /[\u0000-\u001f]/.test(name))) throw new InvalidRequest('name must be at most 100 printable characters');
+  return name;
+}
+
+/**
+ * The workload's step-up endpoints (docs/step-up.md §3, §5): challenges, and enrolment of
+ * WebAuthn authenticators. Each request is authenticated with private_key_jwt (RFC 7523) and
+ * carries a DPoP proof (RFC 9449) whose key what is handed out is bound to.
+ */
+@Controller()
+export class StepUpController {
+  constructor(
+    @Inject(CONFIG) private readonly config: TollgateConfig,
+    @Inject(HOT_STATE) private readonly hot: HotState,
+    private readonly workloads: WorkloadAuthenticator,
+    private readonly challenges: StepUpChallenges,
+    private readonly authenticators: Authenticators,
+  ) {}
+
+  private url(path: string): string {
+    return `${this.config.issuer}${path}`;
+  }
+
+  /** Client authentication, then the DPoP proof for this endpoint. */
+  private async caller(form: Form, proof: string | undefined, path: string) {
+    const { client } = await this.workloads.authenticate(form, this.url(path));
+    const verified = await this.workloads.proof(proof, this.url(path), client);
+    return { clientId: client.clientId, jkt: verified.jkt };
+  }
+
+  @Post(STEP_UP_ROUTES.challenges)
+  @HttpCode(201)
+  async challenge(@Body() form: Form, @Headers('dpop') proof: string | undefined, @Res({ passthrough: true }) res: Response) {
+    const { clientId, jkt } = await this.caller(form, proof, STEP_UP_ROUTES.challenges);
+    res.setHeader('Cache-Control', 'no-store');
+    return this.challenges.issue(clientId, jkt, formParam(form, 'acr_values'));
+  }
+
+  @Post(STEP_UP_ROUTES.authenticatorOptions)
+  @HttpCode(200)
+  async creationOptions(@Body() form: Form, @Headers('dpop') proof: string | undefined, @Res({ passthrough: true }) res: Response) {
+    const { clientId, jkt } = await this.caller(form, proof, STEP_UP_ROUTES.authenticatorOptions);
+    const name = label(form);
+    const challenge = randomBytes(32).toString('base64url');
+    const options = await this.enrolment(() => this.authenticators.creationOptions(clientId, challenge, name));
+    const ttl = this.config.stepUpChallengeTtl;
+    const record: EnrolmentRecord = { clientId, jkt, ...(name ? { name } : {}), expiresAt: Date.now() + ttl * 1000 };
+    await this.hot.challenges.put(enrolmentKey(challenge), JSON.stringify(record), ttl);
+    res.setHeader('Cache-Control', 'no-store');
+    return options;
+  }
+
+  @Post(STEP_UP_ROUTES.authenticators)
+  @HttpCode(201)
+  async register(@Body() form: Form, @Headers('dpop') proof: string | undefined, @Res({ passthrough: true }) res: Response) {
+    const { clientId, jkt } = await this.caller(form, proof, STEP_UP_ROUTES.authenticators);
+    const raw = formParam(form, 'registration_response');
+    if (!raw) throw new InvalidRequest('registration_response is required');
+    let response: unknown;
+    try {
+      response = JSON.parse(raw);
+    } catch {
+      throw new InvalidRequest('registration_response must be a JSON RegistrationResponseJSON');
+    }
+    const challenge = registrationChallenge(response);
+    if (!challenge) throw new InvalidRequest('registration_response has no readable clientDataJSON challenge');
+    const key = enrolmentKey(challenge);
+    const stored = await this.hot.challenges.get(key);
+    if (!stored) throw new InvalidAttestation('the enrolment challenge is unknown, expired or already used');
+    const record = JSON.parse(stored) as EnrolmentRecord;
+    // Another client's enrolment challenge is refused and left alone; its own client spends it.
+    if (record.clientId !== clientId) throw new InvalidAttestation('the enrolment challenge was issued to another client');
+    if ((await this.hot.challenges.take(key)) === null || record.expiresAt <= Date.now()) {
+      throw new InvalidAttestation('the enrolment challenge is unknown, expired or already used');
+    }
+    if (record.jkt !== jkt) throw new InvalidDpopProof('DPoP proof key is not the key the enrolment challenge was issued to', 400);
+    const enrolled = await this.enrolment(() => this.authenticators.enrol(clientId, response, challenge, label(form) ?? record.name));
+    res.setHeader('Cache-Control', 'no-store');
+    return enrolled;
+  }
+
+  /** The authenticator library's refusals, as OAuth errors (docs/step-up.md §5.2). */
+  private async enrolment<T>(step: () => Promise<T>): Promise<T> {
+    try {
+      return await step();
+    } catch (err) {
+      if (err instanceof AttestationRefused) throw new InvalidAttestation(err.message);
+      if (err instanceof EnrolmentDenied) throw new AccessDenied(err.message, 403);
+      throw err;
+    }
+  }
+}
