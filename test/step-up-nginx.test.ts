@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { decodeJwt } from 'jose';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { decodeJwt, generateKeyPair } from 'jose';
 import request from 'supertest';
 import { NGINX, registerGateway, type RunningNginx, type RunningTollgate, startEchoUpstream, startNginx, startTollgate, Workload } from '#test-support';
 import { SoftwareAuthenticator, signerFromCryptoKey, WorkloadClient } from '#workload-client';
@@ -53,7 +54,8 @@ describe('step-up through NGINX with the workload SDK', { skip: !NGINX && 'nginx
   }
 
   before(async () => {
-    tollgate = await startTollgate();
+    // Short-lived challenges, so that an expired one can be shown without a long wait.
+    tollgate = await startTollgate({ TOLLGATE_STEP_UP_CHALLENGE_TTL: '5' });
     upstream = await startEchoUpstream();
     const gw = await registerGateway(tollgate, 'nginx');
     nginx = await startNginx({ upstreamPort: upstream.port, tollgatePort: Number(new URL(tollgate.url).port), gatewayCredential: gw.credential });
@@ -91,6 +93,42 @@ describe('step-up through NGINX with the workload SDK', { skip: !NGINX && 'nginx
     // The stepped-up token is kept: the next call needs no new challenge, and ordinary routes take it too.
     assert.equal((await client.fetch(`${api}/ops/status`, { method: 'POST' })).status, 200);
     assert.equal(((await (await client.fetch(`${api}/orders/2`)).json()) as Echo).headers['x-tollgate-acr'], LIVE);
+  });
+
+  it('every wrong answer to the gateway\'s challenge is refused and the call stays refused; the right one lets it through', async () => {
+    const w = await workload();
+    const token = await w.token({ resource: `${api}/` });
+    const asked = await w.call('POST', `${api}/ops/restart`, token);
+    assert.equal(asked.status, 401);
+    const acr = /acr_values="([^"]+)"/.exec(asked.headers.get('www-authenticate') ?? '')?.[1];
+    assert.equal(acr, LIVE);
+    const ask = async () => {
+      const res = await w.requestChallenge(acr!);
+      assert.equal(res.status, 201, JSON.stringify(res.body));
+      return res.body as { challenge_id: string; nonce: string };
+    };
+    const otherKey = await generateKeyPair('ES256', { extractable: true });
+    const stranger = await workload();
+    const expired = await ask();
+    const refusals: [string, () => Promise<{ status: number; body: { error?: string } }>, string][] = [
+      ['wrong nonce', async () => w.answerChallenge(await ask(), { proofNonce: 'A'.repeat(43) }), 'invalid_dpop_proof'],
+      ['another DPoP key', async () => w.answerChallenge(await ask(), { key: otherKey }), 'invalid_dpop_proof'],
+      ["another client's challenge", async () => stranger.answerChallenge(await ask()), 'invalid_grant'],
+      ['expired challenge', async () => (await sleep(5_500), w.answerChallenge(expired)), 'invalid_grant'],
+    ];
+    for (const [what, answer, error] of refusals) {
+      const res = await answer();
+      assert.equal(res.body.error, error, what);
+      assert.equal((await w.call('POST', `${api}/ops/restart`, token)).status, 401, `${what}: still refused at the gateway`);
+    }
+    const challenge = await ask();
+    const answered = await w.answerChallenge(challenge);
+    assert.equal(answered.status, 200, JSON.stringify(answered.body));
+    const passed = await w.call('POST', `${api}/ops/restart`, answered.body.access_token);
+    assert.equal(passed.status, 200, nginx.errorLog());
+    assert.equal(((await passed.json()) as Echo).headers['x-tollgate-acr'], LIVE);
+    const replayed = await w.answerChallenge(challenge);
+    assert.equal(replayed.body.error, 'invalid_grant', 'replayed challenge');
   });
 
   it('a route that needs attested: the SDK enrols a software authenticator, steps up with WebAuthn, the retry passes', async () => {
