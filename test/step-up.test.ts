@@ -5,6 +5,7 @@ import { calculateJwkThumbprint, decodeJwt, generateKeyPair } from 'jose';
 import request from 'supertest';
 import { DecisionLog } from '#audit';
 import { startTollgate, type RunningTollgate, Workload } from '#test-support';
+import { signerFromCryptoKey, WorkloadClient } from '#workload-client';
 
 const LIVE = 'urn:tollgate:acr:live';
 const KEY = 'urn:tollgate:acr:key';
@@ -176,6 +177,24 @@ describe('step-up: challenges and the step-up grant (docs/step-up.md §3, §4)',
     const res = await x.answerChallenge(challenge);
     assert.equal(res.status, 200, JSON.stringify(res.body));
     assert.equal(decodeJwt(res.body.access_token).acr, LIVE);
+  });
+
+  it('the SDK answers a token-endpoint step-up by itself, also for a client that must use DPoP server nonces', async () => {
+    const x = await Workload.register(server, { require_dpop_nonce: true });
+    const policy = await request(server.url)
+      .put(`/admin/clients/${x.clientId}/policy`)
+      .set('Authorization', server.admin)
+      .send({ thresholds: { step_up: 0, deny: 100 } });
+    assert.equal(policy.status, 200, JSON.stringify(policy.body));
+    const client = new WorkloadClient({ issuer: server.issuer, clientId: x.clientId, clientKey: signerFromCryptoKey(x.clientKey.privateKey, 'ES256', 'k1') });
+    const claims = decodeJwt(await client.token());
+    assert.equal(claims.acr, LIVE);
+    assert.deepEqual(claims.amr, ['swk', 'pop']);
+    // Nonces were asked for and supplied at the challenge endpoint: the step-up went through.
+    const plain = await x.requestChallenge(LIVE);
+    assert.equal(plain.status, 400);
+    assert.equal(plain.body.error, 'use_dpop_nonce');
+    assert.ok(plain.headers['dpop-nonce']);
   });
 
   it('records every answer in the decision log (kind step_up): proven with its level, refused with its error', async () => {
