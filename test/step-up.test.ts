@@ -66,6 +66,18 @@ describe('step-up: challenges and the step-up grant (docs/step-up.md §3, §4)',
     const refused = await w.answerChallenge(other, { form: { scope: 'payments:write' } });
     assert.equal(refused.status, 400);
     assert.equal(refused.body.error, 'invalid_scope');
+    const wrongResource = await w.answerChallenge(other, { form: { resource: 'https://elsewhere.example/' } });
+    assert.equal(wrongResource.status, 400);
+    assert.equal(wrongResource.body.error, 'invalid_target');
+    // A request mistake is not an answer: the challenge is still there.
+    assert.equal((await w.answerChallenge(other)).status, 200);
+  });
+
+  it('401 invalid_client at the challenge endpoint carries no Basic challenge (form authentication, RFC 6749 §5.2)', async () => {
+    const stranger = await generateKeyPair('ES256', { extractable: true });
+    const res = await w.requestChallenge(LIVE, { assertion: await w.assertion({}, stranger) });
+    assert.equal(res.status, 401);
+    assert.equal(res.headers['www-authenticate'], undefined);
   });
 
   it('a challenge can be answered once: the second answer is invalid_grant', async () => {

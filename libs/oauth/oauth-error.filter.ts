@@ -1,5 +1,5 @@
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Logger } from '@nestjs/common';
-import type { Response } from 'express';
+import type { Request, Response } from 'express';
 import { isDependencyUnavailable } from '#persistence';
 import { OAuthError, toOAuthBody, UseDpopNonce } from './oauth-error.js';
 import { CLIENT_SIGNING_ALGS } from './provider.js';
@@ -19,7 +19,10 @@ export class OAuthErrorFilter implements ExceptionFilter {
     res.setHeader('Cache-Control', 'no-store');
     if (exception instanceof OAuthError) {
       if (exception instanceof UseDpopNonce && exception.nonce) res.setHeader('DPoP-Nonce', exception.nonce);
-      if (exception.status === 401) {
+      // RFC 6749 §5.2: a client that authenticated with an HTTP scheme (gateways: Basic) gets that
+      // scheme's challenge; one that authenticated in the form (private_key_jwt) gets none.
+      const usedBasic = /^basic /i.test(String(host.switchToHttp().getRequest<Request>().headers?.authorization ?? ''));
+      if (exception.status === 401 && (exception.error !== 'invalid_client' || usedBasic)) {
         const scheme = exception.error === 'invalid_client' ? 'Basic realm="tollgate"' : `DPoP algs="${CLIENT_SIGNING_ALGS.join(' ')}"`;
         res.setHeader('WWW-Authenticate', `${scheme}, error="${exception.error}", error_description="${exception.error_description.replace(/"/g, "'")}"`);
       }

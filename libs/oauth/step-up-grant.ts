@@ -59,6 +59,15 @@ export function registerStepUpGrant(provider: Provider, slot: StepUpGrantSlot, r
   const handler = async (ctx: any) => {
     const { client, params } = ctx.oidc;
     if (!slot.answer) throw new errors.UnsupportedGrantType();
+    // What the token is for is checked first: a mistyped scope or resource does not spend the challenge.
+    const resources: string[] = params.resource === undefined ? [] : [params.resource].flat();
+    if (resources.length > 1) throw new errors.InvalidTarget('only a single resource indicator value is supported for this grant type');
+    const { resource, info } = await rules.resourceServer(ctx, client.clientId, resources[0]);
+    const requested: string[] = String(params.scope ?? '').split(' ').filter(Boolean);
+    const granted = new Set(String(info.scope ?? '').split(' '));
+    const outside = requested.filter((s) => !granted.has(s));
+    if (outside.length) throw new errors.InvalidScope('requested scope is not allowed for this client', outside.join(' '));
+
     let proven: ProvenLevel;
     try {
       proven = await slot.answer({
@@ -76,11 +85,6 @@ export function registerStepUpGrant(provider: Provider, slot: StepUpGrantSlot, r
     // extraTokenClaims reads it: the token's acr/amr/auth_time, and the issuance risk's proven level.
     ctx.state.stepUp = proven;
 
-    const resources: string[] = params.resource === undefined ? [] : [params.resource].flat();
-    if (resources.length > 1) throw new errors.InvalidTarget('only a single resource indicator value is supported for this grant type');
-    const { resource, info } = await rules.resourceServer(ctx, client.clientId, resources[0]);
-    const requested: string[] = String(params.scope ?? '').split(' ').filter(Boolean);
-    const granted = new Set(String(info.scope ?? '').split(' '));
     const token = new (provider as any).ClientCredentials({ client });
     token.resourceServer = new (provider as any).ResourceServer(resource, info);
     token.scope = requested.filter((s) => granted.has(s)).join(' ') || undefined;
