@@ -1,10 +1,9 @@
 export { OAuthModule, KEY_ENCRYPTION_KEY, DPOP_NONCES } from './oauth.module.js';
 export { ProviderHost } from './provider-host.js';
 export { OAuthErrorFilter } from './oauth-error.filter.js';
-export { OAUTH_ROUTES, STEP_UP_ROUTES, ACR_VALUES_SUPPORTED, CLIENT_SIGNING_ALGS } from './provider.js';
-export { StepUpGrantSlot, STEP_UP_GRANT_TYPE, type StepUpAnswer, type ProvenLevel } from './step-up-grant.js';
-export { WorkloadAuthenticator, formParam, type AuthenticatedWorkload } from './workload-auth.js';
-export { IssuanceRisk } from './issuance-risk.js';
+export { OAUTH_ROUTES, STEP_UP_ROUTES, CLIENT_SIGNING_ALGS } from './provider.js';
+export { StepUpGrantSlot, type StepUpAnswer, type ProvenLevel } from './step-up-grant.js';
+export { WorkloadAuthenticator, formParam } from './workload-auth.js';
 export { DpopNonces } from './dpop-nonce.js';
 export { CallAssessorSlot, type ContextAssessment, type ContextInput } from './call-assessor.js';
 export { authenticateGateway, GatewayAuthenticator, parseBasicCredentials } from './gateway-client.js';
