@@ -225,6 +225,19 @@ describe('step-up: challenges and the step-up grant (docs/step-up.md §3, §4)',
     assert.equal(stepUps.find((d: { decision: string }) => d.decision === 'allow').reasons[0].detail, LIVE);
   });
 
+  it('a client gets at most 1000 challenges per challenge lifetime: then 429 with Retry-After', async () => {
+    const x = await Workload.register(server);
+    for (let i = 0; i < 1000; i += 50) {
+      const batch = await Promise.all(Array.from({ length: 50 }, () => x.requestChallenge(LIVE)));
+      assert.ok(batch.every((r) => r.status === 201));
+    }
+    const res = await x.requestChallenge(LIVE);
+    assert.equal(res.status, 429);
+    assert.equal(res.body.error, 'invalid_request');
+    assert.equal(res.headers['retry-after'], '120');
+    assert.equal((await w.requestChallenge(LIVE)).status, 201, 'other clients are not affected');
+  });
+
   it('a suspended client can neither ask for nor answer a challenge', async () => {
     const x = await Workload.register(server);
     const challenge = (await x.requestChallenge(LIVE)).body;

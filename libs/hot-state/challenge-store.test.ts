@@ -21,6 +21,14 @@ for (const kind of ['memory', 'redis'] as const) {
       assert.equal(await hot.challenges.get(k), null);
     });
 
+    it('counts within a window that starts at the first count, and starts again after it', async () => {
+      hot ??= await openHotState(url);
+      const k = key();
+      assert.deepEqual([await hot.challenges.count(k, 1), await hot.challenges.count(k, 1), await hot.challenges.count(k, 1)], [1, 2, 3]);
+      await sleep(1100);
+      assert.equal(await hot.challenges.count(k, 1), 1);
+    });
+
     it('forgets a record when its lifetime ends', async () => {
       hot ??= await openHotState(url);
       const k = key();

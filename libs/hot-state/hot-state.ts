@@ -26,6 +26,8 @@ export interface ChallengeStore {
   get(key: string): Promise<string | null>;
   /** Returns the value and deletes it in one step; null when absent, expired or already taken. */
   take(key: string): Promise<string | null>;
+  /** Adds one to a counter that lives ttlSeconds from its first count (a fixed window); returns the new count. */
+  count(key: string, ttlSeconds: number): Promise<number>;
 }
 
 /** Fan-out of change notices (client changed, token revoked, keys rotated) to every instance. */
@@ -79,6 +81,16 @@ function memoryChallenges(): ChallengeStore & { sweep(now: number): void } {
       const r = live(key);
       records.delete(key);
       return r?.value ?? null;
+    },
+    async count(key, ttlSeconds) {
+      const r = live(key);
+      if (r) {
+        r.value = String(Number(r.value) + 1);
+        return Number(r.value);
+      }
+      if (records.size >= MEMORY_CHALLENGE_LIMIT) throw new Error('challenge store is full');
+      records.set(key, { value: '1', expires: Date.now() + ttlSeconds * 1000 });
+      return 1;
     },
     sweep(now) {
       for (const [key, r] of records) if (r.expires <= now) records.delete(key);
@@ -189,6 +201,11 @@ async function openRedis(url: string): Promise<HotState> {
       },
       get: (key) => command.get(`tollgate:challenge:${key}`),
       take: (key) => command.getdel(`tollgate:challenge:${key}`),
+      async count(key, ttlSeconds) {
+        const k = `tollgate:challenge:${key}`;
+        const [[, n]] = (await command.multi().incr(k).expire(k, Math.max(1, Math.ceil(ttlSeconds)), 'NX').exec()) as [[unknown, number]];
+        return n;
+      },
     },
     events: {
       async publish(topic, message) {

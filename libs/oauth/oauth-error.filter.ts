@@ -19,6 +19,7 @@ export class OAuthErrorFilter implements ExceptionFilter {
     res.setHeader('Cache-Control', 'no-store');
     if (exception instanceof OAuthError) {
       if (exception instanceof UseDpopNonce && exception.nonce) res.setHeader('DPoP-Nonce', exception.nonce);
+      if (exception.retryAfter !== undefined) res.setHeader('Retry-After', String(exception.retryAfter));
       // RFC 6749 §5.2: a client that authenticated with an HTTP scheme (gateways: Basic) gets that
       // scheme's challenge; one that authenticated in the form (private_key_jwt) gets none.
       const usedBasic = /^basic /i.test(String(host.switchToHttp().getRequest<Request>().headers?.authorization ?? ''));

@@ -5,6 +5,8 @@
 
 export class OAuthError extends Error {
   readonly error_description: string;
+  /** Seconds, sent as Retry-After (RFC 9110 §10.2.3) when set. */
+  retryAfter?: number;
 
   constructor(readonly error: string, readonly status: number, description: string) {
     super(description);

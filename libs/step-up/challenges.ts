@@ -24,6 +24,14 @@ export const ATTESTED = 'urn:tollgate:acr:attested';
 /** Levels a challenge can be asked for, lowest first (docs/step-up.md §1; `key` needs none). */
 const CHALLENGE_LEVELS = [LIVE, ATTESTED];
 
+/**
+ * Challenges (step-up and enrolment together) one client id may ask for within one challenge
+ * lifetime. A workload needs one at a time, but a fleet of replicas often shares one client id;
+ * the bound is there to keep one client from filling the store every other client's step-ups
+ * live in (in memory: 100,000 records).
+ */
+export const MAX_CHALLENGES_PER_WINDOW = 1000;
+
 /** What is kept of a challenge (hot state, for its lifetime). The nonce only as a hash. */
 interface ChallengeRecord {
   clientId: string;
@@ -75,8 +83,19 @@ export class StepUpChallenges implements OnModuleInit {
     this.slot.answer = (answer) => this.answer(answer);
   }
 
+  /** Counts a challenge against the client's allowance (429 with Retry-After beyond it). */
+  async admit(clientId: string): Promise<void> {
+    const ttl = this.config.stepUpChallengeTtl;
+    if ((await this.hot.challenges.count(`issued:${clientId}`, ttl)) > MAX_CHALLENGES_PER_WINDOW) {
+      const refusal = new OAuthError('invalid_request', 429, `at most ${MAX_CHALLENGES_PER_WINDOW} challenges per ${ttl} s: answer one, or wait`);
+      refusal.retryAfter = ttl;
+      throw refusal;
+    }
+  }
+
   async issue(clientId: string, jkt: string, acrValues: string | undefined): Promise<IssuedChallenge> {
     const acr = requestedLevel(acrValues);
+    await this.admit(clientId);
     const id = randomBytes(16).toString('base64url');
     const nonce = randomBytes(32).toString('base64url');
     let webauthn: unknown;

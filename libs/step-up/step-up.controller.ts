@@ -83,6 +83,7 @@ export class StepUpController {
   async creationOptions(@Body() form: Form, @Headers('dpop') proof: string | undefined, @Res({ passthrough: true }) res: Response) {
     const { clientId, jkt } = await this.caller(form, proof, STEP_UP_ROUTES.authenticatorOptions);
     const name = label(form);
+    await this.challenges.admit(clientId);
     const challenge = randomBytes(32).toString('base64url');
     const options = await this.enrolment(() => this.authenticators.creationOptions(clientId, challenge, name));
     const ttl = this.config.stepUpChallengeTtl;
