@@ -1,24 +1,20 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import request from 'supertest';
-import { CADDY, startCaddy, type RunningCaddy } from './support/caddy.js';
-import { registerGateway, type RunningTollgate, startEchoUpstream, startTollgate, Workload } from '#test-support';
+import { CADDY } from './support/caddy.js';
+import { type ProtectedApi, type RunningTollgate, startProtectedApi, Workload } from '#test-support';
 
 /** Caddy's forward_auth with its stock X-Forwarded-* headers, configured as in docs/gateways.md. */
 describe('Caddy forward_auth in front of an API', { skip: !CADDY && 'caddy is not installed (.ci/run installs it)' }, () => {
+  let stack: ProtectedApi;
   let tollgate: RunningTollgate;
-  let caddy: RunningCaddy;
-  let upstream: Awaited<ReturnType<typeof startEchoUpstream>>;
   let w: Workload;
   let token: string;
   let api: string;
 
   before(async () => {
-    tollgate = await startTollgate();
-    upstream = await startEchoUpstream();
-    const gw = await registerGateway(tollgate, 'caddy');
-    caddy = await startCaddy({ upstreamPort: upstream.port, tollgatePort: Number(new URL(tollgate.url).port), gatewayCredential: gw.credential });
-    api = caddy.url;
+    stack = await startProtectedApi('caddy');
+    ({ tollgate, api } = stack);
     w = await Workload.register(tollgate, { allowed_resources: [`${api}/`], scope: 'orders:read' });
     await request(tollgate.url).put(`/admin/clients/${w.clientId}/policy`).set('Authorization', tollgate.admin)
       .send({ routes: [{ path: '/admin/**', acr: 'urn:tollgate:acr:live' }, { path: '/payments/**', scopes: ['payments:write'] }] })
@@ -26,11 +22,7 @@ describe('Caddy forward_auth in front of an API', { skip: !CADDY && 'caddy is no
     token = await w.token();
   });
 
-  after(async () => {
-    await caddy?.close();
-    upstream?.server.close();
-    await tollgate?.close();
-  });
+  after(() => stack?.close());
 
   it('allows a good call; the upstream gets the identity headers, not forged ones, and not the gateway credential', async () => {
     const res = await w.call('POST', `${api}/orders/1?x=1`, token, { headers: { 'x-tollgate-client-id': 'forged', 'x-tollgate-acr': 'urn:tollgate:acr:attested' } });

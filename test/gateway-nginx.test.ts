@@ -2,26 +2,22 @@ import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import request from 'supertest';
-import { NGINX, registerGateway, type RunningNginx, type RunningTollgate, startEchoUpstream, startNginx, startTollgate, Workload } from '#test-support';
+import { NGINX, type ProtectedApi, type RunningTollgate, startProtectedApi, Workload } from '#test-support';
 
 /**
  * Issue 3 §8: a real NGINX (Debian's, with auth_request) in front of a small upstream, asking
  * Tollgate's /check about every call, with the configuration from docs/gateways.md.
  */
 describe('NGINX auth_request in front of an API', { skip: !NGINX && 'nginx is not installed (.ci/run installs it)' }, () => {
+  let stack: ProtectedApi;
   let tollgate: RunningTollgate;
-  let nginx: RunningNginx;
-  let upstream: Awaited<ReturnType<typeof startEchoUpstream>>;
   let w: Workload;
   let token: string;
   let api: string;
 
   before(async () => {
-    tollgate = await startTollgate();
-    upstream = await startEchoUpstream();
-    const gw = await registerGateway(tollgate, 'nginx');
-    nginx = await startNginx({ upstreamPort: upstream.port, tollgatePort: Number(new URL(tollgate.url).port), gatewayCredential: gw.credential });
-    api = nginx.url;
+    stack = await startProtectedApi('nginx');
+    ({ tollgate, api } = stack);
     w = await Workload.register(tollgate, { allowed_resources: [`${api}/`], scope: 'orders:read orders:write' });
     const policy = await request(tollgate.url)
       .put(`/admin/clients/${w.clientId}/policy`)
@@ -37,17 +33,13 @@ describe('NGINX auth_request in front of an API', { skip: !NGINX && 'nginx is no
     token = await w.token({ scope: 'orders:read orders:write' });
   });
 
-  after(async () => {
-    await nginx?.close();
-    upstream?.server.close();
-    await tollgate?.close();
-  });
+  after(() => stack?.close());
 
   it('allows a call with a valid DPoP-bound token and proof; the upstream gets the identity headers, not forged ones', async () => {
     const res = await w.call('GET', `${api}/orders/42?expand=1`, token, {
       headers: { 'x-tollgate-client-id': 'forged', 'x-tollgate-acr': 'urn:tollgate:acr:attested' },
     });
-    assert.equal(res.status, 200, nginx.errorLog());
+    assert.equal(res.status, 200, stack.errorLog());
     const seen = (await res.json()) as { url: string; headers: Record<string, string> };
     assert.equal(seen.url, '/orders/42?expand=1');
     assert.equal(seen.headers['x-tollgate-client-id'], w.clientId);

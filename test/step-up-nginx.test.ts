@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { decodeJwt, generateKeyPair } from 'jose';
 import request from 'supertest';
-import { NGINX, registerGateway, type RunningNginx, type RunningTollgate, startEchoUpstream, startNginx, startTollgate, Workload } from '#test-support';
+import { NGINX, type ProtectedApi, type RunningTollgate, startProtectedApi, Workload } from '#test-support';
 import { SoftwareAuthenticator, signerFromCryptoKey, WorkloadClient } from '#workload-client';
 
 const LIVE = 'urn:tollgate:acr:live';
@@ -20,9 +20,8 @@ interface Echo {
  * (challenge, step-up grant, WebAuthn for attested) and the retry passes.
  */
 describe('step-up through NGINX with the workload SDK', { skip: !NGINX && 'nginx is not installed (.ci/run installs it)' }, () => {
+  let stack: ProtectedApi;
   let tollgate: RunningTollgate;
-  let nginx: RunningNginx;
-  let upstream: Awaited<ReturnType<typeof startEchoUpstream>>;
   let api: string;
 
   /** A workload registered for the API behind NGINX, with the route rules of the README example. */
@@ -55,23 +54,16 @@ describe('step-up through NGINX with the workload SDK', { skip: !NGINX && 'nginx
 
   before(async () => {
     // Short-lived challenges, so that an expired one can be shown without a long wait.
-    tollgate = await startTollgate({ TOLLGATE_STEP_UP_CHALLENGE_TTL: '5' });
-    upstream = await startEchoUpstream();
-    const gw = await registerGateway(tollgate, 'nginx');
-    nginx = await startNginx({ upstreamPort: upstream.port, tollgatePort: Number(new URL(tollgate.url).port), gatewayCredential: gw.credential });
-    api = nginx.url;
+    stack = await startProtectedApi('nginx', { TOLLGATE_STEP_UP_CHALLENGE_TTL: '5' });
+    ({ tollgate, api } = stack);
   });
 
-  after(async () => {
-    await nginx?.close();
-    upstream?.server.close();
-    await tollgate?.close();
-  });
+  after(() => stack?.close());
 
   it('an ordinary route passes with a key-level token', async () => {
     const client = await sdk(await workload());
     const res = await client.fetch(`${api}/orders/1`);
-    assert.equal(res.status, 200, nginx.errorLog());
+    assert.equal(res.status, 200, stack.errorLog());
     const seen = (await res.json()) as Echo;
     assert.equal(seen.headers['x-tollgate-acr'], 'urn:tollgate:acr:key');
   });
@@ -86,7 +78,7 @@ describe('step-up through NGINX with the workload SDK', { skip: !NGINX && 'nginx
     assert.match(asked.headers.get('www-authenticate') ?? '', /acr_values="urn:tollgate:acr:live"/);
     // With it: one call, answered.
     const res = await client.fetch(`${api}/ops/restart`, { method: 'POST', body: 'now', headers: { 'content-type': 'text/plain' } });
-    assert.equal(res.status, 200, nginx.errorLog());
+    assert.equal(res.status, 200, stack.errorLog());
     const seen = (await res.json()) as Echo;
     assert.equal(seen.url, '/ops/restart');
     assert.equal(seen.headers['x-tollgate-acr'], LIVE);
@@ -125,7 +117,7 @@ describe('step-up through NGINX with the workload SDK', { skip: !NGINX && 'nginx
     const answered = await w.answerChallenge(challenge);
     assert.equal(answered.status, 200, JSON.stringify(answered.body));
     const passed = await w.call('POST', `${api}/ops/restart`, answered.body.access_token);
-    assert.equal(passed.status, 200, nginx.errorLog());
+    assert.equal(passed.status, 200, stack.errorLog());
     assert.equal(((await passed.json()) as Echo).headers['x-tollgate-acr'], LIVE);
     const replayed = await w.answerChallenge(challenge);
     assert.equal(replayed.body.error, 'invalid_grant', 'replayed challenge');
@@ -140,7 +132,7 @@ describe('step-up through NGINX with the workload SDK', { skip: !NGINX && 'nginx
     assert.equal(enrolled.attestation, 'self');
     assert.equal(enrolled.chain_verified, false);
     const res = await client.fetch(`${api}/keys/rotate`, { method: 'POST' });
-    assert.equal(res.status, 200, nginx.errorLog());
+    assert.equal(res.status, 200, stack.errorLog());
     assert.equal(((await res.json()) as Echo).headers['x-tollgate-acr'], ATTESTED);
     // The token records what was proven: a self-attested authenticator is mfa, not hwk.
     const token = await client.token();

@@ -1,5 +1,7 @@
 import request from 'supertest';
-import type { RunningTollgate } from './server.js';
+import { startCaddy } from './caddy.js';
+import { startEchoUpstream, startNginx } from './nginx.js';
+import { type RunningTollgate, startTollgate } from './server.js';
 
 /** A registered gateway client and the credentials it presents (client_secret_basic). */
 export interface Gateway {
@@ -16,4 +18,34 @@ export async function registerGateway(server: Pick<RunningTollgate, 'url' | 'adm
   if (res.status !== 201) throw new Error(`gateway registration failed: ${res.status} ${JSON.stringify(res.body)}`);
   const credential = Buffer.from(`${res.body.client_id}:${res.body.client_secret}`).toString('base64');
   return { id: res.body.client_id, secret: res.body.client_secret, credential, basic: `Basic ${credential}` };
+}
+
+/** A real gateway in front of an echo upstream, asking a real Tollgate (configured as in docs/gateways.md). */
+export interface ProtectedApi {
+  tollgate: RunningTollgate;
+  /** The gateway's base URL: what workloads call. */
+  api: string;
+  /** The gateway's error log (NGINX), for assertion messages. */
+  errorLog(): string;
+  close(): Promise<void>;
+}
+
+/** Starts Tollgate (with `env`), an echo upstream, a gateway client and NGINX or Caddy in front of the upstream. */
+export async function startProtectedApi(gateway: 'nginx' | 'caddy', env: Record<string, string | undefined> = {}): Promise<ProtectedApi> {
+  const tollgate = await startTollgate(env);
+  const upstream = await startEchoUpstream();
+  const stop = async (proxy?: { close(): Promise<void> }) => {
+    await proxy?.close();
+    upstream.server.close();
+    await tollgate.close();
+  };
+  try {
+    const gw = await registerGateway(tollgate, gateway);
+    const options = { upstreamPort: upstream.port, tollgatePort: Number(new URL(tollgate.url).port), gatewayCredential: gw.credential };
+    const proxy: { url: string; close(): Promise<void>; errorLog?(): string } = gateway === 'nginx' ? await startNginx(options) : await startCaddy(options);
+    return { tollgate, api: proxy.url, errorLog: () => proxy.errorLog?.() ?? '', close: () => stop(proxy) };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
 }

@@ -1,6 +1,6 @@
 export { startTollgate, type RunningTollgate, testConfig } from './server.js';
 export { Workload, type WorkloadOptions } from './workload.js';
 export { freePort } from './processes.js';
-export { registerGateway, type Gateway } from './gateway.js';
+export { registerGateway, startProtectedApi, type Gateway, type ProtectedApi } from './gateway.js';
 export { NGINX, startNginx, startEchoUpstream, nginxConfig, type RunningNginx } from './nginx.js';
 export { attestationChain, issued, privateKeyPem, rootCa, type TestCertificate } from './attestation.js';
