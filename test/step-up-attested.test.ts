@@ -34,12 +34,12 @@ describe('step-up: authenticators and the attested level (docs/step-up.md §5, �
   }
 
   /** §5.1 + §5.2 by hand: creation options, the authenticator's registration, its submission. */
-  async function enrol(w: Workload, authenticator: SoftwareAuthenticator, tamper: (options: any) => any = (o) => o, registrant: Workload = w) {
+  async function enrol(w: Workload, authenticator: SoftwareAuthenticator, tamper: (options: any) => any = (o) => o) {
     const options = await w.postStepUp('/step-up/authenticators/options', { name: 'test' });
     assert.equal(options.status, 200, JSON.stringify(options.body));
     const tampered = tamper(options.body);
     const response = await authenticator.register(tampered, tampered.__origin ?? origin);
-    return registrant.postStepUp('/step-up/authenticators', { registration_response: JSON.stringify(response) });
+    return w.postStepUp('/step-up/authenticators', { registration_response: JSON.stringify(response) });
   }
 
   /** §3 + §4 by hand for `attested`. */

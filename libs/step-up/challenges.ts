@@ -17,10 +17,10 @@ import {
   StepUpGrantSlot,
   verifyDpopProof,
 } from '#oauth';
-import { AssertionRefused, Authenticators } from './authenticators/index.js';
+import { AssertionRefused, AttestationRefused, Authenticators } from './authenticators/index.js';
 
-export const LIVE = 'urn:tollgate:acr:live';
-export const ATTESTED = 'urn:tollgate:acr:attested';
+const LIVE = 'urn:tollgate:acr:live';
+const ATTESTED = 'urn:tollgate:acr:attested';
 /** Levels a challenge can be asked for, lowest first (docs/step-up.md §1; `key` needs none). */
 const CHALLENGE_LEVELS = [LIVE, ATTESTED];
 
@@ -30,16 +30,21 @@ const CHALLENGE_LEVELS = [LIVE, ATTESTED];
  * the bound is there to keep one client from filling the store every other client's step-ups
  * live in (in memory: 100,000 records).
  */
-export const MAX_CHALLENGES_PER_WINDOW = 1000;
+const MAX_CHALLENGES_PER_WINDOW = 1000;
 
-/** What is kept of a challenge (hot state, for its lifetime). The nonce only as a hash. */
+/** What is kept of a step-up challenge (hot state, which forgets it when it expires). The nonce only as a hash. */
 interface ChallengeRecord {
   clientId: string;
   jkt: string;
   acr: string;
   nonceHash: string;
-  /** Epoch milliseconds. */
-  expiresAt: number;
+}
+
+/** What is kept of an enrolment challenge (docs/step-up.md §5.1), keyed by the WebAuthn challenge. */
+export interface EnrolmentRecord {
+  clientId: string;
+  jkt: string;
+  name?: string;
 }
 
 export interface IssuedChallenge {
@@ -56,9 +61,10 @@ const hash = (value: string) => createHash('sha256').update(value).digest('base6
 const sameNonce = (given: unknown, nonceHash: string) =>
   typeof given === 'string' && timingSafeEqual(Buffer.from(hash(given)), Buffer.from(nonceHash));
 const challengeKey = (id: string) => `step-up:${id}`;
+const enrolmentKey = (challenge: string) => `enrolment:${challenge}`;
 
 /** RFC 9470 style acr_values: the first supported level above `key` (docs/step-up.md §3). */
-export function requestedLevel(acrValues: string | undefined): string {
+function requestedLevel(acrValues: string | undefined): string {
   const level = (acrValues ?? '').split(' ').find((v) => CHALLENGE_LEVELS.includes(v));
   if (!level) throw new InvalidRequest(`acr_values must name ${CHALLENGE_LEVELS.join(' or ')}`);
   return level;
@@ -84,7 +90,7 @@ export class StepUpChallenges implements OnModuleInit {
   }
 
   /** Counts a challenge against the client's allowance (429 with Retry-After beyond it). */
-  async admit(clientId: string): Promise<void> {
+  private async admit(clientId: string): Promise<void> {
     const ttl = this.config.stepUpChallengeTtl;
     if ((await this.hot.challenges.count(`issued:${clientId}`, ttl)) > MAX_CHALLENGES_PER_WINDOW) {
       const refusal = new OAuthError('invalid_request', 429, `at most ${MAX_CHALLENGES_PER_WINDOW} challenges per ${ttl} s: answer one, or wait`);
@@ -104,7 +110,7 @@ export class StepUpChallenges implements OnModuleInit {
       if (!webauthn) throw new InvalidRequest('no authenticator is enrolled for this client');
     }
     const ttl = this.config.stepUpChallengeTtl;
-    const record: ChallengeRecord = { clientId, jkt, acr, nonceHash: hash(nonce), expiresAt: Date.now() + ttl * 1000 };
+    const record: ChallengeRecord = { clientId, jkt, acr, nonceHash: hash(nonce) };
     await this.hot.challenges.put(challengeKey(id), JSON.stringify(record), ttl);
     return {
       challenge_id: id,
@@ -114,6 +120,38 @@ export class StepUpChallenges implements OnModuleInit {
       methods: acr === ATTESTED ? ['private_key_jwt', 'dpop', 'webauthn'] : ['private_key_jwt', 'dpop'],
       ...(webauthn ? { webauthn } : {}),
     };
+  }
+
+  /** docs/step-up.md §5.1: WebAuthn creation options whose challenge is bound to this client and DPoP key. */
+  async issueEnrolment(clientId: string, jkt: string, name?: string): Promise<unknown> {
+    await this.admit(clientId);
+    const challenge = randomBytes(32).toString('base64url');
+    const options = await this.authenticators.creationOptions(clientId, challenge, name);
+    const record: EnrolmentRecord = { clientId, jkt, ...(name ? { name } : {}) };
+    const ttl = this.config.stepUpChallengeTtl;
+    await this.hot.challenges.put(enrolmentKey(challenge), JSON.stringify(record), ttl);
+    return options;
+  }
+
+  /** docs/step-up.md §5.2: takes the enrolment challenge a registration response answers (AttestationRefused when it cannot). */
+  takeEnrolment(clientId: string, challenge: string): Promise<EnrolmentRecord> {
+    return this.takeOwned<EnrolmentRecord>(enrolmentKey(challenge), clientId, (why) =>
+      new AttestationRefused(why === 'foreign' ? 'the enrolment challenge was issued to another client' : 'the enrolment challenge is unknown, expired or already used'),
+    );
+  }
+
+  /**
+   * The single-use rule every challenge follows: its own client takes it (and so spends it,
+   * whatever comes next); another client's attempt is refused and leaves it alone. Atomic
+   * across instances (the store's take). Expiry is the store's: an expired record is gone.
+   */
+  private async takeOwned<T extends { clientId: string }>(key: string, clientId: string, refuse: (why: 'gone' | 'foreign') => Error): Promise<T> {
+    const raw = await this.hot.challenges.get(key);
+    if (!raw) throw refuse('gone');
+    const record = JSON.parse(raw) as T;
+    if (record.clientId !== clientId) throw refuse('foreign');
+    if ((await this.hot.challenges.take(key)) === null) throw refuse('gone');
+    return record;
   }
 
   /** docs/step-up.md §4, recorded in the decision log (kind step_up): who proved what, or why not. */
@@ -138,14 +176,9 @@ export class StepUpChallenges implements OnModuleInit {
    */
   private async check(a: StepUpAnswer): Promise<ProvenLevel> {
     if (!a.challengeId) throw new InvalidRequest('challenge_id is required');
-    const key = challengeKey(a.challengeId);
-    const raw = await this.hot.challenges.get(key);
-    if (!raw) throw new InvalidGrant('the challenge is unknown, expired or already answered');
-    const record = JSON.parse(raw) as ChallengeRecord;
-    if (record.clientId !== a.clientId) throw new InvalidGrant('the challenge was issued to another client');
-    if ((await this.hot.challenges.take(key)) === null || record.expiresAt <= Date.now()) {
-      throw new InvalidGrant('the challenge is unknown, expired or already answered');
-    }
+    const record = await this.takeOwned<ChallengeRecord>(challengeKey(a.challengeId), a.clientId, (why) =>
+      new InvalidGrant(why === 'foreign' ? 'the challenge was issued to another client' : 'the challenge is unknown, expired or already answered'),
+    );
 
     // Re-authentication: the assertion (verified by oidc-provider) carries the challenge nonce.
     let assertionNonce: unknown;

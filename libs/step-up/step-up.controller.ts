@@ -1,8 +1,6 @@
-import { randomBytes } from 'node:crypto';
 import { Body, Controller, Headers, HttpCode, Inject, Post, Res } from '@nestjs/common';
 import type { Response } from 'express';
 import { CONFIG, type TollgateConfig } from '#config';
-import { HOT_STATE, type HotState } from '#hot-state';
 import { AccessDenied, formParam, InvalidDpopProof, InvalidRequest, OAuthError, STEP_UP_ROUTES, WorkloadAuthenticator } from '#oauth';
 import { AttestationRefused, Authenticators, EnrolmentDenied } from './authenticators/index.js';
 import { StepUpChallenges } from './challenges.js';
@@ -15,16 +13,6 @@ class InvalidAttestation extends OAuthError {
     super('invalid_attestation', 400, description);
   }
 }
-
-interface EnrolmentRecord {
-  clientId: string;
-  jkt: string;
-  name?: string;
-  /** Epoch milliseconds. */
-  expiresAt: number;
-}
-
-const enrolmentKey = (challenge: string) => `enrolment:${challenge}`;
 
 /** The WebAuthn challenge inside a registration response's clientDataJSON (unverified: a lookup key only). */
 function registrationChallenge(response: unknown): string | undefined {
@@ -53,7 +41,6 @@ function label(form: Form): string | undefined {
 export class StepUpController {
   constructor(
     @Inject(CONFIG) private readonly config: TollgateConfig,
-    @Inject(HOT_STATE) private readonly hot: HotState,
     private readonly workloads: WorkloadAuthenticator,
     private readonly challenges: StepUpChallenges,
     private readonly authenticators: Authenticators,
@@ -82,13 +69,7 @@ export class StepUpController {
   @HttpCode(200)
   async creationOptions(@Body() form: Form, @Headers('dpop') proof: string | undefined, @Res({ passthrough: true }) res: Response) {
     const { clientId, jkt } = await this.caller(form, proof, STEP_UP_ROUTES.authenticatorOptions);
-    const name = label(form);
-    await this.challenges.admit(clientId);
-    const challenge = randomBytes(32).toString('base64url');
-    const options = await this.enrolment(() => this.authenticators.creationOptions(clientId, challenge, name));
-    const ttl = this.config.stepUpChallengeTtl;
-    const record: EnrolmentRecord = { clientId, jkt, ...(name ? { name } : {}), expiresAt: Date.now() + ttl * 1000 };
-    await this.hot.challenges.put(enrolmentKey(challenge), JSON.stringify(record), ttl);
+    const options = await this.enrolment(() => this.challenges.issueEnrolment(clientId, jkt, label(form)));
     res.setHeader('Cache-Control', 'no-store');
     return options;
   }
@@ -107,15 +88,7 @@ export class StepUpController {
     }
     const challenge = registrationChallenge(response);
     if (!challenge) throw new InvalidRequest('registration_response has no readable clientDataJSON challenge');
-    const key = enrolmentKey(challenge);
-    const stored = await this.hot.challenges.get(key);
-    if (!stored) throw new InvalidAttestation('the enrolment challenge is unknown, expired or already used');
-    const record = JSON.parse(stored) as EnrolmentRecord;
-    // Another client's enrolment challenge is refused and left alone; its own client spends it.
-    if (record.clientId !== clientId) throw new InvalidAttestation('the enrolment challenge was issued to another client');
-    if ((await this.hot.challenges.take(key)) === null || record.expiresAt <= Date.now()) {
-      throw new InvalidAttestation('the enrolment challenge is unknown, expired or already used');
-    }
+    const record = await this.enrolment(() => this.challenges.takeEnrolment(clientId, challenge));
     if (record.jkt !== jkt) throw new InvalidDpopProof('DPoP proof key is not the key the enrolment challenge was issued to', 400);
     const enrolled = await this.enrolment(() => this.authenticators.enrol(clientId, response, challenge, label(form) ?? record.name));
     res.setHeader('Cache-Control', 'no-store');
