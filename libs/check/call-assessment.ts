@@ -117,11 +117,7 @@ export class CallAssessment implements OnModuleInit {
             accessToken: token,
             boundJkt: jkt,
             notBefore: this.hot.replay.notBefore(),
-            nonce: {
-              required: this.config.dpopRequireNonce || client.requireDpopNonce,
-              check: (n) => this.nonces.check(n),
-              issue: () => this.nonces.issue(),
-            },
+            nonce: this.nonces.expectation(this.config.dpopRequireNonce || client.requireDpopNonce),
           },
           { algorithms: CLIENT_SIGNING_ALGS, maxAgeSeconds: this.config.dpopProofMaxAge, clockSkewSeconds: this.config.clockSkew },
           this.hot.replay,

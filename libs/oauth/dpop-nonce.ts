@@ -24,6 +24,11 @@ export class DpopNonces {
     return Math.floor(nowMs / 1000 / this.stepSeconds);
   }
 
+  /** What verifyDpopProof expects of a proof's nonce (ExpectedProof.nonce) at an endpoint that uses these nonces. */
+  expectation(required: boolean): { required: boolean; check(nonce: string): boolean; issue(): string } {
+    return { required, check: (nonce) => this.check(nonce), issue: () => this.issue() };
+  }
+
   issue(nowMs = Date.now()): string {
     return this.value(this.step(nowMs));
   }

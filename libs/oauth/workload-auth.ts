@@ -87,7 +87,8 @@ export class WorkloadAuthenticator {
           method: 'POST',
           url: endpoint,
           notBefore: this.hot.replay.notBefore(),
-          ...(required ? { nonce: { required: true, check: (n: string) => this.nonces.check(n), issue: () => this.nonces.issue() } } : {}),
+          // Unrequired, a nonce is not checked: it may be the token endpoint's (oidc-provider issues its own).
+          ...(required ? { nonce: this.nonces.expectation(true) } : {}),
         },
         { algorithms: CLIENT_SIGNING_ALGS, maxAgeSeconds: this.config.dpopProofMaxAge, clockSkewSeconds: this.config.clockSkew },
         this.hot.replay,
