@@ -75,6 +75,12 @@ export function buildProvider(deps: ProviderDeps): Provider {
     return record;
   }
 
+  // RFC 8707 §2: without `resource`, a client with exactly one allowed resource gets it.
+  function defaultResource(record: ClientRecord): string {
+    if (record.allowedResources.length === 1) return record.allowedResources[0]!;
+    throw new errors.InvalidTarget('resource parameter is required: this client may obtain tokens for several resources');
+  }
+
   // RFC 8707 §2: the resource must be one the client is registered for; tokens are RFC 9068 JWTs.
   function resourceServerInfo(record: ClientRecord, resource: string) {
     if (!record.allowedResources.includes(resource)) {
@@ -131,11 +137,7 @@ export function buildProvider(deps: ProviderDeps): Provider {
       // RFC 8707 resource indicators; tokens for a resource are RFC 9068 JWTs with that audience.
       resourceIndicators: {
         enabled: true,
-        defaultResource: async (ctx: any) => {
-          const record = await workload(ctx.oidc.client.clientId);
-          if (record.allowedResources.length === 1) return record.allowedResources[0];
-          throw new errors.InvalidTarget('resource parameter is required: this client may obtain tokens for several resources');
-        },
+        defaultResource: async (ctx: any) => defaultResource(await workload(ctx.oidc.client.clientId)),
         useGrantedResource: async () => false,
         getResourceServerInfo: async (_ctx: any, resource: string, client: any) => resourceServerInfo(await workload(client.clientId), resource),
       },
@@ -224,14 +226,9 @@ export function buildProvider(deps: ProviderDeps): Provider {
 
   if (deps.stepUp) {
     registerStepUpGrant(provider, deps.stepUp, {
-      async resourceServer(_ctx, clientId, resource) {
+      async resourceServer(clientId, resource) {
         const record = await workload(clientId);
-        if (resource === undefined) {
-          if (record.allowedResources.length !== 1) {
-            throw new errors.InvalidTarget('resource parameter is required: this client may obtain tokens for several resources');
-          }
-          resource = record.allowedResources[0]!;
-        }
+        resource ??= defaultResource(record);
         return { resource, info: resourceServerInfo(record, resource) };
       },
     }, `${issuer}${OAUTH_ROUTES.token}`);

@@ -47,7 +47,7 @@ function asProviderError(err: unknown): unknown {
 
 export interface StepUpTokenRules {
   /** The RFC 8707 resource for this request and its resource-server settings (as for client_credentials). */
-  resourceServer(ctx: any, clientId: string, resource: string | undefined): Promise<{ resource: string; info: any }>;
+  resourceServer(clientId: string, resource: string | undefined): Promise<{ resource: string; info: any }>;
 }
 
 /**
@@ -62,7 +62,7 @@ export function registerStepUpGrant(provider: Provider, slot: StepUpGrantSlot, r
     // What the token is for is checked first: a mistyped scope or resource does not spend the challenge.
     const resources: string[] = params.resource === undefined ? [] : [params.resource].flat();
     if (resources.length > 1) throw new errors.InvalidTarget('only a single resource indicator value is supported for this grant type');
-    const { resource, info } = await rules.resourceServer(ctx, client.clientId, resources[0]);
+    const { resource, info } = await rules.resourceServer(client.clientId, resources[0]);
     const requested: string[] = String(params.scope ?? '').split(' ').filter(Boolean);
     const granted = new Set(String(info.scope ?? '').split(' '));
     const outside = requested.filter((s) => !granted.has(s));
@@ -87,7 +87,7 @@ export function registerStepUpGrant(provider: Provider, slot: StepUpGrantSlot, r
 
     const token = new (provider as any).ClientCredentials({ client });
     token.resourceServer = new (provider as any).ResourceServer(resource, info);
-    token.scope = requested.filter((s) => granted.has(s)).join(' ') || undefined;
+    token.scope = requested.join(' ') || undefined; // every requested scope is granted (checked above)
     token.setThumbprint('jkt', proven.jkt);
     ctx.oidc.entity('ClientCredentials', token);
     const value = await token.save();

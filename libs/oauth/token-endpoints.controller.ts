@@ -12,8 +12,6 @@ import { KEY_RING, type KeyRing } from '#keys';
 
 type Form = Record<string, unknown>;
 
-const param = formParam;
-
 const JWT_RESPONSE = 'application/token-introspection+jwt';
 
 /** RFC 7662 introspection and RFC 7009 revocation of Tollgate's RFC 9068 access tokens. */
@@ -38,14 +36,14 @@ export class TokenEndpointsController {
   @HttpCode(200)
   async introspect(@Body() form: Form, @Headers('authorization') authorization: string | undefined, @Req() req: Request, @Res() res: Response) {
     const gateway = await this.gateways.authenticate(authorization);
-    const token = param(form, 'token');
+    const token = formParam(form, 'token');
     if (!token) throw new InvalidRequest('token is required');
-    param(form, 'token_type_hint');
-    const proof = param(form, 'dpop_proof');
-    const htm = param(form, 'htm');
-    const htu = param(form, 'htu');
+    formParam(form, 'token_type_hint');
+    const proof = formParam(form, 'dpop_proof');
+    const htm = formParam(form, 'htm');
+    const htu = formParam(form, 'htu');
 
-    const clientIp = param(form, 'client_ip');
+    const clientIp = formParam(form, 'client_ip');
 
     const verdict = await this.tokens.verify(token);
     let body: Record<string, unknown> = { active: false };
@@ -78,9 +76,9 @@ export class TokenEndpointsController {
   async revoke(@Body() form: Form, @Res() res: Response) {
     const { client } = await this.workloads.authenticate(form, `${this.config.issuer}${OAUTH_ROUTES.revocation}`);
     const clientId = client.clientId;
-    const token = param(form, 'token');
+    const token = formParam(form, 'token');
     if (!token) throw new InvalidRequest('token is required');
-    param(form, 'token_type_hint'); // §2.1: a hint we may ignore; we only issue access tokens
+    formParam(form, 'token_type_hint'); // §2.1: a hint we may ignore; we only issue access tokens
     const verdict = await this.tokens.verify(token, { ignoreExpiry: true });
     if (verdict.active) {
       if (verdict.claims.client_id !== clientId) {
