@@ -152,3 +152,41 @@ describe('client configuration endpoint (RFC 7592)', () => {
     assert.equal(res.status, 401);
   });
 });
+
+describe('a standard client registers with RFC 7591 metadata only, and gets a token (openid-client)', () => {
+  it('§2 metadata alone (jwks, token_endpoint_auth_method, grant_types, scope): 201, then client_credentials with private_key_jwt and DPoP', async () => {
+    const oidc = await import('openid-client');
+    const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
+    const jwk = { ...(await exportJWK(publicKey)), kid: 'std-1', alg: 'ES256', use: 'sig' };
+    const config = await oidc.dynamicClientRegistration(
+      new URL(server.issuer),
+      { jwks: { keys: [jwk] }, token_endpoint_auth_method: 'private_key_jwt', grant_types: ['client_credentials'], scope: 'reports:read' },
+      oidc.PrivateKeyJwt({ key: privateKey, kid: 'std-1' }),
+      { initialAccessToken: server.adminToken, execute: [oidc.allowInsecureRequests] },
+    );
+    const metadata = config.clientMetadata();
+    assert.ok(String(metadata.client_id).startsWith('tg_'));
+    // docs/configuration.md: no allowed_resources sent, so the server's default (TOLLGATE_DEFAULT_RESOURCES: the issuer).
+    assert.deepEqual(metadata.allowed_resources, [server.issuer]);
+    const dpop = oidc.getDPoPHandle(config, await oidc.randomDPoPKeyPair());
+    const tokens = await oidc.clientCredentialsGrant(config, { scope: 'reports:read' }, { DPoP: dpop });
+    assert.equal(tokens.token_type, 'dpop');
+    const claims = JSON.parse(Buffer.from(tokens.access_token.split('.')[1]!, 'base64url').toString());
+    assert.equal(claims.aud, server.issuer);
+    assert.equal(claims.scope, 'reports:read');
+    assert.equal(claims.client_id, metadata.client_id);
+  });
+
+  it('TOLLGATE_DEFAULT_RESOURCES names what such clients may ask for; allowed_resources, when sent, still wins', async () => {
+    const other = await startTollgate({ TOLLGATE_DEFAULT_RESOURCES: 'https://orders.example.test/, https://billing.example.test/' });
+    try {
+      const bare = await request(other.url).post('/oauth/register').set('Authorization', other.admin).send({ jwks: await publicJwks(), scope: 'a' });
+      assert.equal(bare.status, 201, JSON.stringify(bare.body));
+      assert.deepEqual(bare.body.allowed_resources, ['https://orders.example.test/', 'https://billing.example.test/']);
+      const explicit = await request(other.url).post('/oauth/register').set('Authorization', other.admin).send({ jwks: await publicJwks(), allowed_resources: ['https://x.example.test/'] });
+      assert.deepEqual(explicit.body.allowed_resources, ['https://x.example.test/']);
+    } finally {
+      await other.close();
+    }
+  });
+});

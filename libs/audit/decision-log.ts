@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger, type LoggerService, type OnApplicationShutd
 import { Metrics } from '#operations';
 import { DATABASE, type Database, isDependencyUnavailable, Prisma } from '#persistence';
 
-export const DECISION_KINDS = ['check', 'issuance', 'introspection', 'step_up'] as const;
+export const DECISION_KINDS = ['check', 'issuance', 'introspection', 'step_up', 'revocation'] as const;
 export const DECISION_OUTCOMES = ['allow', 'step_up', 'deny', 'invalid'] as const;
 export type DecisionKind = (typeof DECISION_KINDS)[number];
 export type DecisionOutcome = (typeof DECISION_OUTCOMES)[number];

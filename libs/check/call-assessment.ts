@@ -84,7 +84,10 @@ export class CallAssessment implements OnModuleInit {
         errorDescription: description,
       };
       this.record(input, result);
-      if (clientId) void this.state.recordFailure(clientId, Date.now()).catch(() => undefined);
+      // A bad proof with a token that verified is a failure of that client (failed_auth_burst);
+      // a nonce request is the protocol working (RFC 9449 §9), and a refusal of the token itself
+      // says nothing about who sent it (docs/risk.md).
+      if (clientId && code === 'dpop_proof') void this.state.recordFailure(clientId, Date.now()).catch(() => undefined);
       return result;
     };
 

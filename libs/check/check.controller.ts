@@ -1,7 +1,7 @@
 import { All, Controller, Inject, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { CONFIG, type TollgateConfig } from '#config';
-import { GatewayAuthenticator, InvalidClient } from '#oauth';
+import { callerAddress, GatewayAuthenticator, InvalidClient, SlowDown } from '#oauth';
 import { assessmentBody, CallAssessment } from './call-assessment.js';
 import { GatewayRequestError, originalCall } from './gateway-request.js';
 
@@ -23,8 +23,13 @@ export class CheckController {
     res.setHeader('Cache-Control', 'no-store');
     // The gateway's own credential. A failure says nothing about the workload's token.
     try {
-      await this.gateways.authenticate(req.headers['x-gateway-authorization']);
+      await this.gateways.authenticate(req.headers['x-gateway-authorization'], { kind: 'check', method: req.method, path: '/check' }, callerAddress(req, this.config.trustProxy));
     } catch (error) {
+      if (error instanceof SlowDown) {
+        res.setHeader('Retry-After', String(error.retryAfter));
+        res.status(429).json({ decision: 'invalid', error: error.error, error_description: error.error_description });
+        return;
+      }
       if (!(error instanceof InvalidClient)) throw error;
       res.status(401).json({ decision: 'invalid', error: 'invalid_client', error_description: 'gateway authentication failed' });
       return;

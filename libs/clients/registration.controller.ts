@@ -78,6 +78,11 @@ export class RegistrationController {
   async register(@Body() body: RegistrationDto, @Res() res: Response) {
     const token = newRegistrationToken();
     const { grant_types: _g, response_types: _r, redirect_uris: _u, client_id: _c, client_secret: _s, ...metadata } = body;
+    // RFC 7591 has no member naming the APIs a client's tokens are for (RFC 8707 resources): a
+    // workload registered with RFC 7591 metadata alone gets the operator's default
+    // (TOLLGATE_DEFAULT_RESOURCES; docs/configuration.md), and an admin widens it later.
+    const workload = !metadata.roles || metadata.roles.includes('workload');
+    if (workload && metadata.allowed_resources === undefined) metadata.allowed_resources = [...this.config.defaultResources];
     const { client, secret } = await this.registry.create(metadata, 'registration', { registrationTokenHash: digest(token) });
     this.send(res, 201, client, token, secret);
   }

@@ -57,4 +57,22 @@ describe('configuration', () => {
     assert.equal(config.adminToken, 'x'.repeat(40));
     assert.equal(config.adminTokenGenerated, false);
   });
+
+  it('failure budgets (docs/risk.md): defaults 100 per source and 20 per source and client id per 60 s; the second never above the first', () => {
+    assert.deepEqual(loadConfig({}).authFailureBudget, { perSource: 100, perSourceAndClient: 20, windowSeconds: 60 });
+    assert.deepEqual(
+      loadConfig({ TOLLGATE_AUTH_FAILURES_PER_SOURCE: '500', TOLLGATE_AUTH_FAILURES_PER_CLIENT: '50', TOLLGATE_AUTH_FAILURE_WINDOW: '300' }).authFailureBudget,
+      { perSource: 500, perSourceAndClient: 50, windowSeconds: 300 },
+    );
+    refuses({ TOLLGATE_AUTH_FAILURES_PER_SOURCE: '0' }, 'TOLLGATE_AUTH_FAILURES_PER_SOURCE');
+    refuses({ TOLLGATE_AUTH_FAILURES_PER_CLIENT: '200' }, 'TOLLGATE_AUTH_FAILURES_PER_CLIENT');
+    refuses({ TOLLGATE_AUTH_FAILURE_WINDOW: '5' }, 'TOLLGATE_AUTH_FAILURE_WINDOW');
+  });
+
+  it('default resources for RFC 7591 registrations: the issuer, or TOLLGATE_DEFAULT_RESOURCES (absolute URIs, no fragment)', () => {
+    assert.deepEqual(loadConfig({}).defaultResources, ['http://localhost:3000']);
+    assert.deepEqual(loadConfig({ TOLLGATE_DEFAULT_RESOURCES: 'https://a.example/, https://b.example/api' }).defaultResources, ['https://a.example/', 'https://b.example/api']);
+    refuses({ TOLLGATE_DEFAULT_RESOURCES: 'https://a.example/, /relative' }, 'TOLLGATE_DEFAULT_RESOURCES');
+    refuses({ TOLLGATE_DEFAULT_RESOURCES: 'https://a.example/#x' }, 'TOLLGATE_DEFAULT_RESOURCES');
+  });
 });

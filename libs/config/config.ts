@@ -36,6 +36,13 @@ export interface TollgateConfig {
   clientCacheTtl: number;
   /** Trust X-Forwarded-Proto/-Host/-For (set only behind a proxy that overwrites them). */
   trustProxy: boolean;
+  /**
+   * Brute-force budgets (docs/risk.md): failed client authentications nobody proved, per source
+   * (IPv4 address or IPv6 /64) and per source + client id, per window; past one, 429 (RFC 6585 §4).
+   */
+  authFailureBudget: { perSource: number; perSourceAndClient: number; windowSeconds: number };
+  /** RFC 7591 registrations without `allowed_resources` get these RFC 8707 resources. */
+  defaultResources: string[];
   logLevel: 'debug' | 'info' | 'warn' | 'error';
 }
 
@@ -108,6 +115,17 @@ function keyEncryptionKey(env: Env): Buffer | undefined {
   return key;
 }
 
+/** A comma-separated list of absolute URIs without fragments (RFC 8707 §2 resources). */
+function resources(env: Env, name: string, fallback: string[]): string[] {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return fallback;
+  const list = raw.split(',').map((r) => r.trim()).filter(Boolean);
+  for (const r of list) {
+    if (!URL.parse(r) || r.includes('#')) throw new ConfigError(name, `must list absolute URIs without a fragment, got "${r}"`);
+  }
+  return [...new Set(list)];
+}
+
 export function loadConfig(env: Env = process.env): TollgateConfig {
   const port = integer(env, 'PORT', 3000, 0, 65535);
   const databaseUrl = url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']);
@@ -124,10 +142,16 @@ export function loadConfig(env: Env = process.env): TollgateConfig {
   if (!['debug', 'info', 'warn', 'error'].includes(logLevel)) {
     throw new ConfigError('TOLLGATE_LOG_LEVEL', 'must be one of debug, info, warn, error');
   }
+  const issuerUrl = issuer(env, port);
+  const perSource = integer(env, 'TOLLGATE_AUTH_FAILURES_PER_SOURCE', 100, 1, 1_000_000);
+  const perSourceAndClient = integer(env, 'TOLLGATE_AUTH_FAILURES_PER_CLIENT', 20, 1, 1_000_000);
+  if (perSourceAndClient > perSource) {
+    throw new ConfigError('TOLLGATE_AUTH_FAILURES_PER_CLIENT', `must not exceed TOLLGATE_AUTH_FAILURES_PER_SOURCE (${perSource})`);
+  }
   return {
     port,
     host: env.HOST || '0.0.0.0',
-    issuer: issuer(env, port),
+    issuer: issuerUrl,
     databaseUrl,
     // `memory://` keeps the embedded database in memory (tests); anything else is a folder.
     dataDir: env.TOLLGATE_DATA_DIR === 'memory://' ? 'memory://' : resolve(env.TOLLGATE_DATA_DIR || '.tollgate'),
@@ -144,6 +168,8 @@ export function loadConfig(env: Env = process.env): TollgateConfig {
     stepUpChallengeTtl: integer(env, 'TOLLGATE_STEP_UP_CHALLENGE_TTL', 120, 5, 600),
     clientCacheTtl: integer(env, 'TOLLGATE_CLIENT_CACHE_TTL', 60, 0, 3600),
     trustProxy: flag(env, 'TOLLGATE_TRUST_PROXY', false),
+    authFailureBudget: { perSource, perSourceAndClient, windowSeconds: integer(env, 'TOLLGATE_AUTH_FAILURE_WINDOW', 60, 10, 3600) },
+    defaultResources: resources(env, 'TOLLGATE_DEFAULT_RESOURCES', [issuerUrl]),
     logLevel: logLevel as TollgateConfig['logLevel'],
   };
 }

@@ -30,6 +30,15 @@ export interface ChallengeStore {
   count(key: string, ttlSeconds: number): Promise<number>;
 }
 
+/**
+ * Fixed-window counters shared by every instance (failed authentications per source). Unlike
+ * challenges they are never refused for lack of room: past the bound the oldest are forgotten.
+ */
+export interface CounterStore {
+  /** Adds one to `key`, which lives ttlSeconds from its first count; returns the new count. */
+  add(key: string, ttlSeconds: number): Promise<number>;
+}
+
 /** Fan-out of change notices (client changed, token revoked, keys rotated) to every instance. */
 export interface EventBus {
   publish(topic: string, message: string): Promise<void>;
@@ -42,6 +51,7 @@ export interface HotState {
   readonly kind: 'memory' | 'redis';
   readonly replay: ReplayStore;
   readonly challenges: ChallengeStore;
+  readonly counters: CounterStore;
   readonly events: EventBus;
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -57,6 +67,8 @@ const now = () => Math.floor(Date.now() / 1000);
 const MEMORY_REPLAY_LIMIT = 2_000_000;
 /** Challenges live two minutes; past this bound new ones are refused rather than old ones dropped. */
 const MEMORY_CHALLENGE_LIMIT = 100_000;
+/** Failure counters: one per source and per source + client id seen failing within a window. */
+const MEMORY_COUNTER_LIMIT = 200_000;
 
 function memoryChallenges(): ChallengeStore & { sweep(now: number): void } {
   const records = new Map<string, { value: string; expires: number }>();
@@ -98,14 +110,34 @@ function memoryChallenges(): ChallengeStore & { sweep(now: number): void } {
   };
 }
 
+/** Counters for one process: a bounded map, expired entries swept, the oldest dropped when full. */
+function memoryCounters(): CounterStore & { sweep(now: number): void } {
+  const counts = new Map<string, { n: number; expires: number }>();
+  return {
+    async add(key, ttlSeconds) {
+      const t = Date.now();
+      const c = counts.get(key);
+      if (c && c.expires > t) return ++c.n;
+      if (counts.size >= MEMORY_COUNTER_LIMIT) counts.delete(counts.keys().next().value!);
+      counts.set(key, { n: 1, expires: t + ttlSeconds * 1000 });
+      return 1;
+    },
+    sweep(now) {
+      for (const [key, c] of counts) if (c.expires <= now) counts.delete(key);
+    },
+  };
+}
+
 function openMemory(): HotState {
   const startedAt = now();
   const seen = new Map<string, number>();
   const challenges = memoryChallenges();
+  const counters = memoryCounters();
   const sweep = setInterval(() => {
     const t = Date.now();
     for (const [key, expires] of seen) if (expires <= t) seen.delete(key);
     challenges.sweep(t);
+    counters.sweep(t);
   }, 10_000);
   sweep.unref();
   const handlers = new Map<string, ((m: string) => void)[]>();
@@ -124,6 +156,7 @@ function openMemory(): HotState {
       current: async () => undefined,
     },
     challenges,
+    counters,
     events: {
       async publish(topic, message) {
         for (const handler of handlers.get(topic) ?? []) handler(message);
@@ -175,6 +208,14 @@ async function openRedis(url: string): Promise<HotState> {
   await subscriber.connect();
   await current();
 
+  /** INCR with the window's TTL set by the first count (EXPIRE NX), in one transaction. */
+  const countWithin = async (key: string, ttlSeconds: number): Promise<number> => {
+    const replies = await command.multi().incr(key).expire(key, Math.max(1, Math.ceil(ttlSeconds)), 'NX').exec();
+    const [error, count] = replies?.[0] ?? [new Error('Redis transaction was discarded'), 0];
+    if (error) throw error;
+    return Number(count);
+  };
+
   const handlers = new Map<string, ((m: string) => void)[]>();
   subscriber.on('message', (channel: string, message: string) => {
     for (const handler of handlers.get(channel) ?? []) handler(message);
@@ -201,11 +242,10 @@ async function openRedis(url: string): Promise<HotState> {
       },
       get: (key) => command.get(`tollgate:challenge:${key}`),
       take: (key) => command.getdel(`tollgate:challenge:${key}`),
-      async count(key, ttlSeconds) {
-        const k = `tollgate:challenge:${key}`;
-        const [[, n]] = (await command.multi().incr(k).expire(k, Math.max(1, Math.ceil(ttlSeconds)), 'NX').exec()) as [[unknown, number]];
-        return n;
-      },
+      count: (key, ttlSeconds) => countWithin(`tollgate:challenge:${key}`, ttlSeconds),
+    },
+    counters: {
+      add: (key, ttlSeconds) => countWithin(`tollgate:count:${key}`, ttlSeconds),
     },
     events: {
       async publish(topic, message) {

@@ -2,10 +2,10 @@
 // OpenID Connect Core §9.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { calculateJwkThumbprint, createLocalJWKSet, decodeJwt, decodeProtectedHeader, errors, jwtVerify } from 'jose';
-import type { CryptoKey, JWK, JWTPayload, JWTVerifyOptions } from 'jose';
+import type { CryptoKey, JWK, JWTPayload, JWTVerifyOptions, ProtectedHeaderParameters } from 'jose';
 import type { ProofReplayGuard } from './dpop-proof.js';
 import { isAsymmetricAlg } from './dpop-proof.js';
-import { InvalidClient } from './oauth-error.js';
+import { type AuthFailureReason, InvalidClient } from './oauth-error.js';
 
 export const JWT_BEARER_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 
@@ -16,6 +16,8 @@ export interface AssertionExpectations {
   clockSkewSeconds: number;
   maxLifetimeSeconds: number; // exp - now must be <= this + skew
   expectedNonce?: string; // when set, claim `nonce` must equal it
+  /** Epoch seconds: an assertion issued before this cannot be checked for replay (the replay store's memory). */
+  notBefore?: number;
 }
 
 export interface VerifiedAssertion {
@@ -26,11 +28,32 @@ export interface VerifiedAssertion {
   jkt: string; // RFC 7638 thumbprint of the verifying key
 }
 
+/** An assertion whose structure and claims passed, before any key is looked at. */
+export interface AssertionShape {
+  header: ProtectedHeaderParameters;
+  payload: JWTPayload & { exp: number; jti: string };
+}
+
 const JWS_COMPACT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 // Token types that must never double as a client assertion (RFC 8725 §3.11, §3.12).
 const CONFUSABLE_TYPES = new Set(['dpop+jwt', 'at+jwt']);
+/** Longest assertion looked at: an RS256 assertion with an 8192-bit key is about 2 KB. */
+const MAX_ASSERTION_LENGTH = 16_384;
 
-const refuse = (description: string) => new InvalidClient(description);
+const refuse = (reason: AuthFailureReason, description: string) => new InvalidClient(description, reason);
+
+/**
+ * What a failure after the client lookup says: one description, so that an answer never tells
+ * whether a client id exists or which of its keys were tried (the reason code says it in the
+ * decision log).
+ */
+export const NOT_VERIFIED = 'client authentication failed: the client assertion is not signed by a registered key of an active workload client';
+const AFTER_LOOKUP = new Set<AuthFailureReason>(['unknown_client', 'auth_method', 'client_keys', 'unknown_key', 'assertion_signature', 'assertion_invalid']);
+
+/** A refusal as the caller sees it: the reasons found after the client lookup all read NOT_VERIFIED. */
+export function publicRefusal(err: InvalidClient): InvalidClient {
+  return AFTER_LOOKUP.has(err.reason) ? new InvalidClient(NOT_VERIFIED, err.reason) : err;
+}
 
 /** Constant-time string equality (hashing first hides the length). */
 function safeEqual(a: string, b: string): boolean {
@@ -38,13 +61,84 @@ function safeEqual(a: string, b: string): boolean {
   return timingSafeEqual(h(a), h(b));
 }
 
+const claimRefusal = (claim: string, missing: boolean): InvalidClient => {
+  const reason: AuthFailureReason =
+    claim === 'aud' ? 'assertion_audience' : claim === 'iss' || claim === 'sub' ? 'assertion_issuer' : claim === 'jti' ? 'assertion_jti' : 'assertion_lifetime';
+  return refuse(reason, `client assertion ${claim} claim is ${missing ? 'missing' : 'invalid'}`);
+};
+
+/**
+ * RFC 7523 §2.2 and §3 (1)-(7) as far as they can be checked without a key: the assertion type,
+ * a JWS compact serialization, an asymmetric algorithm we accept (§3 (9): never `none` or HS*), no
+ * confusable `typ`, iss = sub = client_id, an `aud` that names us, `exp` present, not passed and
+ * not too far ahead, `iat` not in the future, a `jti`, and not older than the replay store's
+ * memory. Cheap by design: it runs before the client is looked up and before any key is fetched,
+ * so an assertion that cannot be right costs no signature work and no fetch.
+ */
+export function assertionShape(assertion: unknown, assertionType: unknown, expect: AssertionExpectations, now = Date.now() / 1000): AssertionShape {
+  if (assertionType !== JWT_BEARER_ASSERTION_TYPE) throw refuse('assertion_type', `client_assertion_type must be ${JWT_BEARER_ASSERTION_TYPE}`);
+  if (typeof assertion !== 'string' || assertion.length > MAX_ASSERTION_LENGTH || !JWS_COMPACT.test(assertion)) {
+    throw refuse('assertion_malformed', 'client assertion is not a JWS compact serialization');
+  }
+  let header: ProtectedHeaderParameters;
+  let payload: JWTPayload;
+  try {
+    header = decodeProtectedHeader(assertion);
+  } catch {
+    throw refuse('assertion_malformed', 'client assertion header is not valid JSON');
+  }
+  try {
+    payload = decodeJwt(assertion);
+  } catch {
+    throw refuse('assertion_malformed', 'client assertion payload is not a JSON object');
+  }
+  if (header.typ !== undefined) {
+    const typ = String(header.typ).toLowerCase().replace(/^application\//, '');
+    if (CONFUSABLE_TYPES.has(typ)) throw refuse('assertion_typ', 'client assertion typ must not be a DPoP proof or access token type');
+  }
+  if (typeof header.alg !== 'string' || !acceptedAlgorithms(expect).includes(header.alg)) throw refuse('assertion_alg', 'client assertion alg is not allowed');
+
+  const { iss, sub, aud, exp, iat, jti, nbf } = payload;
+  if (iss === undefined) throw claimRefusal('iss', true);
+  if (iss !== expect.clientId) throw claimRefusal('iss', false);
+  if (sub === undefined) throw claimRefusal('sub', true);
+  if (sub !== expect.clientId) throw claimRefusal('sub', false);
+  if (aud === undefined) throw claimRefusal('aud', true);
+  const audiences = Array.isArray(aud) ? aud : [aud];
+  if (!audiences.some((a) => typeof a === 'string' && expect.audiences.includes(a))) throw claimRefusal('aud', false);
+  if (exp === undefined) throw claimRefusal('exp', true);
+  if (typeof exp !== 'number' || !Number.isFinite(exp)) throw claimRefusal('exp', false);
+  if (now - exp > expect.clockSkewSeconds) throw refuse('assertion_lifetime', 'client assertion has expired');
+  // Refuse long-lived assertions, which stay useful to a thief (RFC 7523 §3 (4) leaves the limit to the server).
+  if (exp - now > expect.maxLifetimeSeconds + expect.clockSkewSeconds) {
+    throw refuse('assertion_lifetime', `client assertion lifetime is too long (its exp is more than ${expect.maxLifetimeSeconds} s ahead)`);
+  }
+  // RFC 7523 §3 (5), (6): nbf and iat bound the time the assertion is good; none from the future.
+  if (iat !== undefined && (typeof iat !== 'number' || !Number.isFinite(iat))) throw claimRefusal('iat', false);
+  if (typeof iat === 'number' && iat - now > expect.clockSkewSeconds) throw refuse('assertion_lifetime', 'client assertion iat is in the future');
+  if (nbf !== undefined && (typeof nbf !== 'number' || nbf - now > expect.clockSkewSeconds)) throw refuse('assertion_lifetime', 'client assertion is not valid yet (nbf)');
+  if (jti === undefined) throw claimRefusal('jti', true);
+  if (typeof jti !== 'string' || jti === '' || jti.length > 512) throw claimRefusal('jti', false);
+  // A replay store that restarted without persistence forgot what it saw before: an assertion
+  // from before that moment could be a replay (docs/operations.md).
+  if (expect.notBefore !== undefined && (typeof iat === 'number' ? iat : exp - expect.maxLifetimeSeconds) < expect.notBefore) {
+    throw refuse('assertion_stale', 'client assertion predates the replay store; create a new one');
+  }
+  if (expect.expectedNonce !== undefined && (typeof payload.nonce !== 'string' || !safeEqual(payload.nonce, expect.expectedNonce))) {
+    throw refuse('assertion_nonce', 'client assertion nonce does not match');
+  }
+  return { header, payload: payload as AssertionShape['payload'] };
+}
+
+const acceptedAlgorithms = (expect: AssertionExpectations) => expect.algorithms.filter(isAsymmetricAlg);
+
 /** Verify against the client's JWKS; when several keys fit (no kid), try each in turn. */
 async function verifyWithKeySet(assertion: string, keys: { keys: JWK[] }, options: JWTVerifyOptions) {
   let keySet: ReturnType<typeof createLocalJWKSet>;
   try {
     keySet = createLocalJWKSet(keys);
   } catch {
-    throw refuse('client JWKS is invalid');
+    throw refuse('client_keys', 'client JWKS is invalid');
   }
   try {
     const { payload, key } = await jwtVerify(assertion, keySet, options);
@@ -64,16 +158,14 @@ async function verifyWithKeySet(assertion: string, keys: { keys: JWK[] }, option
   }
 }
 
-function describe(err: unknown): string {
-  if (err instanceof errors.JWTExpired) return 'client assertion has expired';
-  if (err instanceof errors.JWTClaimValidationFailed) {
-    return err.reason === 'missing' ? `client assertion ${err.claim} claim is missing` : `client assertion ${err.claim} claim is invalid`;
-  }
-  if (err instanceof errors.JWSSignatureVerificationFailed) return 'client assertion signature is invalid';
-  if (err instanceof errors.JWKSNoMatchingKey) return 'no registered client key matches the client assertion';
-  if (err instanceof errors.JOSEAlgNotAllowed) return 'client assertion alg is not allowed';
-  if (err instanceof errors.JOSEError) return `client assertion is invalid: ${err.message}`;
-  return 'client assertion is invalid';
+function describe(err: unknown): InvalidClient {
+  if (err instanceof errors.JWTExpired) return refuse('assertion_lifetime', 'client assertion has expired');
+  if (err instanceof errors.JWTClaimValidationFailed) return claimRefusal(err.claim, err.reason === 'missing');
+  if (err instanceof errors.JWSSignatureVerificationFailed) return refuse('assertion_signature', 'client assertion signature is invalid');
+  if (err instanceof errors.JWKSNoMatchingKey) return refuse('unknown_key', 'no registered client key matches the client assertion');
+  if (err instanceof errors.JOSEAlgNotAllowed) return refuse('assertion_alg', 'client assertion alg is not allowed');
+  if (err instanceof errors.JOSEError) return refuse('assertion_invalid', `client assertion is invalid: ${err.message}`);
+  return refuse('assertion_invalid', 'client assertion is invalid');
 }
 
 export async function verifyClientAssertion(
@@ -84,30 +176,14 @@ export async function verifyClientAssertion(
   replay: ProofReplayGuard,
   now = Date.now() / 1000,
 ): Promise<VerifiedAssertion> {
-  // RFC 7523 §2.2
-  if (assertionType !== JWT_BEARER_ASSERTION_TYPE) throw refuse(`client_assertion_type must be ${JWT_BEARER_ASSERTION_TYPE}`);
-  if (typeof assertion !== 'string' || !JWS_COMPACT.test(assertion)) throw refuse('client assertion is not a JWS compact serialization');
+  const { header } = assertionShape(assertion, assertionType, expect, now);
 
-  let header: ReturnType<typeof decodeProtectedHeader>;
-  try {
-    header = decodeProtectedHeader(assertion);
-  } catch {
-    throw refuse('client assertion header is not valid JSON');
-  }
-  if (header.typ !== undefined) {
-    const typ = String(header.typ).toLowerCase().replace(/^application\//, '');
-    if (CONFUSABLE_TYPES.has(typ)) throw refuse('client assertion typ must not be a DPoP proof or access token type');
-  }
-  // RFC 7523 §3 (9): signed with an asymmetric algorithm the server accepts ('none'/HS* never).
-  const algorithms = expect.algorithms.filter(isAsymmetricAlg);
-  if (typeof header.alg !== 'string' || !algorithms.includes(header.alg)) throw refuse('client assertion alg is not allowed');
-
-  // RFC 7523 §3 (1)-(4), (9): iss = sub = client_id, aud identifies us, exp present and not passed, signature.
+  // RFC 7523 §3 (9): the signature, by one of the client's keys (jose re-checks the claims).
   let payload: JWTPayload;
   let key: CryptoKey;
   try {
     ({ payload, key } = await verifyWithKeySet(assertion, keys, {
-      algorithms,
+      algorithms: acceptedAlgorithms(expect),
       issuer: expect.clientId,
       subject: expect.clientId,
       audience: expect.audiences,
@@ -116,19 +192,9 @@ export async function verifyClientAssertion(
       clockTolerance: expect.clockSkewSeconds,
     }));
   } catch (err) {
-    throw err instanceof InvalidClient ? err : refuse(describe(err));
+    throw err instanceof InvalidClient ? err : describe(err);
   }
-
-  const { exp, iat, jti, nonce } = payload as Record<string, unknown>;
-  if (typeof exp !== 'number') throw refuse('client assertion exp claim is missing'); // jose checked; narrows the type
-  if (typeof jti !== 'string' || jti === '') throw refuse('client assertion jti claim is invalid');
-  // Refuse long-lived assertions, which stay useful to a thief (RFC 7523 §3 (4) leaves the limit to the server).
-  if (exp - now > expect.maxLifetimeSeconds + expect.clockSkewSeconds) throw refuse('client assertion lifetime is too long');
-  // RFC 7523 §3 (6): iat may bound the age; refuse assertions from the future.
-  if (typeof iat === 'number' && iat - now > expect.clockSkewSeconds) throw refuse('client assertion iat is in the future');
-  if (expect.expectedNonce !== undefined && (typeof nonce !== 'string' || !safeEqual(nonce, expect.expectedNonce))) {
-    throw refuse('client assertion nonce does not match');
-  }
+  const { exp, iat, jti } = payload as { exp: number; iat?: number; jti: string };
 
   const jkt = await calculateJwkThumbprint(key, 'sha256');
 
@@ -136,7 +202,7 @@ export async function verifyClientAssertion(
   // key oidc-provider's token endpoint claims too, so one assertion is good for one request at
   // any of our endpoints, not once at each.
   const ttl = Math.max(1, Math.ceil(exp - now + expect.clockSkewSeconds));
-  if (!(await replay.claim(assertionReplayKey(expect.clientId, jti), ttl))) throw refuse('client assertion jti was already used');
+  if (!(await replay.claim(assertionReplayKey(expect.clientId, jti), ttl))) throw refuse('assertion_replay', 'client assertion jti was already used');
 
   return { jti, exp, iat: typeof iat === 'number' ? iat : undefined, kid: typeof header.kid === 'string' ? header.kid : undefined, jkt };
 }

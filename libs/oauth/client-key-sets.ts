@@ -10,9 +10,9 @@ import { InvalidClient } from './oauth-error.js';
 export class ClientKeySets {
   private readonly remote = new Map<string, { keys: { keys: JWK[] }; expires: number }>();
 
-  async keysFor(client: ClientRecord): Promise<{ keys: JWK[] }> {
+  async keysFor(client: ClientRecord, _want: { kid?: string } = {}): Promise<{ keys: JWK[] }> {
     if (client.jwks) return client.jwks;
-    if (!client.jwksUri) throw new InvalidClient('client has no keys');
+    if (!client.jwksUri) throw new InvalidClient('client has no keys', 'client_keys');
     const cacheKey = `${client.clientId}@${client.version}`;
     const cached = this.remote.get(cacheKey);
     if (cached && cached.expires > Date.now()) return cached.keys;
@@ -23,7 +23,7 @@ export class ClientKeySets {
       keys = (await response.json()) as { keys: JWK[] };
       if (!Array.isArray(keys?.keys)) throw new Error('not a JWK Set');
     } catch {
-      throw new InvalidClient('client jwks_uri could not be fetched');
+      throw new InvalidClient('client jwks_uri could not be fetched', 'client_keys');
     }
     if (this.remote.size > 1000) this.remote.clear();
     this.remote.set(cacheKey, { keys, expires: Date.now() + 300_000 });

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { type ClientRecord, ClientRegistry, SecretVerifier } from '#clients';
+import { AuthenticationFailures } from './authentication-failures.js';
 import { InvalidClient } from './oauth-error.js';
 
 /**
@@ -26,34 +27,53 @@ export interface GatewayAuthDeps {
   verifySecret(clientId: string, secret: string, stored: string): Promise<boolean>;
 }
 
-/** Authenticates an active gateway client; everything else is `invalid_client` with the same words. */
+/** Authenticates an active gateway client; every refusal reads the same, its reason code says why. */
 export async function authenticateGateway(header: unknown, deps: GatewayAuthDeps): Promise<ClientRecord> {
   const credentials = parseBasicCredentials(header);
-  if (!credentials) throw new InvalidClient('gateway authentication with client_secret_basic is required');
+  if (!credentials) throw new InvalidClient('gateway authentication with client_secret_basic is required', 'no_credentials');
   const client = await deps.lookupClient(credentials.clientId);
   // Verify against a dummy hash when the client is unknown so timing does not reveal which ids exist.
   const stored = client?.secretHash ?? DUMMY_HASH;
   const ok = await deps.verifySecret(credentials.clientId, credentials.secret, stored);
-  if (!ok || !client || client.status !== 'active' || !client.roles.includes('gateway')) {
-    throw new InvalidClient('gateway authentication failed');
-  }
+  if (!client || client.status !== 'active' || !client.roles.includes('gateway')) throw new InvalidClient('gateway authentication failed', 'unknown_client');
+  if (!ok) throw new InvalidClient('gateway authentication failed', 'client_secret');
   return client;
 }
 
-/** authenticateGateway over the client registry (cached) and the secret verifier (memoised). */
+/** Where a gateway authenticates, for the decision log. */
+export interface GatewayEndpoint {
+  kind: 'check' | 'introspection';
+  method: string;
+  path: string;
+}
+
+/**
+ * authenticateGateway over the client registry (cached) and the secret verifier (memoised),
+ * behind the source's failure budget: a wrong secret costs a scrypt, so a source that keeps
+ * sending them is refused before that work (AuthenticationFailures).
+ */
 @Injectable()
 export class GatewayAuthenticator {
   private readonly deps: GatewayAuthDeps;
 
-  constructor(clients: ClientRegistry, secrets: SecretVerifier) {
+  constructor(clients: ClientRegistry, secrets: SecretVerifier, private readonly failures: AuthenticationFailures) {
     this.deps = {
       lookupClient: (id) => clients.lookup(id),
       verifySecret: (id, secret, stored) => secrets.verify(id, secret, stored),
     };
   }
 
-  authenticate(header: unknown): Promise<ClientRecord> {
-    return authenticateGateway(header, this.deps);
+  async authenticate(header: unknown, endpoint: GatewayEndpoint, ip: string | undefined): Promise<ClientRecord> {
+    const named = parseBasicCredentials(header)?.clientId;
+    this.failures.admit(endpoint.kind, ip, named);
+    try {
+      return await authenticateGateway(header, this.deps);
+    } catch (err) {
+      if (err instanceof InvalidClient) {
+        await this.failures.unauthenticated({ endpoint: endpoint.kind, method: endpoint.method, path: endpoint.path, ip, clientId: named, reason: err.reason });
+      }
+      throw err;
+    }
   }
 }
 

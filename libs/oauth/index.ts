@@ -4,6 +4,8 @@ export { OAuthErrorFilter } from './oauth-error.filter.js';
 export { OAUTH_ROUTES, STEP_UP_ROUTES, CLIENT_SIGNING_ALGS } from './provider.js';
 export { StepUpGrantSlot, type StepUpAnswer, type ProvenLevel } from './step-up-grant.js';
 export { WorkloadAuthenticator, formParam } from './workload-auth.js';
+export { callerAddress, sourceOf } from './failure-budget.js';
+export { AuthenticationFailures } from './authentication-failures.js';
 export { DpopNonces } from './dpop-nonce.js';
 export { CallAssessorSlot, type ContextAssessment, type ContextInput } from './call-assessor.js';
 export { authenticateGateway, GatewayAuthenticator, parseBasicCredentials } from './gateway-client.js';

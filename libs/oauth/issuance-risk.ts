@@ -75,9 +75,4 @@ export class IssuanceRisk {
     }
     return verdict;
   }
-
-  /** A failed authentication or proof feeds the failed-auth signal. */
-  failed(clientId: string): void {
-    void this.state.recordFailure(clientId, Date.now()).catch(() => undefined);
-  }
 }

@@ -19,8 +19,47 @@ export class InvalidRequest extends OAuthError {
   constructor(description = 'request is invalid') { super('invalid_request', 400, description); }
 }
 
+/**
+ * Why a client authentication failed, for the decision log, metrics and logs (never sent as
+ * such: the description is). Codes before the client lookup describe the request alone; the
+ * ones after it share one description so that an answer never tells whether a client exists.
+ */
+export type AuthFailureReason =
+  | 'no_credentials'
+  | 'assertion_type'
+  | 'assertion_malformed'
+  | 'assertion_typ'
+  | 'assertion_alg'
+  | 'assertion_issuer'
+  | 'assertion_audience'
+  | 'assertion_lifetime'
+  | 'assertion_stale'
+  | 'assertion_jti'
+  | 'assertion_nonce'
+  | 'unknown_client'
+  | 'auth_method'
+  | 'client_keys'
+  | 'unknown_key'
+  | 'assertion_signature'
+  | 'assertion_replay'
+  | 'client_secret'
+  | 'assertion_invalid';
+
 export class InvalidClient extends OAuthError {
-  constructor(description = 'client authentication failed') { super('invalid_client', 401, description); }
+  constructor(description = 'client authentication failed', readonly reason: AuthFailureReason = 'assertion_invalid') {
+    super('invalid_client', 401, description);
+  }
+}
+
+/**
+ * RFC 6585 §4 with the RFC 8628 §3.5 `slow_down` code (registered for token error responses):
+ * this source spent its budget of failed client authentications (docs/risk.md).
+ */
+export class SlowDown extends OAuthError {
+  constructor(retryAfter: number) {
+    super('slow_down', 429, `too many failed client authentications from this network; retry after ${retryAfter} s`);
+    this.retryAfter = retryAfter;
+  }
 }
 
 export class InvalidToken extends OAuthError {

@@ -12,7 +12,10 @@ import { StepUpGrantSlot } from './step-up-grant.js';
 import { CallAssessorSlot } from './call-assessor.js';
 import { IssuanceRisk } from './issuance-risk.js';
 import { GatewayAuthenticator } from './gateway-client.js';
+import { AuthenticationFailures } from './authentication-failures.js';
+import { FailureBudget } from './failure-budget.js';
 import { AuditModule } from '#audit';
+import { MetricsModule } from '#operations';
 import { RiskModule } from '#risk';
 import { deriveNonceSecret } from './provider.js';
 import { ProviderHost } from './provider-host.js';
@@ -23,11 +26,17 @@ export const KEY_ENCRYPTION_KEY = Symbol('KeyEncryptionKey');
 export { DPOP_NONCES };
 
 @Module({
-  imports: [ClientsModule, RiskModule, AuditModule],
+  imports: [ClientsModule, RiskModule, AuditModule, MetricsModule],
   controllers: [TokenEndpointsController],
   providers: [
     { provide: SecretVerifier, useFactory: () => new SecretVerifier() },
     ClientKeySets,
+    {
+      provide: FailureBudget,
+      inject: [CONFIG, HOT_STATE],
+      useFactory: (config: TollgateConfig, hot: HotState) => new FailureBudget(hot.counters, config.authFailureBudget),
+    },
+    AuthenticationFailures,
     CallAssessorSlot,
     StepUpGrantSlot,
     IssuanceRisk,
@@ -51,13 +60,26 @@ export { DPOP_NONCES };
     },
     {
       provide: ProviderHost,
-      inject: [CONFIG, DATABASE, HOT_STATE, KEY_RING, KEY_ENCRYPTION_KEY, ClientRegistry, IssuanceRisk, StepUpGrantSlot],
-      useFactory: (config: TollgateConfig, db: Database, hot: HotState, keys: KeyRing, kek: Buffer, clients: ClientRegistry, issuance: IssuanceRisk, stepUp: StepUpGrantSlot) =>
+      inject: [CONFIG, DATABASE, HOT_STATE, KEY_RING, KEY_ENCRYPTION_KEY, ClientRegistry, IssuanceRisk, StepUpGrantSlot, AuthenticationFailures, ClientKeySets],
+      useFactory: (
+        config: TollgateConfig,
+        db: Database,
+        hot: HotState,
+        keys: KeyRing,
+        kek: Buffer,
+        clients: ClientRegistry,
+        issuance: IssuanceRisk,
+        stepUp: StepUpGrantSlot,
+        failures: AuthenticationFailures,
+        keySets: ClientKeySets,
+      ) =>
         new ProviderHost({
           config,
           prisma: db.prisma,
           replay: hot.replay,
           lookupClient: (id) => clients.lookup(id),
+          keysFor: (client, want) => keySets.keysFor(client, want),
+          failures,
           signingJwks: () => keys.privateJwks(),
           nonceSecret: deriveNonceSecret(kek),
           logger: new Logger('oauth'),
@@ -66,7 +88,7 @@ export { DPOP_NONCES };
         }),
     },
   ],
-  exports: [AccessTokenVerifier, RevocationList, ProviderHost, SecretVerifier, DPOP_NONCES, CallAssessorSlot, GatewayAuthenticator, WorkloadAuthenticator, StepUpGrantSlot],
+  exports: [AccessTokenVerifier, RevocationList, ProviderHost, SecretVerifier, DPOP_NONCES, CallAssessorSlot, GatewayAuthenticator, WorkloadAuthenticator, StepUpGrantSlot, AuthenticationFailures],
 })
 export class OAuthModule implements OnModuleInit, OnModuleDestroy {
   constructor(

@@ -21,16 +21,18 @@ export interface AdapterDeps {
   prisma: PrismaClient;
   replay: ReplayStore;
   lookupClient(clientId: string): Promise<ClientRecord | null>;
+  /** Keys of a jwks_uri client, fetched and checked by us: oidc-provider gets them inline and never fetches. */
+  keysFor?(client: ClientRecord): Promise<{ keys: object[] }>;
 }
 
 type Payload = Record<string, unknown>;
 
-export function providerMetadata(c: ClientRecord): Payload {
+export function providerMetadata(c: ClientRecord, jwks = c.jwks): Payload {
   return {
     client_id: c.clientId,
     ...(c.clientName ? { client_name: c.clientName } : {}),
     token_endpoint_auth_method: 'private_key_jwt',
-    ...(c.jwks ? { jwks: c.jwks } : { jwks_uri: c.jwksUri }),
+    ...(jwks ? { jwks } : { jwks_uri: c.jwksUri }),
     grant_types: ['client_credentials', STEP_UP_GRANT_TYPE],
     response_types: [],
     redirect_uris: [],
@@ -47,7 +49,11 @@ export function adapterFactory(deps: AdapterDeps) {
       if (this.model === 'Client') {
         const c = await deps.lookupClient(id);
         if (!c || c.status !== 'active' || !c.roles.includes('workload')) return undefined;
-        return providerMetadata(c);
+        if (c.jwks || !deps.keysFor) return providerMetadata(c);
+        // One guarded fetch for every endpoint (ClientKeySets): the keys oidc-provider verifies with
+        // passed the same rules as inline ones. No keys, no client (invalid_client).
+        const keys = await deps.keysFor(c).catch(() => undefined);
+        return keys ? providerMetadata(c, keys as ClientRecord['jwks']) : undefined;
       }
       if (this.model === 'ReplayDetection') {
         const first = await deps.replay.claim(`oidc:${id}`, REPLAY_CLAIM_SECONDS);

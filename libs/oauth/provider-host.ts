@@ -1,11 +1,43 @@
+import type { IncomingMessage } from 'node:http';
+import { parse as parseForm } from 'node:querystring';
 import type { NextFunction, Request, Response } from 'express';
-import { buildProvider, OAUTH_ROUTES, type ProviderDeps } from './provider.js';
+import type { ClientRecord } from '#clients';
+import { isDependencyUnavailable } from '#persistence';
+import { assertionShape, NOT_VERIFIED, publicRefusal } from './client-assertion.js';
+import { callerAddress } from './failure-budget.js';
+import { InvalidClient, type OAuthError, SlowDown, toOAuthBody } from './oauth-error.js';
+import { buildProvider, CLIENT_SIGNING_ALGS, MAX_ASSERTION_LIFETIME, OAUTH_ROUTES, type ProviderDeps, type TokenRequestSource } from './provider.js';
 
 const PROVIDER_PATHS = new Set(['/.well-known/openid-configuration', OAUTH_ROUTES.token, OAUTH_ROUTES.jwks]);
+/** oidc-provider's own limit for form bodies (lib/shared/selective_body.js). */
+const TOKEN_REQUEST_MAX_BYTES = 56 * 1024;
+
+class BodyTooLarge extends Error {}
+
+/** Reads a request body up to `max` bytes; past it (or past a Content-Length over it) rejects with BodyTooLarge. */
+async function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
+  if (Number(req.headers['content-length'] ?? 0) > max) throw new BodyTooLarge();
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > max) throw new BodyTooLarge();
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks, size);
+}
+
+/** One form parameter, when given exactly once. */
+const single = (value: unknown): string | undefined => (typeof value === 'string' ? value : undefined);
 
 /**
  * Holds the running oidc-provider and rebuilds it when the signing keys change (oidc-provider
  * reads its keystore once, at construction). Requests in flight finish on the old instance.
+ *
+ * Token requests are screened here before oidc-provider sees them (docs/risk.md): the source's
+ * failure budget, the client assertion's structure, the client and its keys. What is refused
+ * here costs no signature work and no key fetch, and is recorded as a failed authentication;
+ * oidc-provider then verifies the signature and the replay, and issues the token.
  */
 export class ProviderHost {
   private handler!: (req: unknown, res: unknown) => void;
@@ -27,8 +59,101 @@ export class ProviderHost {
         req.url = req.url.replace('/.well-known/oauth-authorization-server', '/.well-known/openid-configuration');
         return this.handler(req, res);
       }
-      if (PROVIDER_PATHS.has(path)) return this.handler(req, res);
-      next();
+      if (!PROVIDER_PATHS.has(path)) return next();
+      if (path !== OAUTH_ROUTES.token || req.method !== 'POST' || !this.deps.failures) return this.handler(req, res);
+      this.screen(req).then(
+        (refusal) => (refusal ? send(res, refusal) : this.handler(req, res)),
+        (error: unknown) => {
+          // As the token endpoint answers a dependency outage (provider.ts): 503, retry later; never a 500 with details.
+          const unavailable = isDependencyUnavailable(error);
+          if (!unavailable) this.deps.logger?.error({ message: 'token request screening failed', error: (error as Error)?.name, detail: (error as Error)?.message });
+          if (unavailable) res.setHeader('Retry-After', '1');
+          send(res, unavailable
+            ? { status: 503, body: { error: 'temporarily_unavailable', error_description: 'a dependency is unavailable; retry later' } }
+            : { status: 500, body: { error: 'server_error', error_description: 'unexpected error' } });
+        },
+      );
     };
   }
+
+  /** The screening of a token request; resolves to the refusal to send, or undefined to hand it on. */
+  private async screen(req: Request): Promise<OAuthError | { status: number; body: object } | undefined> {
+    const { config, failures } = this.deps;
+    const ip = callerAddress(req, config.trustProxy);
+    try {
+      failures!.admit('token', ip);
+    } catch (error) {
+      if (error instanceof SlowDown) return error;
+      throw error;
+    }
+    let body: Buffer;
+    try {
+      body = await readBody(req, TOKEN_REQUEST_MAX_BYTES);
+    } catch (error) {
+      if (error instanceof BodyTooLarge) return { status: 413, body: { error: 'invalid_request', error_description: `the request body is larger than ${TOKEN_REQUEST_MAX_BYTES} bytes` } };
+      throw error;
+    }
+    // oidc-provider reads a body read before it from req.body (lib/shared/selective_body.js),
+    // parsing it exactly as it would have; it prints one warning about it per process.
+    (req as unknown as { body: Buffer }).body = body;
+    if (!req.is('application/x-www-form-urlencoded')) return undefined;
+    const form = parseForm(body.toString('utf8'));
+    const assertion = single(form.client_assertion);
+    // No assertion, or a repeated parameter: oidc-provider answers that (invalid_client / invalid_request).
+    if (assertion === undefined || (form.client_id !== undefined && single(form.client_id) === undefined)) return undefined;
+    const subject = unverifiedSubject(assertion);
+    // RFC 6749 §2.3: client_id and the assertion name two clients: oidc-provider answers invalid_request.
+    if (form.client_id !== undefined && subject !== undefined && form.client_id !== subject) return undefined;
+    const clientId = single(form.client_id) ?? subject;
+    const source: TokenRequestSource = { ip, clientId };
+    (req as unknown as { tollgate: TokenRequestSource }).tollgate = source;
+    try {
+      failures!.admit('token', ip, clientId);
+    } catch (error) {
+      if (error instanceof SlowDown) return error;
+      throw error;
+    }
+    try {
+      await this.deps.replay.current();
+      const issuer = config.issuer;
+      const { header } = assertionShape(assertion, single(form.client_assertion_type), {
+        clientId: clientId ?? '',
+        audiences: [issuer, `${issuer}${OAUTH_ROUTES.token}`],
+        algorithms: CLIENT_SIGNING_ALGS,
+        clockSkewSeconds: config.clockSkew,
+        maxLifetimeSeconds: MAX_ASSERTION_LIFETIME,
+        notBefore: this.deps.replay.notBefore(),
+      });
+      const client = await this.deps.lookupClient(clientId!);
+      if (!client || client.status !== 'active' || !client.roles.includes('workload')) throw new InvalidClient(NOT_VERIFIED, 'unknown_client');
+      if (client.tokenEndpointAuthMethod !== 'private_key_jwt') throw new InvalidClient(NOT_VERIFIED, 'auth_method');
+      // Fetched keys are ready (and refreshed for a kid they lack) before oidc-provider asks the adapter for them.
+      await this.deps.keysFor?.(client as ClientRecord, { kid: typeof header.kid === 'string' ? header.kid : undefined });
+      return undefined;
+    } catch (error) {
+      if (!(error instanceof InvalidClient)) throw error;
+      await failures!.unauthenticated({ endpoint: 'token', method: 'POST', path: OAUTH_ROUTES.token, ip, clientId, reason: error.reason });
+      return publicRefusal(error);
+    }
+  }
+}
+
+/** As oidc-provider reads it (lib/shared/client_auth.js): the client id of an assertion is its `sub`. UNVERIFIED. */
+function unverifiedSubject(assertion: string): string | undefined {
+  try {
+    const payload = JSON.parse(Buffer.from(assertion.split('.')[1] ?? '', 'base64url').toString('utf8'));
+    return typeof payload?.sub === 'string' && payload.sub !== '' ? payload.sub : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function send(res: Response, refusal: OAuthError | { status: number; body: object }): void {
+  res.setHeader('Cache-Control', 'no-store');
+  if ('error' in refusal) {
+    if (refusal.retryAfter !== undefined) res.setHeader('Retry-After', String(refusal.retryAfter));
+    res.status(refusal.status).json(toOAuthBody(refusal));
+    return;
+  }
+  res.status(refusal.status).json(refusal.body);
 }

@@ -5,7 +5,10 @@ import type { TollgateConfig } from '#config';
 import type { ClientRecord } from '#clients';
 import type { ReplayStore } from '#hot-state';
 import { isDependencyUnavailable, type PrismaClient } from '#persistence';
+import type { AuthenticationFailures } from './authentication-failures.js';
 import { normalizeHtu } from './dpop-proof.js';
+import { type AuthFailureReason, InvalidClient } from './oauth-error.js';
+import { publicRefusal } from './client-assertion.js';
 import type { IssuanceInput, IssuanceVerdict } from './issuance-risk.js';
 import { adapterFactory } from './provider-adapter.js';
 import { registerStepUpGrant, STEP_UP_GRANT_TYPE, type ProvenLevel, type StepUpGrantSlot } from './step-up-grant.js';
@@ -56,8 +59,11 @@ export interface ProviderDeps {
   /** Risk at issuance (libs/risk through IssuanceRisk); absent in unit setups. */
   issuance?: {
     assess(input: IssuanceInput): Promise<IssuanceVerdict>;
-    failed(clientId: string): void;
   };
+  /** Failed authentications, attributed to who caused them; absent in unit setups. */
+  failures?: Pick<AuthenticationFailures, 'admit' | 'unauthenticated' | 'authenticated'>;
+  /** The client's verification keys (inline, or fetched from jwks_uri through the egress guard). */
+  keysFor?(client: ClientRecord, want?: { kid?: string }): Promise<{ keys: object[] }>;
   /** The step-up grant's checks (libs/step-up fills the slot); absent in unit setups. */
   stepUp?: StepUpGrantSlot;
 }
@@ -144,18 +150,11 @@ export function buildProvider(deps: ProviderDeps): Provider {
     } as any,
     // RFC 7523 §3 and RFC 7523bis: iss = sub = client_id, short lifetime, and not older than
     // what the replay store remembers (so a replay-store restart does not reopen replays).
-    assertJwtClientAuthClaimsAndHeader: async (_ctx: any, claims: any, header: any) => {
-      if (claims.sub !== claims.iss) throw new errors.InvalidClientAuth('sub (JWT subject) must be the client_id');
-      if (header.typ && /^(dpop\+jwt|at\+jwt)$/i.test(header.typ)) throw new errors.InvalidClientAuth('wrong JWT type for a client assertion');
-      const now = epoch();
-      if (claims.exp - now > MAX_ASSERTION_LIFETIME + config.clockSkew) {
-        throw new errors.InvalidClientAuth(`client assertions may live at most ${MAX_ASSERTION_LIFETIME} seconds`);
-      }
-      const issuedAt = typeof claims.iat === 'number' ? claims.iat : claims.exp - MAX_ASSERTION_LIFETIME;
-      await deps.replay.current();
-      if (issuedAt < deps.replay.notBefore()) {
-        throw new errors.InvalidClientAuth('client assertion predates the replay store; create a new one');
-      }
+    // Their structure was checked before the client was looked up (ProviderHost, assertionShape);
+    // oidc-provider calls this right after the signature verified, so from here on a failure is
+    // one of a client that proved to be itself (except a replay, which oidc-provider checks next).
+    assertJwtClientAuthClaimsAndHeader: async (ctx: any) => {
+      ctx.state.assertionVerified = true;
     },
     // RFC 6749 §3.3 / RFC 9068 §2.2.3: a scope the client is not registered for is refused, not dropped.
     extraTokenClaims: async (ctx: any, token: any) => {
@@ -240,10 +239,22 @@ export function buildProvider(deps: ProviderDeps): Provider {
   // error_detail; RFC 9449 §5 asks for invalid_dpop_proof. Keep the error to rewrite it below.
   provider.on('grant.error', (ctx: any, error: any) => {
     ctx.state.grantError = error;
-    // Failed authentications and proofs feed the risk engine's failed-auth signal.
-    const clientId = ctx.oidc?.client?.clientId ?? ctx.oidc?.params?.client_id;
-    if (deps.issuance && typeof clientId === 'string' && /^(invalid_client|invalid_dpop_proof|invalid_grant)$/.test(error?.error ?? '')) {
-      void deps.lookupClient(clientId).then((c) => c && deps.issuance!.failed(c.clientId), () => undefined);
+    if (!deps.failures) return;
+    const failure = classifyGrantError(error, ctx.state.assertionVerified === true);
+    if (failure === 'authenticated') {
+      deps.failures.authenticated(ctx.oidc.client.clientId);
+    } else if (failure) {
+      // Recorded before the answer leaves (the middleware below awaits it): the decision log keeps `invalid` durably.
+      ctx.state.authFailureReason = failure.reason;
+      const screened = ctx.req.tollgate as TokenRequestSource | undefined;
+      ctx.state.failureRecorded = deps.failures.unauthenticated({
+        endpoint: 'token',
+        method: 'POST',
+        path: OAUTH_ROUTES.token,
+        ip: screened?.ip ?? ctx.ip,
+        clientId: screened?.clientId ?? ctx.oidc?.client?.clientId,
+        reason: failure.reason,
+      });
     }
   });
 
@@ -279,6 +290,9 @@ export function buildProvider(deps: ProviderDeps): Provider {
       }
     }
     await next();
+    if (ctx.state.failureRecorded) await ctx.state.failureRecorded;
+    const reason = ctx.state.authFailureReason as AuthFailureReason | undefined;
+    if (reason && ctx.body?.error === 'invalid_client') ctx.body = { ...ctx.body, error_description: refusalDescription(reason, ctx.body.error_description) };
     const detail = ctx.state.grantError?.error_detail;
     if (ctx.path === OAUTH_ROUTES.token && ctx.body?.error === 'invalid_grant' && /^DPoP proof JWT (Replay detected|not provided)/.test(detail ?? '')) {
       ctx.body = {
@@ -302,6 +316,53 @@ export function buildProvider(deps: ProviderDeps): Provider {
   });
 
   return provider;
+}
+
+/** What ProviderHost learned about a token request before oidc-provider saw it (on the Node request). */
+export interface TokenRequestSource {
+  ip?: string;
+  clientId?: string;
+}
+
+/**
+ * Who caused a token endpoint error (docs/risk.md): a failed client authentication nobody
+ * proved (with its reason code), a failure of a client that had just proved itself (a bad DPoP
+ * proof or step-up answer: failed_auth_burst), or neither (scope, resource, nonce requests, risk).
+ */
+export function classifyGrantError(error: any, assertionVerified: boolean): { reason: AuthFailureReason } | 'authenticated' | undefined {
+  const code: string = error?.error ?? '';
+  const detail = `${error?.error_detail ?? ''} ${error?.error_description ?? ''}`;
+  if (code === 'invalid_client') {
+    if (/only be used once|already used/i.test(detail)) return { reason: 'assertion_replay' };
+    if (!assertionVerified) return { reason: providerAuthReason(detail) };
+    return 'authenticated'; // the step-up grant's assertion nonce (libs/step-up)
+  }
+  if (!assertionVerified) return undefined;
+  if (code === 'invalid_dpop_proof') return 'authenticated';
+  if (code === 'invalid_grant' && !/DPoP proof JWT not provided/.test(detail)) return 'authenticated';
+  return undefined;
+}
+
+/** What a token endpoint refusal of client authentication says (oidc-provider's own words are generic). */
+function refusalDescription(reason: AuthFailureReason, given: string): string {
+  if (reason === 'assertion_replay') return 'client assertion jti was already used';
+  if (reason === 'assertion_stale') return 'client assertion predates the replay store; create a new one';
+  return publicRefusal(new InvalidClient(given, reason)).error_description;
+}
+
+/** oidc-provider's client authentication refusals (lib/shared/client_auth.js, jwt_client_auth.js) as our reason codes. */
+function providerAuthReason(detail: string): AuthFailureReason {
+  if (/client not found/i.test(detail)) return 'unknown_client';
+  if (/authentication mechanism does not match|no client authentication mechanism/i.test(detail)) return 'auth_method';
+  if (/alg mismatch/i.test(detail)) return 'assertion_alg';
+  if (/no matching key|no applicable key|JWKSNoMatchingKey/i.test(detail)) return 'unknown_key';
+  if (/signature/i.test(detail)) return 'assertion_signature';
+  if (/predates the replay store/i.test(detail)) return 'assertion_stale';
+  if (/expired|in the future|not active yet|expiration/i.test(detail)) return 'assertion_lifetime';
+  if (/\baud\b|audience/i.test(detail)) return 'assertion_audience';
+  if (/\biss\b|\bsub\b|issuer|subject/i.test(detail)) return 'assertion_issuer';
+  if (/\bjti\b/i.test(detail)) return 'assertion_jti';
+  return 'assertion_invalid';
 }
 
 /**

@@ -3,6 +3,7 @@ import type { Request, Response } from 'express';
 import { CONFIG, type TollgateConfig } from '#config';
 import { AccessTokenVerifier, type AccessTokenClaims, type TokenVerdict } from './access-token.js';
 import { CallAssessorSlot } from './call-assessor.js';
+import { callerAddress } from './failure-budget.js';
 import { GatewayAuthenticator } from './gateway-client.js';
 import { InvalidRequest, OAuthError } from './oauth-error.js';
 import { OAUTH_ROUTES } from './provider.js';
@@ -35,7 +36,11 @@ export class TokenEndpointsController {
   @Post(OAUTH_ROUTES.introspection)
   @HttpCode(200)
   async introspect(@Body() form: Form, @Headers('authorization') authorization: string | undefined, @Req() req: Request, @Res() res: Response) {
-    const gateway = await this.gateways.authenticate(authorization);
+    const gateway = await this.gateways.authenticate(
+      authorization,
+      { kind: 'introspection', method: 'POST', path: OAUTH_ROUTES.introspection },
+      callerAddress(req, this.config.trustProxy),
+    );
     const token = formParam(form, 'token');
     if (!token) throw new InvalidRequest('token is required');
     formParam(form, 'token_type_hint');
@@ -73,8 +78,9 @@ export class TokenEndpointsController {
    */
   @Post(OAUTH_ROUTES.revocation)
   @HttpCode(200)
-  async revoke(@Body() form: Form, @Res() res: Response) {
-    const { client } = await this.workloads.authenticate(form, `${this.config.issuer}${OAUTH_ROUTES.revocation}`);
+  async revoke(@Body() form: Form, @Req() req: Request, @Res() res: Response) {
+    const endpoint = { kind: 'revocation' as const, path: OAUTH_ROUTES.revocation, url: `${this.config.issuer}${OAUTH_ROUTES.revocation}` };
+    const { client } = await this.workloads.authenticate(form, endpoint, callerAddress(req, this.config.trustProxy));
     const clientId = client.clientId;
     const token = formParam(form, 'token');
     if (!token) throw new InvalidRequest('token is required');

@@ -2,11 +2,12 @@ import { Inject, Injectable } from '@nestjs/common';
 import { ClientRegistry, type ClientRecord } from '#clients';
 import { CONFIG, type TollgateConfig } from '#config';
 import { HOT_STATE, type HotState } from '#hot-state';
-import { unverifiedAssertionIssuer, verifyClientAssertion, type VerifiedAssertion } from './client-assertion.js';
+import { AuthenticationFailures } from './authentication-failures.js';
+import { type AssertionExpectations, assertionShape, NOT_VERIFIED, publicRefusal, unverifiedAssertionIssuer, verifyClientAssertion, type VerifiedAssertion } from './client-assertion.js';
 import { ClientKeySets } from './client-key-sets.js';
 import { DPOP_NONCES, type DpopNonces } from './dpop-nonce.js';
 import { verifyDpopProof, type VerifiedProof } from './dpop-proof.js';
-import { asAuthorizationServerError, InvalidClient, InvalidRequest } from './oauth-error.js';
+import { asAuthorizationServerError, InvalidClient, InvalidDpopProof, InvalidRequest } from './oauth-error.js';
 import { CLIENT_SIGNING_ALGS, MAX_ASSERTION_LIFETIME, OAUTH_ROUTES } from './provider.js';
 
 type Form = Record<string, unknown>;
@@ -24,10 +25,19 @@ export interface AuthenticatedWorkload {
   assertion: VerifiedAssertion;
 }
 
+/** One of our own endpoints where workloads authenticate (not the token endpoint, which is oidc-provider's). */
+export interface WorkloadEndpoint {
+  kind: 'revocation' | 'step_up';
+  /** Its path (for the decision log) and its URL (an accepted assertion `aud`, the DPoP `htu`). */
+  path: string;
+  url: string;
+}
+
 /**
  * private_key_jwt (RFC 7523 §2.2) at Tollgate's own workload endpoints (revocation, step-up),
- * with the same rules as oidc-provider applies at the token endpoint, and DPoP proofs (RFC 9449
- * §4.3) for endpoints that bind what they hand out to the workload's DPoP key.
+ * with the same rules as the token endpoint, and DPoP proofs (RFC 9449 §4.3) for endpoints that
+ * bind what they hand out to the workload's DPoP key. Failures are attributed to who caused
+ * them (AuthenticationFailures).
  */
 @Injectable()
 export class WorkloadAuthenticator {
@@ -37,46 +47,55 @@ export class WorkloadAuthenticator {
     @Inject(DPOP_NONCES) private readonly nonces: DpopNonces,
     private readonly clients: ClientRegistry,
     private readonly keySets: ClientKeySets,
+    private readonly failures: AuthenticationFailures,
   ) {}
 
-  /** Verifies the client assertion in `form`; `endpoint` is this endpoint's URL (an accepted `aud`). */
-  async authenticate(form: Form, endpoint: string): Promise<AuthenticatedWorkload> {
+  /** The assertion rules of every endpoint that accepts client assertions; `endpoint` is also an accepted `aud`. */
+  expectations(clientId: string, endpoint: string): AssertionExpectations {
+    const issuer = this.config.issuer;
+    return {
+      clientId,
+      audiences: [issuer, `${issuer}/`, `${issuer}${OAUTH_ROUTES.token}`, endpoint],
+      algorithms: CLIENT_SIGNING_ALGS,
+      clockSkewSeconds: this.config.clockSkew,
+      maxLifetimeSeconds: MAX_ASSERTION_LIFETIME,
+      notBefore: this.hot.replay.notBefore(),
+    };
+  }
+
+  /**
+   * Verifies the client assertion in `form`: the source's failure budget first (memory), then the
+   * assertion's shape, then the client and its keys, then the signature and the replay claim.
+   */
+  async authenticate(form: Form, endpoint: WorkloadEndpoint, ip: string | undefined): Promise<AuthenticatedWorkload> {
+    const named = formParam(form, 'client_id');
     const assertion = formParam(form, 'client_assertion');
     const type = formParam(form, 'client_assertion_type');
-    if (!assertion) throw new InvalidClient('client authentication with private_key_jwt (RFC 7523) is required');
-    const named = formParam(form, 'client_id');
-    const clientId = named ?? unverifiedAssertionIssuer(assertion);
-    const client = clientId ? await this.clients.lookup(clientId) : null;
-    if (!client || client.status !== 'active' || client.tokenEndpointAuthMethod !== 'private_key_jwt' || !client.roles.includes('workload')) {
-      throw new InvalidClient('client authentication failed');
+    const clientId = named ?? (assertion ? unverifiedAssertionIssuer(assertion) : undefined);
+    this.failures.admit(endpoint.kind, ip, clientId);
+    try {
+      if (!assertion) throw new InvalidClient('client authentication with private_key_jwt (RFC 7523) is required', 'no_credentials');
+      await this.hot.replay.current();
+      const expect = this.expectations(clientId ?? '', endpoint.url);
+      const { header } = assertionShape(assertion, type, expect);
+      const client = await this.clients.lookup(expect.clientId);
+      if (!client || client.status !== 'active' || !client.roles.includes('workload')) throw new InvalidClient(NOT_VERIFIED, 'unknown_client');
+      if (client.tokenEndpointAuthMethod !== 'private_key_jwt') throw new InvalidClient(NOT_VERIFIED, 'auth_method');
+      const keys = await this.keySets.keysFor(client, { kid: header.kid });
+      const verified = await verifyClientAssertion(assertion, type, keys, expect, this.hot.replay);
+      return { client, assertion: verified };
+    } catch (err) {
+      if (!(err instanceof InvalidClient)) throw err;
+      await this.failures.unauthenticated({ endpoint: endpoint.kind, method: 'POST', path: endpoint.path, ip, clientId, reason: err.reason });
+      throw publicRefusal(err);
     }
-    const keys = await this.keySets.keysFor(client);
-    const issuer = this.config.issuer;
-    await this.hot.replay.current();
-    const verified = await verifyClientAssertion(
-      assertion,
-      type,
-      keys,
-      {
-        clientId: client.clientId,
-        audiences: [issuer, `${issuer}/`, `${issuer}${OAUTH_ROUTES.token}`, endpoint],
-        algorithms: CLIENT_SIGNING_ALGS,
-        clockSkewSeconds: this.config.clockSkew,
-        maxLifetimeSeconds: MAX_ASSERTION_LIFETIME,
-      },
-      this.hot.replay,
-    );
-    // As at the token endpoint: an assertion older than the replay store's memory could be a replay.
-    if ((verified.iat ?? verified.exp - MAX_ASSERTION_LIFETIME) < this.hot.replay.notBefore()) {
-      throw new InvalidClient('client assertion predates the replay store; create a new one');
-    }
-    return { client, assertion: verified };
   }
 
   /**
    * RFC 9449 §4.3 for a request to one of our endpoints (`POST endpoint`), answered as the
    * authorization server answers (400s, §5 and §8). A server nonce is required as at the token
-   * endpoint: when TOLLGATE_DPOP_REQUIRE_NONCE or the client's require_dpop_nonce says so.
+   * endpoint: when TOLLGATE_DPOP_REQUIRE_NONCE or the client's require_dpop_nonce says so. The
+   * client has authenticated, so a bad proof counts towards its failed_auth_burst.
    */
   async proof(proof: unknown, endpoint: string, client: ClientRecord): Promise<VerifiedProof> {
     const required = this.config.dpopRequireNonce || client.requireDpopNonce;
@@ -94,6 +113,7 @@ export class WorkloadAuthenticator {
         this.hot.replay,
       );
     } catch (err) {
+      if (err instanceof InvalidDpopProof) this.failures.authenticated(client.clientId);
       throw asAuthorizationServerError(err);
     }
   }

@@ -43,6 +43,20 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  private readonly authFailures = new Counter({
+    name: 'tollgate_client_authentication_failures_total',
+    help: 'Failed client authentications (assertions, gateway secrets), by endpoint and reason code (docs/risk.md).',
+    labelNames: ['endpoint', 'reason'] as const,
+    registers: [this.registry],
+  });
+
+  private readonly budgetRefusals = new Counter({
+    name: 'tollgate_failure_budget_refusals_total',
+    help: 'Requests refused with 429 because their source spent its budget of failed authentications, by endpoint.',
+    labelNames: ['endpoint'] as const,
+    registers: [this.registry],
+  });
+
   private readonly httpDuration = new Histogram({
     name: 'tollgate_http_request_duration_seconds',
     help: 'HTTP request duration from arrival to the last byte of the response, by endpoint class and status.',
@@ -90,6 +104,16 @@ export class Metrics {
   decision(kind: string, decision: string, reasons: readonly { code: string }[]): void {
     this.decisions.inc({ kind, decision });
     for (const reason of reasons) this.reasons.inc({ kind, reason: reason.code });
+  }
+
+  /** One failed client authentication (endpoint and reason are bounded codes). */
+  authenticationFailed(endpoint: string, reason: string): void {
+    this.authFailures.inc({ endpoint, reason });
+  }
+
+  /** One request refused because its source is over its failure budget. */
+  failureBudgetRefused(endpoint: string): void {
+    this.budgetRefusals.inc({ endpoint });
   }
 
   decisionsDropped(count = 1): void {

@@ -1,7 +1,7 @@
-import { Body, Controller, Headers, HttpCode, Inject, Post, Res } from '@nestjs/common';
-import type { Response } from 'express';
+import { Body, Controller, Headers, HttpCode, Inject, Post, Req, Res } from '@nestjs/common';
+import type { Request, Response } from 'express';
 import { CONFIG, type TollgateConfig } from '#config';
-import { AccessDenied, formParam, InvalidDpopProof, InvalidRequest, OAuthError, STEP_UP_ROUTES, WorkloadAuthenticator } from '#oauth';
+import { AccessDenied, callerAddress, formParam, InvalidDpopProof, InvalidRequest, OAuthError, STEP_UP_ROUTES, WorkloadAuthenticator } from '#oauth';
 import { AttestationRefused, Authenticators, EnrolmentDenied } from './authenticators/index.js';
 import { StepUpChallenges } from './challenges.js';
 
@@ -51,24 +51,24 @@ export class StepUpController {
   }
 
   /** Client authentication, then the DPoP proof for this endpoint. */
-  private async caller(form: Form, proof: string | undefined, path: string) {
-    const { client } = await this.workloads.authenticate(form, this.url(path));
+  private async caller(req: Request, form: Form, proof: string | undefined, path: string) {
+    const { client } = await this.workloads.authenticate(form, { kind: 'step_up', path, url: this.url(path) }, callerAddress(req, this.config.trustProxy));
     const verified = await this.workloads.proof(proof, this.url(path), client);
     return { clientId: client.clientId, jkt: verified.jkt };
   }
 
   @Post(STEP_UP_ROUTES.challenges)
   @HttpCode(201)
-  async challenge(@Body() form: Form, @Headers('dpop') proof: string | undefined, @Res({ passthrough: true }) res: Response) {
-    const { clientId, jkt } = await this.caller(form, proof, STEP_UP_ROUTES.challenges);
+  async challenge(@Req() req: Request, @Body() form: Form, @Headers('dpop') proof: string | undefined, @Res({ passthrough: true }) res: Response) {
+    const { clientId, jkt } = await this.caller(req, form, proof, STEP_UP_ROUTES.challenges);
     res.setHeader('Cache-Control', 'no-store');
     return this.challenges.issue(clientId, jkt, formParam(form, 'acr_values'));
   }
 
   @Post(STEP_UP_ROUTES.authenticatorOptions)
   @HttpCode(200)
-  async creationOptions(@Body() form: Form, @Headers('dpop') proof: string | undefined, @Res({ passthrough: true }) res: Response) {
-    const { clientId, jkt } = await this.caller(form, proof, STEP_UP_ROUTES.authenticatorOptions);
+  async creationOptions(@Req() req: Request, @Body() form: Form, @Headers('dpop') proof: string | undefined, @Res({ passthrough: true }) res: Response) {
+    const { clientId, jkt } = await this.caller(req, form, proof, STEP_UP_ROUTES.authenticatorOptions);
     const options = await this.enrolment(() => this.challenges.issueEnrolment(clientId, jkt, label(form)));
     res.setHeader('Cache-Control', 'no-store');
     return options;
@@ -76,8 +76,8 @@ export class StepUpController {
 
   @Post(STEP_UP_ROUTES.authenticators)
   @HttpCode(201)
-  async register(@Body() form: Form, @Headers('dpop') proof: string | undefined, @Res({ passthrough: true }) res: Response) {
-    const { clientId, jkt } = await this.caller(form, proof, STEP_UP_ROUTES.authenticators);
+  async register(@Req() req: Request, @Body() form: Form, @Headers('dpop') proof: string | undefined, @Res({ passthrough: true }) res: Response) {
+    const { clientId, jkt } = await this.caller(req, form, proof, STEP_UP_ROUTES.authenticators);
     const raw = formParam(form, 'registration_response');
     if (!raw) throw new InvalidRequest('registration_response is required');
     let response: unknown;

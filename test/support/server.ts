@@ -30,6 +30,11 @@ export function testConfig(port: number, env: Record<string, string | undefined>
     TOLLGATE_ISSUER: `http://127.0.0.1:${port}`,
     TOLLGATE_ADMIN_TOKEN: randomBytes(32).toString('base64url'),
     TOLLGATE_KEY_ENCRYPTION_KEY: process.env.TOLLGATE_KEY_ENCRYPTION_KEY ?? TEST_KEK,
+    // Suites refuse many requests on purpose, all from 127.0.0.1 and through one Redis: the
+    // failure budgets (docs/risk.md) are tested with their own limits and sources
+    // (test/failure-attribution.test.ts), and must not throttle the other suites.
+    TOLLGATE_AUTH_FAILURES_PER_SOURCE: '1000000',
+    TOLLGATE_AUTH_FAILURES_PER_CLIENT: '1000000',
     ...env,
   });
 }

@@ -181,7 +181,7 @@ describe(`Authenticators (${process.env.DATABASE_URL ? 'PostgreSQL' : 'embedded'
     const refused = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
     assert.match(refused.reason.message, /counter did not increase/);
 
-    const events = await db.prisma.auditEvent.findMany({ where: { clientId, action: 'authenticator.counter_regression' } });
+    const events = await db.prisma.auditEvent.findMany({ where: { clientId, action: 'authenticator.counter_regression' }, orderBy: { id: 'asc' } });
     assert.equal(events.length, 2);
     assert.equal(events[0]!.actor, 'tollgate');
     assert.equal((events[0]!.details as Record<string, unknown>).presented_counter, 1);

@@ -1,0 +1,91 @@
+import { randomUUID } from 'node:crypto';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { DecisionLog, type DecisionKind } from '#audit';
+import { Metrics } from '#operations';
+import { RISK_STATE, type RiskStateStore } from '#risk';
+import { FailureBudget, sourceOf } from './failure-budget.js';
+import { type AuthFailureReason, SlowDown } from './oauth-error.js';
+
+/** Where a client authenticates: the token endpoint, our own workload endpoints, and gateways. */
+export type AuthEndpoint = 'token' | 'revocation' | 'step_up' | 'introspection' | 'check';
+
+/** The decision-log kind each endpoint's failures are recorded under. */
+const KIND: Readonly<Record<AuthEndpoint, DecisionKind>> = {
+  token: 'issuance',
+  revocation: 'revocation',
+  step_up: 'step_up',
+  introspection: 'introspection',
+  check: 'check',
+};
+
+export interface FailedAuthentication {
+  endpoint: AuthEndpoint;
+  method: string;
+  path: string;
+  /** The caller's address (callerAddress), as the decision log keeps it. */
+  ip?: string;
+  /** The client id the request named (UNVERIFIED), when it named one. */
+  clientId?: string;
+  reason: AuthFailureReason;
+}
+
+const CLIENT_ID_SHOWN = 200;
+
+/**
+ * Failed authentications, attributed only to who caused them (docs/risk.md):
+ * - `unauthenticated`: nobody proved to be the client the request named, so it says nothing
+ *   about that client and never changes how it is answered. It is charged to the source's
+ *   brute-force budget, and is visible: a decision-log entry (`invalid` with the reason code), a
+ *   metric by reason and a log line at info.
+ * - `authenticated`: the client proved itself and then failed (a bad DPoP proof, a bad step-up
+ *   answer, a bad proof with a token that verified): it feeds that client's failed_auth_burst.
+ */
+@Injectable()
+export class AuthenticationFailures {
+  private readonly logger = new Logger('authentication');
+
+  constructor(
+    private readonly budget: FailureBudget,
+    private readonly decisions: DecisionLog,
+    private readonly metrics: Metrics,
+    @Inject(RISK_STATE) private readonly state: RiskStateStore,
+  ) {}
+
+  /** Throws SlowDown (429, Retry-After) when the source, or the source naming this client id, spent its budget. Memory only. */
+  admit(endpoint: AuthEndpoint, ip: string | undefined, clientId?: string): void {
+    const retryAfter = this.budget.retryAfter(sourceOf(ip), clientId);
+    if (retryAfter > 0) {
+      this.metrics.failureBudgetRefused(endpoint);
+      throw new SlowDown(retryAfter);
+    }
+  }
+
+  /** A failure nobody proved to be its client: charged to the source, recorded, counted and logged. */
+  async unauthenticated(f: FailedAuthentication): Promise<void> {
+    const clientId = f.clientId?.slice(0, CLIENT_ID_SHOWN);
+    this.metrics.authenticationFailed(f.endpoint, f.reason);
+    this.logger.log({ message: 'client authentication failed', endpoint: f.endpoint, reason: f.reason, client_id: clientId, ip: f.ip });
+    await Promise.all([
+      this.budget.spend(sourceOf(f.ip), f.clientId).catch((error: unknown) =>
+        this.logger.warn({ message: 'failure budget not updated', error: (error as Error)?.message }),
+      ),
+      this.decisions.record({
+        id: randomUUID(),
+        at: new Date(),
+        kind: KIND[f.endpoint],
+        clientId,
+        method: f.method,
+        route: f.path,
+        decision: 'invalid',
+        score: 0,
+        reasons: [{ code: f.reason, score: 0 }],
+        ip: f.ip,
+      }),
+    ]);
+  }
+
+  /** A failure by a client that proved to be itself: feeds its failed_auth_burst signal. */
+  authenticated(clientId: string): void {
+    void this.state.recordFailure(clientId, Date.now()).catch(() => undefined);
+  }
+}
