@@ -4,3 +4,4 @@ export { freePort } from './processes.js';
 export { registerGateway, startProtectedApi, type Gateway, type ProtectedApi } from './gateway.js';
 export { NGINX, startNginx, startEchoUpstream, nginxConfig, type RunningNginx } from './nginx.js';
 export { attestationChain, issued, privateKeyPem, rootCa, type TestCertificate } from './attestation.js';
+export { tlsServerCertificate } from './tls.js';
