@@ -1,5 +1,9 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { privateKeyPem, rootCa } from '#test-support';
 import { ConfigError, loadConfig } from './config.js';
 
 const refuses = (env: Record<string, string>, variable: string) => {
@@ -23,6 +27,9 @@ describe('configuration', () => {
     assert.equal(config.adminTokenGenerated, true);
     assert.ok(config.adminToken.length >= 32);
     assert.equal(config.migrateOnStart, true);
+    assert.deepEqual(config.egressAllow, []);
+    assert.equal(config.egressCaFile, undefined);
+    assert.equal(config.egressCa, undefined);
   });
 
   it('derives the issuer from PORT and strips a trailing slash', () => {
@@ -74,5 +81,43 @@ describe('configuration', () => {
     assert.deepEqual(loadConfig({ TOLLGATE_DEFAULT_RESOURCES: 'https://a.example/, https://b.example/api' }).defaultResources, ['https://a.example/', 'https://b.example/api']);
     refuses({ TOLLGATE_DEFAULT_RESOURCES: 'https://a.example/, /relative' }, 'TOLLGATE_DEFAULT_RESOURCES');
     refuses({ TOLLGATE_DEFAULT_RESOURCES: 'https://a.example/#x' }, 'TOLLGATE_DEFAULT_RESOURCES');
+  });
+
+  describe('outbound fetches', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tollgate-config-'));
+    after(() => rmSync(dir, { recursive: true, force: true }));
+    const file = (name: string, text: string) => {
+      const path = join(dir, name);
+      writeFileSync(path, text);
+      return path;
+    };
+
+    it('reads TOLLGATE_EGRESS_ALLOW as normalised host names and CIDRs', () => {
+      assert.deepEqual(loadConfig({ TOLLGATE_EGRESS_ALLOW: 'Keys.Internal, 10.0.0.0/8, ::1/128, 192.168.1.7' }).egressAllow, [
+        'keys.internal',
+        '10.0.0.0/8',
+        '::1/128',
+        '192.168.1.7/32',
+      ]);
+      refuses({ TOLLGATE_EGRESS_ALLOW: 'keys.internal, 10.0.0.0/33' }, 'TOLLGATE_EGRESS_ALLOW');
+      refuses({ TOLLGATE_EGRESS_ALLOW: '*.internal' }, 'TOLLGATE_EGRESS_ALLOW');
+      refuses({ TOLLGATE_EGRESS_ALLOW: 'https://keys.internal' }, 'TOLLGATE_EGRESS_ALLOW');
+    });
+
+    it('reads the certificates of TOLLGATE_EGRESS_CA_FILE at start', async () => {
+      const [first, second] = [await rootCa('Egress CA 1'), await rootCa('Egress CA 2')];
+      const path = file('bundle.pem', `# internal CAs\n${first.pem}\n${second.pem}`);
+      const config = loadConfig({ TOLLGATE_EGRESS_CA_FILE: path });
+      assert.equal(config.egressCaFile, path);
+      assert.equal(config.egressCa, `${first.pem.trim()}\n${second.pem.trim()}\n`);
+    });
+
+    it('refuses a CA file that is missing, holds no certificate, a broken one, or a private key', async () => {
+      const ca = await rootCa('Egress CA');
+      refuses({ TOLLGATE_EGRESS_CA_FILE: join(dir, 'missing.pem') }, 'TOLLGATE_EGRESS_CA_FILE');
+      refuses({ TOLLGATE_EGRESS_CA_FILE: file('empty.pem', 'nothing here\n') }, 'TOLLGATE_EGRESS_CA_FILE');
+      refuses({ TOLLGATE_EGRESS_CA_FILE: file('broken.pem', '-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n') }, 'TOLLGATE_EGRESS_CA_FILE');
+      refuses({ TOLLGATE_EGRESS_CA_FILE: file('with-key.pem', `${ca.pem}${await privateKeyPem()}`) }, 'TOLLGATE_EGRESS_CA_FILE');
+    });
   });
 });

@@ -1,5 +1,7 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { parseEgressAllow } from '#egress';
 
 /**
  * Tollgate's whole configuration surface, read from the environment once at start-up.
@@ -44,6 +46,11 @@ export interface TollgateConfig {
   /** RFC 7591 registrations without `allowed_resources` get these RFC 8707 resources. */
   defaultResources: string[];
   logLevel: 'debug' | 'info' | 'warn' | 'error';
+  /** Outbound fetches (a client's jwks_uri): host names and CIDRs reachable although not public. */
+  egressAllow: string[];
+  /** PEM file of extra CAs trusted for outbound https fetches (absolute path), and its certificates. */
+  egressCaFile?: string;
+  egressCa?: string;
 }
 
 export class ConfigError extends Error {
@@ -126,6 +133,41 @@ function resources(env: Env, name: string, fallback: string[]): string[] {
   return [...new Set(list)];
 }
 
+function egressAllow(env: Env): string[] {
+  try {
+    return parseEgressAllow(env.TOLLGATE_EGRESS_ALLOW ?? '');
+  } catch (error) {
+    throw new ConfigError('TOLLGATE_EGRESS_ALLOW', `has a bad entry: ${(error as Error).message}`);
+  }
+}
+
+const CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
+
+/** The CERTIFICATE blocks of TOLLGATE_EGRESS_CA_FILE, each parsed once here so a bad one stops the start. */
+function egressCa(env: Env): Pick<TollgateConfig, 'egressCaFile' | 'egressCa'> {
+  const name = 'TOLLGATE_EGRESS_CA_FILE';
+  const raw = env[name];
+  if (raw === undefined || raw === '') return {};
+  const file = resolve(raw);
+  let pem: string;
+  try {
+    pem = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new ConfigError(name, `cannot be read: ${file} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  if (/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(pem)) throw new ConfigError(name, 'must hold certificates only, not a private key');
+  const blocks = pem.match(CERTIFICATE) ?? [];
+  if (blocks.length === 0) throw new ConfigError(name, 'must contain at least one PEM CERTIFICATE block');
+  blocks.forEach((block, i) => {
+    try {
+      new X509Certificate(block);
+    } catch {
+      throw new ConfigError(name, `certificate ${i + 1} is not a valid X.509 certificate`);
+    }
+  });
+  return { egressCaFile: file, egressCa: `${blocks.join('\n')}\n` };
+}
+
 export function loadConfig(env: Env = process.env): TollgateConfig {
   const port = integer(env, 'PORT', 3000, 0, 65535);
   const databaseUrl = url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']);
@@ -171,5 +213,7 @@ export function loadConfig(env: Env = process.env): TollgateConfig {
     authFailureBudget: { perSource, perSourceAndClient, windowSeconds: integer(env, 'TOLLGATE_AUTH_FAILURE_WINDOW', 60, 10, 3600) },
     defaultResources: resources(env, 'TOLLGATE_DEFAULT_RESOURCES', [issuerUrl]),
     logLevel: logLevel as TollgateConfig['logLevel'],
+    egressAllow: egressAllow(env),
+    ...egressCa(env),
   };
 }

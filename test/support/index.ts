@@ -5,3 +5,4 @@ export { registerGateway, startProtectedApi, type Gateway, type ProtectedApi } f
 export { NGINX, startNginx, startEchoUpstream, nginxConfig, type RunningNginx } from './nginx.js';
 export { attestationChain, issued, privateKeyPem, rootCa, type TestCertificate } from './attestation.js';
 export { sendFrom, type SourcedResponse } from './source.js';
+export { tlsServerCertificate } from './tls.js';
