@@ -164,7 +164,7 @@ export class ClientRegistry implements OnModuleInit {
   }
 
   private async assertValid(shape: ClientShape): Promise<void> {
-    const problems = await clientProblems(shape, this.config.accessTokenTtlMax);
+    const problems = await clientProblems(shape, this.config.accessTokenTtlMax, { allow: this.config.egressAllow });
     if (problems.length) throw new AdminInputError(problems, 'invalid_client_metadata');
   }
 

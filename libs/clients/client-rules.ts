@@ -1,13 +1,11 @@
 import type { FieldProblem } from '#admin';
+import { type EgressPolicy, egressUrlProblem } from '#egress';
 import { checkClientJwks } from './client-keys.js';
 import type { ClientRecord } from './client-record.js';
 
 // RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
 const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
 
-function isLocalHost(url: URL) {
-  return ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
-}
 
 /** RFC 8707 §2: a resource is an absolute URI without a fragment. */
 export function resourceProblem(value: string): string | undefined {
@@ -23,7 +21,7 @@ export type ClientShape = Pick<
   'roles' | 'tokenEndpointAuthMethod' | 'jwks' | 'jwksUri' | 'scopes' | 'allowedResources' | 'accessTokenTtl'
 >;
 
-export async function clientProblems(c: ClientShape, maxTtl: number): Promise<FieldProblem[]> {
+export async function clientProblems(c: ClientShape, maxTtl: number, egress: EgressPolicy): Promise<FieldProblem[]> {
   const problems: FieldProblem[] = [];
   const add = (field: string, message: string) => problems.push({ field, message });
 
@@ -46,10 +44,10 @@ export async function clientProblems(c: ClientShape, maxTtl: number): Promise<Fi
     for (const p of await checkClientJwks(c.jwks)) add(p.field, p.message);
   }
   if (c.jwksUri) {
-    const url = URL.parse(c.jwksUri);
-    if (!url || !(url.protocol === 'https:' || (url.protocol === 'http:' && isLocalHost(url)))) {
-      add('jwks_uri', 'must be an https URL');
-    }
+    // https, and not an address of ours or of the network we run in (docs/operations.md,
+    // "Outbound fetches"); every fetch checks the resolved address again.
+    const problem = egressUrlProblem(c.jwksUri, egress);
+    if (problem) add('jwks_uri', problem);
   }
   c.scopes.forEach((s, i) => {
     if (!SCOPE_TOKEN.test(s)) add(`scope[${i}]`, `"${s}" is not a valid scope token (RFC 6749 §3.3)`);

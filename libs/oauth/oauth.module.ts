@@ -1,13 +1,12 @@
 import { Inject, Logger, Module, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
-import { ClientRegistry, ClientsModule, SecretVerifier } from '#clients';
+import { ClientKeySets, ClientRegistry, ClientsModule, SecretVerifier } from '#clients';
 import { CONFIG, type TollgateConfig } from '#config';
 import { HOT_STATE, type HotState } from '#hot-state';
 import { KEY_RING, type KeyRing } from '#keys';
 import { DATABASE, type Database } from '#persistence';
 import { AccessTokenVerifier } from './access-token.js';
-import { ClientKeySets } from './client-key-sets.js';
 import { DPOP_NONCES, DpopNonces } from './dpop-nonce.js';
-import { WorkloadAuthenticator } from './workload-auth.js';
+import { clientKeys, WorkloadAuthenticator } from './workload-auth.js';
 import { StepUpGrantSlot } from './step-up-grant.js';
 import { CallAssessorSlot } from './call-assessor.js';
 import { IssuanceRisk } from './issuance-risk.js';
@@ -30,7 +29,6 @@ export { DPOP_NONCES };
   controllers: [TokenEndpointsController],
   providers: [
     { provide: SecretVerifier, useFactory: () => new SecretVerifier() },
-    ClientKeySets,
     {
       provide: FailureBudget,
       inject: [CONFIG, HOT_STATE],
@@ -78,7 +76,7 @@ export { DPOP_NONCES };
           prisma: db.prisma,
           replay: hot.replay,
           lookupClient: (id) => clients.lookup(id),
-          keysFor: (client, want) => keySets.keysFor(client, want),
+          keysFor: (client, want) => clientKeys(keySets, client, want?.kid),
           failures,
           signingJwks: () => keys.privateJwks(),
           nonceSecret: deriveNonceSecret(kek),

@@ -1,10 +1,9 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { ClientRegistry, type ClientRecord } from '#clients';
+import { ClientKeySets, ClientKeysUnavailable, ClientRegistry, type ClientRecord } from '#clients';
 import { CONFIG, type TollgateConfig } from '#config';
 import { HOT_STATE, type HotState } from '#hot-state';
 import { AuthenticationFailures } from './authentication-failures.js';
 import { type AssertionExpectations, assertionShape, NOT_VERIFIED, publicRefusal, unverifiedAssertionIssuer, verifyClientAssertion, type VerifiedAssertion } from './client-assertion.js';
-import { ClientKeySets } from './client-key-sets.js';
 import { DPOP_NONCES, type DpopNonces } from './dpop-nonce.js';
 import { verifyDpopProof, type VerifiedProof } from './dpop-proof.js';
 import { asAuthorizationServerError, InvalidClient, InvalidDpopProof, InvalidRequest } from './oauth-error.js';
@@ -23,6 +22,16 @@ export function formParam(form: Form, name: string): string | undefined {
 export interface AuthenticatedWorkload {
   client: ClientRecord;
   assertion: VerifiedAssertion;
+}
+
+/** The client's keys (ClientKeySets), a failure to have them as the `client_keys` refusal. */
+export async function clientKeys(keySets: Pick<ClientKeySets, 'keysFor'>, client: ClientRecord, kid?: unknown) {
+  try {
+    return await keySets.keysFor(client, { kid: typeof kid === 'string' ? kid : undefined });
+  } catch (error) {
+    if (error instanceof ClientKeysUnavailable) throw new InvalidClient(NOT_VERIFIED, 'client_keys');
+    throw error;
+  }
 }
 
 /** One of our own endpoints where workloads authenticate (not the token endpoint, which is oidc-provider's). */
@@ -81,7 +90,7 @@ export class WorkloadAuthenticator {
       const client = await this.clients.lookup(expect.clientId);
       if (!client || client.status !== 'active' || !client.roles.includes('workload')) throw new InvalidClient(NOT_VERIFIED, 'unknown_client');
       if (client.tokenEndpointAuthMethod !== 'private_key_jwt') throw new InvalidClient(NOT_VERIFIED, 'auth_method');
-      const keys = await this.keySets.keysFor(client, { kid: header.kid });
+      const keys = await clientKeys(this.keySets, client, header.kid);
       const verified = await verifyClientAssertion(assertion, type, keys, expect, this.hot.replay);
       return { client, assertion: verified };
     } catch (err) {
