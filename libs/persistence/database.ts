@@ -34,7 +34,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
 }
 
 /** How often the pool is probed with `SELECT 1`: while connected, and while the connection is lost. */
-export const POSTGRES_PROBE_MS = { connected: 5_000, lost: 1_000 } as const;
+const POSTGRES_PROBE_MS = { connected: 5_000, lost: 1_000 } as const;
 
 async function openPostgres(connectionString: string, logger: ConnectionLogger | undefined): Promise<Database> {
   const pool = new pg.Pool({ connectionString, max: 10, connectionTimeoutMillis: 5000 });
