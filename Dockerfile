@@ -19,5 +19,6 @@ USER node
 EXPOSE 3000
 
 # Apply pending migrations (a no-op when there are none), then replace the shell with the server
-# so that SIGTERM reaches node and shuts it down gracefully.
+# so that SIGTERM reaches node and shuts it down gracefully. The compiled server runs directly:
+# nothing is built at start (as `npm run serve`; `npm start` would check the build first).
 CMD ["sh", "-c", "node dist/scripts/db-deploy.js && exec node dist/apps/tollgate/src/main.js"]

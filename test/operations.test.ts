@@ -6,6 +6,7 @@ import { after, describe, it } from 'node:test';
 import { decodeProtectedHeader } from 'jose';
 import request from 'supertest';
 import { registerGateway, type RunningTollgate, startTollgate, Workload } from '#test-support';
+import { throwawayDatabase } from './support/postgres.js';
 
 describe('health', () => {
   let server: RunningTollgate;
@@ -102,23 +103,12 @@ describe('embedded database (no DATABASE_URL)', () => {
 
 describe('database outage', { skip: !process.env.DATABASE_URL && 'needs DATABASE_URL (a PostgreSQL server to take away)' }, () => {
   it('answers 503 with Retry-After (not 500) when the database is unreachable, and recovers', async () => {
-    const { default: pg } = await import('pg');
-    const base = new URL(process.env.DATABASE_URL!);
-    const name = `tollgate_outage_${process.pid}`;
-    const adminUrl = new URL(base);
-    adminUrl.pathname = '/postgres';
-    const admin = new pg.Client({ connectionString: adminUrl.toString() });
-    await admin.connect();
-    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-    await admin.query(`CREATE DATABASE ${name}`);
-    const url = new URL(base);
-    url.pathname = `/${name}`;
-    const server = await startTollgate({ DATABASE_URL: url.toString() });
+    const db = await throwawayDatabase(`tollgate_outage_${process.pid}`);
+    const server = await startTollgate({ DATABASE_URL: db.url });
     try {
       const w = await Workload.register(server);
       // Take the database away: refuse new connections and end the open ones.
-      await admin.query(`ALTER DATABASE ${name} ALLOW_CONNECTIONS false`);
-      await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1`, [name]);
+      await db.takeAway();
 
       const token = await w.requestToken();
       assert.equal(token.status, 503, JSON.stringify(token.body));
@@ -129,12 +119,11 @@ describe('database outage', { skip: !process.env.DATABASE_URL && 'needs DATABASE
       assert.equal(list.body.error, 'temporarily_unavailable');
       assert.equal((await request(server.url).get('/readyz')).status, 503);
 
-      await admin.query(`ALTER DATABASE ${name} ALLOW_CONNECTIONS true`);
+      await db.giveBack();
       assert.equal((await w.requestToken()).status, 200);
     } finally {
       await server.close();
-      await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await admin.end();
+      await db.drop();
     }
   });
 });

@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type RunningTollgate, startTollgate, Workload } from '#test-support';
-import { freePort, stopProcess, waitFor } from './support/processes.js';
+import { freePort, haveRedisServer, startRedisServer, stopProcess, waitFor } from './support/processes.js';
 
 const shared = Boolean(process.env.DATABASE_URL && process.env.REDIS_URL);
-const haveRedisServer = spawnSync('redis-server', ['--version']).status === 0;
 
 describe('replay refused across instances (RFC 9449 §11.1, RFC 7523 §3)', { skip: !shared && 'needs DATABASE_URL and REDIS_URL' }, () => {
   it('a DPoP proof or client assertion used at one instance is refused at another', async () => {
@@ -48,20 +47,13 @@ describe('replay refused across instances (RFC 9449 §11.1, RFC 7523 §3)', { sk
 });
 
 
-async function startRedis(port: number): Promise<ChildProcess> {
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-  const pong = async () => spawnSync('redis-cli', ['-p', String(port), 'ping']).stdout?.toString().includes('PONG') ?? false;
-  await waitFor(pong, 'redis did not start', 50, 100);
-  return child;
-}
-
 /** Redis without persistence, killed: every replay record is gone. */
 const stop = (child: ChildProcess) => stopProcess(child, 'SIGKILL');
 
-describe('a replay-store restart does not reopen replays (toolchain facts: Redis without persistence)', { skip: !haveRedisServer && 'needs redis-server' }, () => {
+describe('a replay-store restart does not reopen replays (toolchain facts: Redis without persistence)', { skip: !haveRedisServer() && 'needs redis-server' }, () => {
   it('proofs and assertions made before Redis restarted are refused; new ones work', async () => {
     const port = await freePort();
-    let redis = await startRedis(port);
+    let redis = await startRedisServer(port);
     let server: RunningTollgate | undefined;
     try {
       server = await startTollgate({ REDIS_URL: `redis://127.0.0.1:${port}` });
@@ -79,7 +71,7 @@ describe('a replay-store restart does not reopen replays (toolchain facts: Redis
       assert.equal(during.body.error, 'temporarily_unavailable');
       assert.ok(during.headers['retry-after']);
       await sleep(800);
-      redis = await startRedis(port);
+      redis = await startRedisServer(port);
       const url = server.url;
       await waitFor(async () => (await fetch(`${url}/readyz`)).status === 200, 'Tollgate did not reconnect to Redis', 50, 100);
 

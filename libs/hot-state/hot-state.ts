@@ -1,4 +1,5 @@
 import { Redis } from 'ioredis';
+import { type ConnectionLogger, watchRedis } from '#connection-watch';
 
 /**
  * Shared hot state: what every instance must agree on within milliseconds and that is too
@@ -57,8 +58,13 @@ export interface HotState {
   close(): Promise<void>;
 }
 
-export async function openHotState(redisUrl?: string): Promise<HotState> {
-  return redisUrl ? openRedis(redisUrl) : openMemory();
+export interface HotStateOptions {
+  /** Where lost and restored Redis connections are logged; nothing is logged without one. */
+  logger?: ConnectionLogger;
+}
+
+export async function openHotState(redisUrl?: string, options: HotStateOptions = {}): Promise<HotState> {
+  return redisUrl ? openRedis(redisUrl, options) : openMemory();
 }
 
 const now = () => Math.floor(Date.now() / 1000);
@@ -171,11 +177,11 @@ function openMemory(): HotState {
   };
 }
 
-async function openRedis(url: string): Promise<HotState> {
+async function openRedis(url: string, { logger }: HotStateOptions): Promise<HotState> {
   const options = { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 3000 };
   const command = new Redis(url, { ...options, enableAutoPipelining: true });
   const subscriber = new Redis(url, { ...options, maxRetriesPerRequest: null });
-  // Errors surface on the calls that fail; the client reconnects by itself.
+  // Errors surface on the calls that fail; the client reconnects by itself (the watches log it).
   command.on('error', () => undefined);
   subscriber.on('error', () => undefined);
 
@@ -207,6 +213,8 @@ async function openRedis(url: string): Promise<HotState> {
   await command.connect();
   await subscriber.connect();
   await current();
+  // Watched from here: a failure to connect at start stops the server instead.
+  const watches = [watchRedis(command, 'hot-state', logger), watchRedis(subscriber, 'hot-state-subscriber', logger)];
 
   /** INCR with the window's TTL set by the first count (EXPIRE NX), in one transaction. */
   const countWithin = async (key: string, ttlSeconds: number): Promise<number> => {
@@ -262,6 +270,7 @@ async function openRedis(url: string): Promise<HotState> {
     },
     ping: async () => void (await command.ping()),
     close: async () => {
+      for (const watch of watches) watch.stop();
       command.disconnect();
       subscriber.disconnect();
     },

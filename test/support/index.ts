@@ -1,4 +1,4 @@
-export { startTollgate, type RunningTollgate, testConfig } from './server.js';
+export { startTollgate, type RunningTollgate, type StartOptions, testConfig } from './server.js';
 export { Workload, type WorkloadOptions } from './workload.js';
 export { freePort } from './processes.js';
 export { registerGateway, startProtectedApi, type Gateway, type ProtectedApi } from './gateway.js';

@@ -1,4 +1,4 @@
-import type { ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -15,13 +15,13 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** Waits until `ready()` holds, polling every `intervalMs`; throws `what` when it never does. */
-export async function waitFor(ready: () => Promise<boolean>, what: string, attempts = 100, intervalMs = 50): Promise<void> {
+/** Waits until `ready()` holds, polling every `intervalMs`; throws `what` (or what it returns then) when it never does. */
+export async function waitFor(ready: () => Promise<boolean>, what: string | (() => string), attempts = 100, intervalMs = 50): Promise<void> {
   for (let i = 0; i < attempts; i++) {
     if (await ready().catch(() => false)) return;
     await sleep(intervalMs);
   }
-  throw new Error(what);
+  throw new Error(typeof what === 'function' ? what() : what);
 }
 
 /** True once something answers HTTP at the URL (any status). */
@@ -35,3 +35,15 @@ export async function stopProcess(child: ChildProcess, signal: NodeJS.Signals = 
     child.kill(signal);
   });
 }
+
+/** A private redis-server on `port`, without persistence (as on the project's machines). */
+export async function startRedisServer(port: number, args: string[] = []): Promise<ChildProcess> {
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...args], { stdio: 'ignore' });
+  const auth = args.includes('--requirepass') ? ['-a', args[args.indexOf('--requirepass') + 1]!, '--no-auth-warning'] : [];
+  const pong = async () => spawnSync('redis-cli', ['-p', String(port), ...auth, 'ping']).stdout?.toString().includes('PONG') ?? false;
+  await waitFor(pong, 'redis did not start', 50, 100);
+  return child;
+}
+
+/** True when redis-server is installed (the suites that start their own skip otherwise). */
+export const haveRedisServer = () => spawnSync('redis-server', ['--version']).status === 0;

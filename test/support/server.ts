@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { LoggerService } from '@nestjs/common';
 import { loadConfig, type TollgateConfig } from '#config';
 import { createTollgate, type Tollgate } from '#tollgate';
 import { freePort } from './processes.js';
@@ -42,11 +43,16 @@ export function testConfig(port: number, env: Record<string, string | undefined>
 // Tests share one database, so they share the key that encrypts its signing keys.
 const TEST_KEK = Buffer.alloc(32, 7).toString('base64url');
 
+export interface StartOptions {
+  /** The application's logger (e.g. a JsonLogger writing to an array); none by default. */
+  logger?: LoggerService;
+}
+
 /** Starts the real server on a free loopback port. */
-export async function startTollgate(env: Record<string, string | undefined> = {}): Promise<RunningTollgate> {
+export async function startTollgate(env: Record<string, string | undefined> = {}, options: StartOptions = {}): Promise<RunningTollgate> {
   const port = await freePort();
   const config = testConfig(port, env);
-  const tollgate = await createTollgate(config, false);
+  const tollgate = await createTollgate(config, options.logger ?? false);
   await tollgate.app.listen(port, '127.0.0.1');
   return {
     url: `http://127.0.0.1:${port}`,

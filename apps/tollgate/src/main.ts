@@ -1,5 +1,5 @@
 import { ConfigError, loadConfig } from '#config';
-import { jsonLogger } from '#operations';
+import { JsonLogger } from '#operations';
 import { createTollgate } from './tollgate.js';
 
 let config;
@@ -13,7 +13,7 @@ try {
   throw error;
 }
 
-const logger = jsonLogger(config.logLevel);
+const logger = new JsonLogger(config.logLevel);
 try {
   const tollgate = await createTollgate(config, logger);
   await tollgate.app.listen(config.port, config.host);
@@ -41,6 +41,6 @@ try {
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
 } catch (error) {
-  logger.fatal({ message: 'tollgate failed to start', error: (error as Error).message });
+  logger.fatal({ message: 'tollgate failed to start', error: (error as Error)?.name, detail: (error as Error)?.message ?? String(error) });
   process.exit(1);
 }

@@ -17,9 +17,15 @@ export interface Tollgate {
   close(): Promise<void>;
 }
 
+/** The logger under a name (Nest's context argument), for libraries that log without Nest. */
+function named(logger: LoggerService | false, context: string) {
+  if (!logger) return undefined;
+  return { log: (entry: object) => logger.log(entry, context), warn: (entry: object) => logger.warn(entry, context) };
+}
+
 /** Opens the database (migrating when configured), the hot state and the keys, then builds the app. */
 export async function createTollgate(config: TollgateConfig, logger: LoggerService | false): Promise<Tollgate> {
-  const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, logger: named(logger, 'postgresql') });
   const opened: { close(): Promise<void> }[] = [db];
   try {
     if (config.migrateOnStart || db.kind === 'embedded') {
@@ -30,7 +36,7 @@ export async function createTollgate(config: TollgateConfig, logger: LoggerServi
     if (status.pending.length) {
       throw new Error(`database is missing migrations ${status.pending.join(', ')}: run \`npm run db:deploy\` or set TOLLGATE_MIGRATE_ON_START=true`);
     }
-    const hot = await openHotState(config.redisUrl);
+    const hot = await openHotState(config.redisUrl, { logger: named(logger, 'redis') });
     opened.push(hot);
     const kek = loadKeyEncryptionKey(config.keyEncryptionKey, config.dataDir);
     if (kek.source === 'file' && logger) {

@@ -1,4 +1,4 @@
-import { Inject, Module, type OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Logger, Module, type OnApplicationShutdown } from '@nestjs/common';
 import { CONFIG, type TollgateConfig } from '#config';
 import { loadCountryData } from '../state/country.js';
 import { openRiskStateStore, RISK_STATE, type RiskStateStore } from '../state/store.js';
@@ -18,7 +18,8 @@ import { RiskPolicies } from './risk-policies.js';
       inject: [CONFIG],
       useFactory: (config: TollgateConfig) => {
         loadCountryData(); // ~8 MB of offline data, read at start rather than on the first call
-        return openRiskStateStore(config.redisUrl);
+        // Nest's Logger writes to the application's logger (nothing with `logger: false`).
+        return openRiskStateStore(config.redisUrl, { logger: new Logger('redis') });
       },
     },
   ],

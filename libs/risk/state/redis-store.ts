@@ -1,4 +1,5 @@
 import { Redis } from 'ioredis';
+import { type ConnectionLogger, type ConnectionWatch, watchRedis } from '#connection-watch';
 import type { ClientState, RiskContext } from '../core/types.js';
 import { EWMA_ALPHA, minuteOf, readBaseline } from './baseline.js';
 import { factsOf, RISK_STATE_LIMITS as L, type RiskStateStore, tokenTtlMs } from './store.js';
@@ -95,7 +96,10 @@ const keyOf = (clientId: string) => `${PREFIX}{${clientId}}:`;
 export class RedisRiskStateStore implements RiskStateStore {
   readonly kind = 'redis' as const;
 
-  constructor(private readonly redis: ScriptedRedis) {}
+  constructor(
+    private readonly redis: ScriptedRedis,
+    private readonly watch?: ConnectionWatch,
+  ) {}
 
   async observe(ctx: RiskContext): Promise<ClientState> {
     const k = keyOf(ctx.clientId);
@@ -168,17 +172,18 @@ export class RedisRiskStateStore implements RiskStateStore {
   }
 
   async close(): Promise<void> {
+    this.watch?.stop();
     this.redis.disconnect();
   }
 }
 
 /** Connects (failing fast like the hot state: no offline queue) and defines the two scripts. */
-export async function openRedisRiskStateStore(url: string): Promise<RedisRiskStateStore> {
+export async function openRedisRiskStateStore(url: string, options: { logger?: ConnectionLogger } = {}): Promise<RedisRiskStateStore> {
   const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 3000, enableAutoPipelining: true });
-  // Errors surface on the calls that fail; the client reconnects by itself.
+  // Errors surface on the calls that fail; the client reconnects by itself (the watch logs it).
   redis.on('error', () => undefined);
   redis.defineCommand('riskObserve', { numberOfKeys: 8 + L.failureMinutes, lua: OBSERVE });
   redis.defineCommand('riskLearn', { numberOfKeys: 6, lua: LEARN });
   await redis.connect();
-  return new RedisRiskStateStore(redis as ScriptedRedis);
+  return new RedisRiskStateStore(redis as ScriptedRedis, watchRedis(redis, 'risk-state', options.logger));
 }

@@ -1,3 +1,4 @@
+import type { ConnectionLogger } from '#connection-watch';
 import { networkOf } from '../core/network.js';
 import { routeKey, scopeSetKey } from '../core/route-path.js';
 import type { ClientState, RiskContext } from '../core/types.js';
@@ -77,12 +78,12 @@ export function tokenTtlMs(ctx: RiskContext): number {
   return Math.max(1000, Math.min(cap, left));
 }
 
-/** Memory when no Redis URL is given (one instance), else Redis. */
-export async function openRiskStateStore(redisUrl?: string): Promise<RiskStateStore> {
+/** Memory when no Redis URL is given (one instance), else Redis (its connection logged to `logger`). */
+export async function openRiskStateStore(redisUrl?: string, options: { logger?: ConnectionLogger } = {}): Promise<RiskStateStore> {
   if (!redisUrl) {
     const { MemoryRiskStateStore } = await import('./memory-store.js');
     return new MemoryRiskStateStore();
   }
   const { openRedisRiskStateStore } = await import('./redis-store.js');
-  return openRedisRiskStateStore(redisUrl);
+  return openRedisRiskStateStore(redisUrl, options);
 }

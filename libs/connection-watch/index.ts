@@ -1,0 +1,1 @@
+export { ConnectionWatch, errorCode, watchRedis, type ConnectionLogger, type Dependency } from './connection-watch.js';
