@@ -6,6 +6,7 @@ import { randomInt } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { generateKeyPair } from 'jose';
 import request from 'supertest';
+import { JsonLogger } from '#operations';
 import { registerGateway, type RunningTollgate, sendFrom, startTollgate, Workload } from '#test-support';
 
 const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
@@ -38,8 +39,9 @@ async function metric(server: RunningTollgate, name: string, labels: Record<stri
 
 describe('failures nobody proved never change how the real client is answered', () => {
   let server: RunningTollgate;
+  const lines: string[] = [];
   before(async () => {
-    server = await startTollgate();
+    server = await startTollgate({}, { logger: new JsonLogger('info', { write: (line) => lines.push(line) }) });
   });
   after(async () => server?.close());
 
@@ -114,6 +116,11 @@ describe('failures nobody proved never change how the real client is answered', 
     assert.deepEqual(ghostEntry?.reasons.map((r) => r.code), ['unknown_client']);
     assert.ok((await metric(server, 'tollgate_client_authentication_failures_total', { endpoint: 'token', reason: 'assertion_signature' })) >= 1);
     assert.ok((await metric(server, 'tollgate_client_authentication_failures_total', { endpoint: 'token', reason: 'unknown_client' })) >= 1);
+    // A log line at info for each, with the reason and who was named, never the assertion.
+    const logged = lines.map((l) => JSON.parse(l)).filter((e) => e.message === 'client authentication failed' && e.ip === source);
+    assert.deepEqual(logged.map((e) => `${e.level} ${e.endpoint} ${e.reason} ${e.client_id}`).sort(), [`info token assertion_signature ${w.clientId}`, `info token unknown_client ${ghost.clientId}`].sort());
+    assert.ok(logged.every((e) => typeof e.time === 'string' && !Number.isNaN(Date.parse(e.time))));
+    assert.ok(!lines.some((l) => /eyJ[A-Za-z0-9_-]{10,}\./.test(l)), 'no JWT in any log line');
   });
 
   it('records failed authentications at revocation, step-up, introspection and check, by kind and reason', async () => {
