@@ -70,7 +70,7 @@ export class CallAssessment implements OnModuleInit {
 
   async assess(input: CallInput): Promise<Assessment> {
     const decisionId = randomUUID();
-    const invalid = (error: string | undefined, description: string, code: string, clientId?: string, extra: Record<string, string> = {}): Assessment => {
+    const invalid = async (error: string | undefined, description: string, code: string, clientId?: string, extra: Record<string, string> = {}): Promise<Assessment> => {
       const challenge = dpopChallenge(CLIENT_SIGNING_ALGS, error ? { error, error_description: description } : {});
       const result: Assessment = {
         status: 401,
@@ -83,8 +83,9 @@ export class CallAssessment implements OnModuleInit {
         error,
         errorDescription: description,
       };
-      this.record(input, result);
+      const recorded = this.record(input, result);
       if (clientId) void this.state.recordFailure(clientId, Date.now()).catch(() => undefined);
+      await recorded;
       return result;
     };
 
@@ -149,7 +150,7 @@ export class CallAssessment implements OnModuleInit {
         error: 'access_denied',
         errorDescription: 'the request path cannot be normalised',
       };
-      this.record(input, denied);
+      await this.record(input, denied);
       return denied;
     }
 
@@ -228,12 +229,13 @@ export class CallAssessment implements OnModuleInit {
         },
       };
     }
-    this.record(input, result, path);
+    await this.record(input, result, path);
     return result;
   }
 
-  private record(input: CallInput, result: Assessment, route?: string): void {
-    this.decisions.record({
+  /** Resolves when the decision is as durable as its outcome needs before it is answered (DecisionLog). */
+  private record(input: CallInput, result: Assessment, route?: string): Promise<void> {
+    return this.decisions.record({
       id: result.decisionId,
       at: new Date(),
       kind: input.kind,

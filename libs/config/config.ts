@@ -36,6 +36,12 @@ export interface TollgateConfig {
   clientCacheTtl: number;
   /** Trust X-Forwarded-Proto/-Host/-For (set only behind a proxy that overwrites them). */
   trustProxy: boolean;
+  /**
+   * When a decision is durable before it is answered (docs/operations.md, "The decision log"):
+   * `refusals` commits deny, step_up and invalid before the answer and batches allows; `all`
+   * commits every decision first (regulated deployments), at a cost in latency.
+   */
+  decisionDurability: 'refusals' | 'all';
   logLevel: 'debug' | 'info' | 'warn' | 'error';
 }
 
@@ -124,6 +130,10 @@ export function loadConfig(env: Env = process.env): TollgateConfig {
   if (!['debug', 'info', 'warn', 'error'].includes(logLevel)) {
     throw new ConfigError('TOLLGATE_LOG_LEVEL', 'must be one of debug, info, warn, error');
   }
+  const decisionDurability = (env.TOLLGATE_DECISION_DURABILITY || 'refusals').toLowerCase();
+  if (decisionDurability !== 'refusals' && decisionDurability !== 'all') {
+    throw new ConfigError('TOLLGATE_DECISION_DURABILITY', `must be refusals or all, got "${env.TOLLGATE_DECISION_DURABILITY}"`);
+  }
   return {
     port,
     host: env.HOST || '0.0.0.0',
@@ -144,6 +154,7 @@ export function loadConfig(env: Env = process.env): TollgateConfig {
     stepUpChallengeTtl: integer(env, 'TOLLGATE_STEP_UP_CHALLENGE_TTL', 120, 5, 600),
     clientCacheTtl: integer(env, 'TOLLGATE_CLIENT_CACHE_TTL', 60, 0, 3600),
     trustProxy: flag(env, 'TOLLGATE_TRUST_PROXY', false),
+    decisionDurability,
     logLevel: logLevel as TollgateConfig['logLevel'],
   };
 }
