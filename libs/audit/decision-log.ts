@@ -182,7 +182,8 @@ function toRow(entry: DecisionEntry): Row {
  *
  * Owner of an in-memory queue. Bound: `capacity` entries, counting the batch being written; when
  * full, new entries are dropped, counted (tollgate_decisions_dropped_total) and reported in a
- * warning at most once per `dropWarningIntervalMs` — never silently. Writes: one insert per
+ * warning at most once per `dropWarningIntervalMs` — never silently (an entry that had to be
+ * durable rejects its record() at once). Writes: one insert per
  * batch of up to `batchSize`, when that many are queued or `flushIntervalMs` after the first one;
  * a failed write keeps its batch at the head of the queue and is retried with back-off; a batch
  * refused three times while the database answers is written row by row, and the rows it still
