@@ -8,8 +8,10 @@
  * cores and libuv's thread pool, as a client process on the same machine would).
  *
  * Phases: warm-up (untimed), token issuance, introspection (plain), introspection with a DPoP
- * proof, gateway check (GET /check as NGINX auth_request sends it), then the crypto floor (jose
- * ES256 verify/sign throughput on this machine) with the server idle. Every client assertion and
+ * proof, gateway check (GET /check as NGINX auth_request sends it), the gateway check again
+ * against a second server that commits every decision before answering
+ * (TOLLGATE_DECISION_DURABILITY=all), then the crypto floor (jose ES256 verify/sign throughput
+ * on this machine) with the server idle. Every client assertion and
  * DPoP proof is fresh (unique jti), signed by the generator before the timed window of its batch.
  */
 import { createHash, randomUUID } from 'node:crypto';
@@ -265,6 +267,8 @@ async function generator(): Promise<void> {
   }
 
   async function setup(serverUrl: string, admin: string, concurrency: number) {
+    // Another server (the durability phase): the last one's tokens are not valid there.
+    tokens.length = 0;
     url = serverUrl;
     origin = new URL(serverUrl);
     agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
@@ -730,6 +734,31 @@ async function main(): Promise<void> {
       for (const w of [w1, w2, w3, w4]) if (w.errors) console.log(`warm-up error: ${w.firstError}`);
     }
 
+    /**
+     * The check phase against a second server with TOLLGATE_DECISION_DURABILITY=all: every allow
+     * is committed before its answer, as for refusals. Its own workload, gateway, tokens and
+     * warm-up (untimed); the server is closed afterwards. Next to `check`: the price of `all`.
+     */
+    const checkAllDurable = async (): Promise<PhaseStats> => {
+      const durable = await startTollgate({ TOLLGATE_DECISION_DURABILITY: 'all' });
+      try {
+        await call({ cmd: 'setup', url: durable.url, admin: durable.admin, concurrency });
+        const prepared = [
+          await call<PhaseResult>({ cmd: 'tokens', n: Math.max(warmup, concurrency), concurrency, batch, timed: false }),
+          ...(warmup > 0 ? [await call<PhaseResult>({ cmd: 'check', n: warmup, concurrency, batch, timed: false })] : []),
+        ];
+        for (const w of prepared) if (w.errors) console.log(`warm-up error (durability all): ${w.firstError}`);
+        console.log(`gateway check, TOLLGATE_DECISION_DURABILITY=all (a second server at ${durable.url}): ${checksN} GET /check`);
+        meter.take();
+        await profiler.start();
+        const result = await call<PhaseResult>({ cmd: 'check', n: checksN, concurrency, batch, timed: true });
+        await profiler.stop('check_all_durable');
+        return summarize(result);
+      } finally {
+        await durable.close();
+      }
+    };
+
     const summarize = (r: PhaseResult): PhaseStats => {
       const m = meter.take();
       const sorted = Float64Array.from(r.latencies).sort();
@@ -782,6 +811,7 @@ async function main(): Promise<void> {
     const checkResult = await call<PhaseResult>({ cmd: 'check', n: checksN, concurrency, batch, timed: true });
     await profiler.stop('check');
     const checkStats = summarize(checkResult);
+    const allDurableStats = await checkAllDurable();
     await worker.terminate();
 
     const levels = [...new Set([1, concurrency, 128])].sort((a, b) => a - b);
@@ -814,6 +844,7 @@ async function main(): Promise<void> {
       introspection_plain: withFloor(plainStats, floors.introspection_plain.per_second),
       introspection_with_proof: withFloor(proofStats, floors.introspection_with_proof.per_second),
       check: withFloor(checkStats, floors.check.per_second),
+      check_all_durable: withFloor(allDurableStats, floors.check.per_second),
     };
 
     const cpus = os.cpus();
@@ -856,10 +887,17 @@ async function main(): Promise<void> {
     row('introspection, plain', phases.introspection_plain);
     row('introspection + DPoP proof', phases.introspection_with_proof);
     row('gateway check (allow)', phases.check);
+    row('  same, all durable', phases.check_all_durable);
     lines.push('  floor/s: jose-only ceiling for the phase\'s signature mix (below); srv loop: server event loop busy;');
     lines.push('  srv cpu: server main thread actually on a CPU (below srv loop = waiting for a core); lag max: longest server');
     lines.push('  event-loop stall, ms (a 10 ms timer\'s worst lateness); cpu: this process, in cores;');
     lines.push('  others: CPU used by other processes on the machine meanwhile, in cores (noise)');
+    const [d, c] = [phases.check_all_durable, phases.check];
+    const signed = (x: number, digits: number) => `${x >= 0 ? '+' : ''}${x.toFixed(digits)}`;
+    lines.push(
+      `  all durable: the check phase on a server with TOLLGATE_DECISION_DURABILITY=all (every allow committed before its answer): ` +
+        `${signed(100 * (d.requests_per_second / c.requests_per_second - 1), 1)}% req/s, p50 ${signed(d.latency_ms.p50 - c.latency_ms.p50, 2)} ms, p99 ${signed(d.latency_ms.p99 - c.latency_ms.p99, 2)} ms against the default`,
+    );
     lines.push('');
     lines.push(`${'jose ES256, ops/s'.padEnd(28)}${levels.map((l) => pad(`${l} in flight`, 14)).join('')}`);
     lines.push(`${'jwtVerify (CryptoKey)'.padEnd(28)}${levels.map((l) => pad(crypto.verify[l]!.toFixed(0), 14)).join('')}`);

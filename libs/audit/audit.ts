@@ -1,8 +1,9 @@
 import { BadRequestException, Controller, Get, Inject, Injectable, Module, Query, UseGuards } from '@nestjs/common';
 import { AdminTokenGuard } from '#admin';
+import { CONFIG, type TollgateConfig } from '#config';
 import { MetricsModule } from '#operations';
 import { DATABASE, type Database } from '#persistence';
-import { DecisionLog } from './decision-log.js';
+import { DECISION_LOG_OPTIONS, DecisionLog, type DecisionLogOptions } from './decision-log.js';
 import { DecisionsController } from './decisions.controller.js';
 
 export interface AuditEntry {
@@ -56,7 +57,15 @@ class AuditController {
 @Module({
   imports: [MetricsModule],
   controllers: [AuditController, DecisionsController],
-  providers: [AuditQueries, DecisionLog],
+  providers: [
+    AuditQueries,
+    DecisionLog,
+    {
+      provide: DECISION_LOG_OPTIONS,
+      inject: [CONFIG],
+      useFactory: (config: TollgateConfig): Partial<DecisionLogOptions> => ({ durability: config.decisionDurability }),
+    },
+  ],
   exports: [DecisionLog],
 })
 export class AuditModule {}

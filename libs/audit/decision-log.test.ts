@@ -2,12 +2,13 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { Metrics } from '#operations';
-import { type Database, openDatabase } from '#persistence';
-import { DecisionLog, type DecisionEntry, type DecisionLogOptions } from './decision-log.js';
+import { type Database, isDependencyUnavailable, openDatabase } from '#persistence';
+import { DecisionLog, type DecisionEntry, type DecisionLogOptions, DecisionNotRecorded } from './decision-log.js';
 
 // Against the real database (PostgreSQL with DATABASE_URL, else embedded in memory). The only
 // thing interposed is a pass-through on the batch insert ($executeRaw) that records each batch
-// and, when asked, fails like an unreachable database — the writes that succeed are real inserts.
+// and, when asked, fails like an unreachable database or holds the insert until released — the
+// writes that succeed are real inserts.
 
 const run = `dl-unit-${randomBytes(4).toString('hex')}`;
 let db: Database;
@@ -36,7 +37,7 @@ async function until(condition: () => Promise<boolean> | boolean, timeoutMs = 50
 function harness(options: Partial<DecisionLogOptions> = {}) {
   const clientId = `${run}-${++seq}`;
   const batches: string[][] = [];
-  const state = { failing: 0, loseAcks: 0, attempts: 0, refuse: '' };
+  const state = { failing: 0, loseAcks: 0, attempts: 0, refuse: '', hold: undefined as Promise<void> | undefined };
   const unreachable = () => Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
   const observed = {
     ...db,
@@ -45,6 +46,7 @@ function harness(options: Partial<DecisionLogOptions> = {}) {
       $executeRaw: async (strings: TemplateStringsArray, ...values: unknown[]) => {
           const ids = values[0] as string[];
           state.attempts++;
+          if (state.hold) await state.hold;
           if (state.failing > 0) {
             state.failing--;
             throw unreachable();
@@ -104,7 +106,7 @@ describe('DecisionLog', () => {
   it('returns from record() at once; the timer writes what is queued in one batch', async () => {
     const h = harness();
     const started = Date.now();
-    for (let i = 0; i < 3; i++) assert.equal(h.log.record(h.entry()), undefined);
+    for (let i = 0; i < 3; i++) assert.equal(await h.log.record(h.entry()), undefined);
     assert.equal(h.log.pending, 3);
     assert.equal(h.state.attempts, 0, 'nothing reaches the database on the caller’s path');
     await until(async () => (await h.stored()) === 3);
@@ -293,5 +295,154 @@ describe('DecisionLog', () => {
     assert.equal(h.log.dropped, 2);
     assert.equal(await h.metric(/tollgate_decisions_dropped_total/), 2);
     await h.log.flush(); // settles at once: nothing left to wait for
+  });
+});
+
+describe('DecisionLog durability (issue 9 §4)', () => {
+  /** True once the promise has settled (checked after pending I/O callbacks had their turn). */
+  const settledNow = async (promise: Promise<unknown>) => {
+    let settled = false;
+    promise.then(() => (settled = true), () => (settled = true));
+    await new Promise((resolve) => setImmediate(resolve));
+    return settled;
+  };
+
+  it('a refusal (deny, step_up, invalid) resolves only once it is committed; an allow resolves at once', async () => {
+    const h = harness({ flushIntervalMs: 60_000 });
+    let release!: () => void;
+    h.state.hold = new Promise((resolve) => (release = resolve));
+    const allow = h.entry();
+    assert.equal(await settledNow(h.log.record(allow)), true, 'the allow does not wait');
+    for (const decision of ['deny', 'step_up', 'invalid'] as const) {
+      const e = h.entry({ decision });
+      const committed = h.log.record(e);
+      assert.equal(await settledNow(committed), false, `${decision} waits for its insert`);
+      release();
+      await committed;
+      const row = await db.prisma.decision.findUnique({ where: { id: e.id } });
+      assert.equal(row?.decision, decision, `${decision} is in the table when record() resolves`);
+      h.state.hold = new Promise((resolve) => (release = resolve));
+    }
+    h.state.hold = undefined;
+    release();
+    assert.equal(h.state.attempts, 3, 'no timer needed: each refusal started its insert at once');
+    assert.ok((await h.storedIds()).includes(allow.id), 'the batched allow went along in the first insert');
+  });
+
+  it('group commit: refusals recorded together share an insert; those arriving during one go in the next', async () => {
+    const h = harness({ flushIntervalMs: 60_000 });
+    const first = Array.from({ length: 20 }, () => h.entry({ decision: 'deny' }));
+    let release!: () => void;
+    h.state.hold = new Promise((resolve) => (release = resolve));
+    const waits = first.map((e) => h.log.record(e));
+    await until(() => h.state.attempts === 1);
+    const allows = Array.from({ length: 5 }, () => h.entry());
+    for (const e of allows) void h.log.record(e);
+    const second = Array.from({ length: 30 }, () => h.entry({ decision: 'invalid' }));
+    for (const e of second) waits.push(h.log.record(e));
+    assert.equal(h.state.attempts, 1, 'nothing else starts while an insert is in flight');
+    h.state.hold = undefined;
+    release();
+    await Promise.all(waits);
+    assert.deepEqual(h.batches.map((b) => b.length), [20, 35], 'two inserts for 50 refusals');
+    assert.deepEqual(h.batches[1], [...second, ...allows].map((e) => e.id), 'waiting refusals first, then the allows queued meanwhile');
+  });
+
+  it('durability all: allows wait for their commit too', async () => {
+    const h = harness({ flushIntervalMs: 60_000, durability: 'all' });
+    let release!: () => void;
+    h.state.hold = new Promise((resolve) => (release = resolve));
+    const e = h.entry();
+    const committed = h.log.record(e);
+    assert.equal(await settledNow(committed), false);
+    release();
+    await committed;
+    assert.ok(await db.prisma.decision.findUnique({ where: { id: e.id } }));
+  });
+
+  it('database down: a refusal rejects within durableTimeoutMs as a dependency outage, stays queued and is written when the database is back', async () => {
+    const h = harness({ flushIntervalMs: 50, maxRetryDelayMs: 100, durableTimeoutMs: 300 });
+    h.state.failing = Number.POSITIVE_INFINITY;
+    const e = h.entry({ decision: 'deny' });
+    const started = Date.now();
+    await assert.rejects(h.log.record(e), (error: unknown) => {
+      assert.ok(error instanceof DecisionNotRecorded);
+      assert.ok(isDependencyUnavailable(error), 'the error filters render it as 503 temporarily_unavailable');
+      assert.match(String((error as Error).cause), /ECONNREFUSED/, 'the last write error is its cause');
+      return true;
+    });
+    const waited = Date.now() - started;
+    assert.ok(waited >= 290, `waited ${waited} ms`);
+    assert.equal(h.log.pending, 1, 'the entry is kept');
+    assert.equal(await h.metric(/tollgate_decisions_unconfirmed_total/), 1);
+    const warning = h.warnings(/not committed in time/);
+    assert.equal(warning.length, 1);
+    assert.equal(warning[0]!.message.unconfirmed, 1);
+    h.state.failing = 0;
+    await until(async () => (await h.stored()) === 1);
+    assert.equal(h.log.dropped, 0);
+  });
+
+  it('while a caller waits, a failed write is retried every flush interval instead of backing off', async () => {
+    // Backing off (100, 200, 400, 800, 1600 ms…) would take 3 s to reach the seventh attempt.
+    const h = harness({ flushIntervalMs: 50, maxRetryDelayMs: 5000, durableTimeoutMs: 2000 });
+    h.state.failing = 6;
+    const e = h.entry({ decision: 'invalid' });
+    await h.log.record(e);
+    assert.equal(h.state.attempts, 7);
+    assert.ok(await db.prisma.decision.findUnique({ where: { id: e.id } }));
+  });
+
+  it('a refusal that cannot be queued rejects at once: queue full, or shut down; an allow is dropped and counted as before', async () => {
+    const h = harness({ capacity: 2, flushIntervalMs: 60_000 });
+    h.state.failing = Number.POSITIVE_INFINITY;
+    void h.log.record(h.entry());
+    void h.log.record(h.entry());
+    await assert.rejects(h.log.record(h.entry({ decision: 'deny' })), DecisionNotRecorded);
+    assert.equal(await settledNow(h.log.record(h.entry())), true);
+    assert.equal(h.log.dropped, 2);
+    h.state.failing = 0;
+    await h.log.onApplicationShutdown();
+    await assert.rejects(h.log.record(h.entry({ decision: 'invalid' })), /shutting down/);
+    assert.equal(await h.metric(/tollgate_decisions_unconfirmed_total/), 2);
+  });
+
+  it('a refusal whose row the database will never take rejects; the rest of its insert is committed', async () => {
+    const h = harness({ flushIntervalMs: 20, maxRetryDelayMs: 40 });
+    h.state.refuse = '-bad';
+    const good = h.entry({ decision: 'deny' });
+    const bad = h.entry({ decision: 'deny', id: `${h.clientId}-bad` });
+    const waits = [h.log.record(good), h.log.record(bad)];
+    await waits[0];
+    await assert.rejects(waits[1]!, DecisionNotRecorded);
+    assert.deepEqual(await h.storedIds(), [good.id]);
+  });
+
+  it('an unawaited refusal that fails never becomes an unhandled rejection', async () => {
+    const unhandled: unknown[] = [];
+    const listener = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', listener);
+    try {
+      const h = harness({ flushIntervalMs: 60_000, durableTimeoutMs: 50, capacity: 1, shutdownTimeoutMs: 100 });
+      h.state.failing = Number.POSITIVE_INFINITY;
+      void h.log.record(h.entry({ decision: 'deny' })); // times out
+      void h.log.record(h.entry({ decision: 'deny' })); // queue full
+      await sleep(200);
+      await h.log.onApplicationShutdown();
+      void h.log.record(h.entry({ decision: 'deny' })); // shut down
+      await sleep(50);
+      assert.equal(h.log.dropped, 3, 'one not written before shutdown, one refused when full, one after shutdown');
+    } finally {
+      process.off('unhandledRejection', listener);
+    }
+    assert.deepEqual(unhandled, []);
+  });
+
+  it('what a shutdown cannot write rejects the callers still waiting', async () => {
+    const h = harness({ flushIntervalMs: 60_000, shutdownTimeoutMs: 200, durableTimeoutMs: 10_000 });
+    h.state.failing = Number.POSITIVE_INFINITY;
+    const waiting = h.log.record(h.entry({ decision: 'step_up' }));
+    await h.log.onApplicationShutdown();
+    await assert.rejects(waiting, /before shutdown/);
   });
 });

@@ -1,6 +1,7 @@
 export { auditRecord, type AuditEntry, AuditModule } from './audit.js';
 export {
   DecisionLog,
+  DecisionNotRecorded,
   DECISION_LOG_OPTIONS,
   DECISION_LOG_DEFAULTS,
   DECISION_KINDS,
@@ -9,6 +10,7 @@ export {
   type DecisionReason,
   type DecisionKind,
   type DecisionOutcome,
+  type DecisionDurability,
   type DecisionLogOptions,
   type DecisionFilter,
   type StoredDecision,

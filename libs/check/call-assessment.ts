@@ -70,7 +70,7 @@ export class CallAssessment implements OnModuleInit {
 
   async assess(input: CallInput): Promise<Assessment> {
     const decisionId = randomUUID();
-    const invalid = (error: string | undefined, description: string, code: string, clientId?: string, extra: Record<string, string> = {}): Assessment => {
+    const invalid = async (error: string | undefined, description: string, code: string, clientId?: string, extra: Record<string, string> = {}): Promise<Assessment> => {
       const challenge = dpopChallenge(CLIENT_SIGNING_ALGS, error ? { error, error_description: description } : {});
       const result: Assessment = {
         status: 401,
@@ -83,11 +83,12 @@ export class CallAssessment implements OnModuleInit {
         error,
         errorDescription: description,
       };
-      this.record(input, result);
+      const recorded = this.record(input, result);
       // A bad proof with a token that verified is a failure of that client (failed_auth_burst);
       // a nonce request is the protocol working (RFC 9449 §9), and a refusal of the token itself
       // says nothing about who sent it (docs/risk.md).
       if (clientId && code === 'dpop_proof') void this.state.recordFailure(clientId, Date.now()).catch(() => undefined);
+      await recorded;
       return result;
     };
 
@@ -152,7 +153,7 @@ export class CallAssessment implements OnModuleInit {
         error: 'access_denied',
         errorDescription: 'the request path cannot be normalised',
       };
-      this.record(input, denied);
+      await this.record(input, denied);
       return denied;
     }
 
@@ -231,12 +232,13 @@ export class CallAssessment implements OnModuleInit {
         },
       };
     }
-    this.record(input, result, path);
+    await this.record(input, result, path);
     return result;
   }
 
-  private record(input: CallInput, result: Assessment, route?: string): void {
-    this.decisions.record({
+  /** Resolves when the decision is as durable as its outcome needs before it is answered (DecisionLog). */
+  private record(input: CallInput, result: Assessment, route?: string): Promise<void> {
+    return this.decisions.record({
       id: result.decisionId,
       at: new Date(),
       kind: input.kind,

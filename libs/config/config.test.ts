@@ -30,6 +30,7 @@ describe('configuration', () => {
     assert.deepEqual(config.egressAllow, []);
     assert.equal(config.egressCaFile, undefined);
     assert.equal(config.egressCa, undefined);
+    assert.equal(config.decisionDurability, 'refusals');
   });
 
   it('derives the issuer from PORT and strips a trailing slash', () => {
@@ -51,12 +52,18 @@ describe('configuration', () => {
     refuses({ TOLLGATE_CLOCK_SKEW: '-1' }, 'TOLLGATE_CLOCK_SKEW');
     refuses({ TOLLGATE_DPOP_REQUIRE_NONCE: 'maybe' }, 'TOLLGATE_DPOP_REQUIRE_NONCE');
     refuses({ TOLLGATE_LOG_LEVEL: 'loud' }, 'TOLLGATE_LOG_LEVEL');
+    refuses({ TOLLGATE_DECISION_DURABILITY: 'allows' }, 'TOLLGATE_DECISION_DURABILITY');
   });
 
   it('accepts a 32-byte key-encryption key in base64 or base64url', () => {
     const key = Buffer.alloc(32, 0xfb);
     assert.deepEqual(loadConfig({ TOLLGATE_KEY_ENCRYPTION_KEY: key.toString('base64') }).keyEncryptionKey, key);
     assert.deepEqual(loadConfig({ TOLLGATE_KEY_ENCRYPTION_KEY: key.toString('base64url') }).keyEncryptionKey, key);
+  });
+
+  it('TOLLGATE_DECISION_DURABILITY: refusals (default) or all', () => {
+    assert.equal(loadConfig({ TOLLGATE_DECISION_DURABILITY: 'all' }).decisionDurability, 'all');
+    assert.equal(loadConfig({ TOLLGATE_DECISION_DURABILITY: 'Refusals' }).decisionDurability, 'refusals');
   });
 
   it('keeps a configured admin token as given', () => {

@@ -45,6 +45,12 @@ export interface TollgateConfig {
   authFailureBudget: { perSource: number; perSourceAndClient: number; windowSeconds: number };
   /** RFC 7591 registrations without `allowed_resources` get these RFC 8707 resources. */
   defaultResources: string[];
+  /**
+   * When a decision is durable before it is answered (docs/operations.md, "The decision log"):
+   * `refusals` commits deny, step_up and invalid before the answer and batches allows; `all`
+   * commits every decision first (regulated deployments), at a cost in latency.
+   */
+  decisionDurability: 'refusals' | 'all';
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   /** Outbound fetches (a client's jwks_uri): host names and CIDRs reachable although not public. */
   egressAllow: string[];
@@ -190,6 +196,10 @@ export function loadConfig(env: Env = process.env): TollgateConfig {
   if (perSourceAndClient > perSource) {
     throw new ConfigError('TOLLGATE_AUTH_FAILURES_PER_CLIENT', `must not exceed TOLLGATE_AUTH_FAILURES_PER_SOURCE (${perSource})`);
   }
+  const decisionDurability = (env.TOLLGATE_DECISION_DURABILITY || 'refusals').toLowerCase();
+  if (decisionDurability !== 'refusals' && decisionDurability !== 'all') {
+    throw new ConfigError('TOLLGATE_DECISION_DURABILITY', `must be refusals or all, got "${env.TOLLGATE_DECISION_DURABILITY}"`);
+  }
   return {
     port,
     host: env.HOST || '0.0.0.0',
@@ -212,6 +222,7 @@ export function loadConfig(env: Env = process.env): TollgateConfig {
     trustProxy: flag(env, 'TOLLGATE_TRUST_PROXY', false),
     authFailureBudget: { perSource, perSourceAndClient, windowSeconds: integer(env, 'TOLLGATE_AUTH_FAILURE_WINDOW', 60, 10, 3600) },
     defaultResources: resources(env, 'TOLLGATE_DEFAULT_RESOURCES', [issuerUrl]),
+    decisionDurability,
     logLevel: logLevel as TollgateConfig['logLevel'],
     egressAllow: egressAllow(env),
     ...egressCa(env),

@@ -58,7 +58,7 @@ export class IssuanceRisk {
       acr: decision.acr,
       maxAge: decision.maxAge,
     };
-    this.decisions.record({
+    await this.decisions.record({
       id: verdict.decisionId,
       at: new Date(ctx.now),
       kind: 'issuance',

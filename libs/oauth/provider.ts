@@ -290,7 +290,18 @@ export function buildProvider(deps: ProviderDeps): Provider {
       }
     }
     await next();
-    if (ctx.state.failureRecorded) await ctx.state.failureRecorded;
+    if (ctx.state.failureRecorded) {
+      try {
+        await ctx.state.failureRecorded;
+      } catch (error) {
+        // The refusal could not be committed to the decision log in time: fail closed, as for every decision (docs/operations.md).
+        if (!isDependencyUnavailable(error)) throw error;
+        ctx.status = 503;
+        ctx.set('Retry-After', '5');
+        ctx.body = { error: 'temporarily_unavailable', error_description: 'a dependency is unavailable; retry later' };
+        return;
+      }
+    }
     const reason = ctx.state.authFailureReason as AuthFailureReason | undefined;
     if (reason && ctx.body?.error === 'invalid_client') ctx.body = { ...ctx.body, error_description: refusalDescription(reason, ctx.body.error_description) };
     const detail = ctx.state.grantError?.error_detail;

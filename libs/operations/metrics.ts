@@ -57,6 +57,12 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  private readonly unconfirmed = new Counter({
+    name: 'tollgate_decisions_unconfirmed_total',
+    help: 'Decisions that had to be committed before their answer but were not in time (the database is down or stalled): answered 503 instead.',
+    registers: [this.registry],
+  });
+
   private readonly httpDuration = new Histogram({
     name: 'tollgate_http_request_duration_seconds',
     help: 'HTTP request duration from arrival to the last byte of the response, by endpoint class and status.',
@@ -118,6 +124,11 @@ export class Metrics {
 
   decisionsDropped(count = 1): void {
     this.dropped.inc(count);
+  }
+
+  /** A decision answered 503 because the decision log could not commit it in time. */
+  decisionsUnconfirmed(): void {
+    this.unconfirmed.inc();
   }
 
   observeRequest(endpoint: Endpoint, status: number | string, seconds: number): void {

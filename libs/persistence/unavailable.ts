@@ -7,9 +7,18 @@ const CONNECTION_CODES = new Set([
   'P1001', 'P1002', 'P1017',
 ]);
 
+/**
+ * A store that did not take a write within its bound (it is down or stalled), raised by the
+ * writer that waited; rendered like any outage: 503 temporarily_unavailable with Retry-After.
+ */
+export class DependencyUnavailable extends Error {
+  override readonly name: string = 'DependencyUnavailable';
+}
+
 /** True for errors that mean "the database or Redis is down" (answer 503 and retry), as opposed to a bad query. */
 export function isDependencyUnavailable(error: unknown): boolean {
   for (let e: any = error, depth = 0; e && depth < 6; e = e.cause, depth++) {
+    if (e instanceof DependencyUnavailable) return true;
     if (CONNECTION_CODES.has(e.code) || CONNECTION_CODES.has(e.errorCode)) return true;
     // Prisma reports driver errors as P2039/P2010 with the SQLSTATE only in its message.
     const sqlState = typeof e.message === 'string' ? /Code: `(\w+)`/.exec(e.message)?.[1] : undefined;

@@ -159,11 +159,11 @@ export class StepUpChallenges implements OnModuleInit {
     const entry = { id: randomUUID(), at: new Date(), kind: 'step_up' as const, clientId: a.clientId, method: 'POST', score: 0, ip: a.ip };
     try {
       const proven = await this.check(a);
-      this.decisions.record({ ...entry, decision: 'allow', reasons: [{ code: 'step_up_proven', score: 0, detail: proven.acr }] });
+      await this.decisions.record({ ...entry, decision: 'allow', reasons: [{ code: 'step_up_proven', score: 0, detail: proven.acr }] });
       return proven;
     } catch (err) {
       if (err instanceof OAuthError) {
-        this.decisions.record({ ...entry, decision: 'invalid', reasons: [{ code: err.error, score: 0, detail: err.error_description }] });
+        await this.decisions.record({ ...entry, decision: 'invalid', reasons: [{ code: err.error, score: 0, detail: err.error_description }] });
       }
       throw err;
     }
