@@ -65,7 +65,14 @@ type Command =
   | { id: number; cmd: 'setup'; url: string; admin: string; concurrency: number }
   | { id: number; cmd: 'tokens'; n: number; concurrency: number; batch: number; timed: boolean }
   | { id: number; cmd: 'introspect'; n: number; concurrency: number; batch: number; withProof: boolean; timed: boolean }
-  | { id: number; cmd: 'check'; n: number; concurrency: number; batch: number; timed: boolean };
+  | { id: number; cmd: 'check'; n: number; concurrency: number; batch: number; timed: boolean }
+  | { id: number; cmd: 'flood'; n: number; concurrency: number; floodConcurrency: number; floodSource: string };
+
+/** The flood phase: the good client's token requests, and what the flooding source got. */
+interface FloodResult {
+  good: PhaseResult;
+  flood: { requests: number; seconds: number; statuses: Record<string, number> };
+}
 
 /** A command without its id (distributes over the union). */
 type CommandBody = Command extends infer C ? (C extends Command ? Omit<C, 'id'> : never) : never;
@@ -315,6 +322,70 @@ async function generator(): Promise<void> {
   };
   /** Newest tokens first: they stay valid longest. */
   const pick = (i: number) => tokens[tokens.length - 1 - (i % tokens.length)]!;
+
+  /**
+   * The good client's token requests (as in the token phase) while another source floods the
+   * token endpoint with assertions that name the same client but are signed by a key nobody
+   * registered — what anyone can send. The flood comes from another loopback address
+   * (`localAddress`), so the server sees another network; it is one prepared set of forged
+   * assertions sent over and over (an attacker pays nothing per request either).
+   */
+  async function flood(n: number, concurrency: number, floodConcurrency: number, source: string): Promise<FloodResult> {
+    const attacker = await generateKeyPair('ES256');
+    const attackerDpop = await generateKeyPair('ES256', { extractable: true });
+    const attackerJwk = await exportJWK(attackerDpop.publicKey);
+    const now = Math.floor(Date.now() / 1000);
+    const bodies = await Promise.all(
+      Array.from({ length: 200 }, async () => {
+        const a = await new SignJWT({ jti: randomUUID() })
+          .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
+          .setIssuer(clientId).setSubject(clientId).setAudience(url)
+          .setIssuedAt(now).setExpirationTime(now + 120)
+          .sign(attacker.privateKey);
+        const p = await new SignJWT({ jti: randomUUID(), htm: 'POST', htu: tokenUrl(), iat: now })
+          .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk: attackerJwk })
+          .sign(attackerDpop.privateKey);
+        const body = new URLSearchParams({ grant_type: 'client_credentials', client_id: clientId, client_assertion_type: ASSERTION_TYPE, client_assertion: a }).toString();
+        return { body, proof: p };
+      }),
+    );
+    const floodAgent = new http.Agent({ keepAlive: true, maxSockets: floodConcurrency, localAddress: source });
+    const statuses: Record<string, number> = {};
+    let sent = 0;
+    let stop = false;
+    const send1 = (i: number) =>
+      new Promise<void>((resolve) => {
+        const { body, proof } = bodies[i % bodies.length]!;
+        const req = http.request(
+          {
+            host: origin.hostname, port: origin.port, path: '/oauth/token', method: 'POST', agent: floodAgent,
+            headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body), dpop: proof },
+          },
+          (res) => {
+            statuses[String(res.statusCode)] = (statuses[String(res.statusCode)] ?? 0) + 1;
+            res.resume();
+            res.on('end', resolve);
+            res.on('error', () => resolve());
+          },
+        );
+        req.on('error', () => {
+          statuses.error = (statuses.error ?? 0) + 1;
+          resolve();
+        });
+        req.end(body);
+      });
+    const t0 = performance.now();
+    const lanes = Array.from({ length: floodConcurrency }, async (_, lane) => {
+      while (!stop) await send1(sent++ + lane);
+    });
+    await new Promise((resolve) => setTimeout(resolve, 500)); // the flood is on before the good client's first request
+    const good = await runPhase(n, concurrency, n, true, () => tokenItem(), '/oauth/token', tokenOk);
+    stop = true;
+    await Promise.all(lanes);
+    const seconds = (performance.now() - t0) / 1000;
+    floodAgent.destroy();
+    return { good, flood: { requests: sent, seconds, statuses } };
+  }
   let checksSent = 0;
 
   port.on('message', async (message: Command) => {
@@ -324,6 +395,10 @@ async function generator(): Promise<void> {
         result = await setup(message.url, message.admin, message.concurrency);
       } else if (message.cmd === 'tokens') {
         result = await runPhase(message.n, message.concurrency, message.batch, message.timed, () => tokenItem(), '/oauth/token', tokenOk);
+      } else if (message.cmd === 'flood') {
+        const r = await flood(message.n, message.concurrency, message.floodConcurrency, message.floodSource);
+        port.postMessage({ type: 'result', id: message.id, result: r } satisfies WorkerMessage, [r.good.latencies.buffer as ArrayBuffer]);
+        return;
       } else if (message.cmd === 'check') {
         if (tokens.length === 0) throw new Error('no tokens to check');
         const first = checksSent;
@@ -678,6 +753,9 @@ async function main(): Promise<void> {
   const checksN = envInt('BENCH_CHECKS', 4000);
   const concurrency = envInt('BENCH_CONCURRENCY', 32);
   const batch = envInt('BENCH_BATCH', 1000);
+  const floodN = envInt('BENCH_FLOOD_REQUESTS', 1000);
+  const floodConcurrency = envInt('BENCH_FLOOD_CONCURRENCY', 256);
+  const floodSource = process.env.BENCH_FLOOD_SOURCE || '127.0.0.2';
   const warmup = envInt('BENCH_WARMUP', 200, 0);
   const cryptoMs = envInt('BENCH_CRYPTO_MS', 1000, 100);
   const cryptoRepeats = envInt('BENCH_CRYPTO_REPEATS', 2);
@@ -691,7 +769,8 @@ async function main(): Promise<void> {
   const loadBefore = os.loadavg()[0]!;
 
   const { startTollgate } = await import('#test-support');
-  const server = await startTollgate();
+  // The production failure budgets (docs/risk.md), not the test suites' generous ones: the flood phase measures them.
+  const server = await startTollgate({ TOLLGATE_AUTH_FAILURES_PER_SOURCE: '', TOLLGATE_AUTH_FAILURES_PER_CLIENT: '' });
   const dbKind = server.tollgate.runtime.db.kind;
   const hotKind = server.tollgate.runtime.hot.kind;
   const database = dbKind === 'postgresql' ? 'PostgreSQL (DATABASE_URL)' : 'embedded PGlite, in memory';
@@ -811,6 +890,19 @@ async function main(): Promise<void> {
     const checkResult = await call<PhaseResult>({ cmd: 'check', n: checksN, concurrency, batch, timed: true });
     await profiler.stop('check');
     const checkStats = summarize(checkResult);
+
+    // Issue 9 §1: a good client's token latency, quiet and while another source floods forged assertions in its name.
+    const floodGoodConcurrency = Math.min(concurrency, 4);
+    console.log(
+      `flood: ${floodN} token requests of the good client (${floodGoodConcurrency} in flight), quiet, then while ${floodSource} ` +
+        `sends forged assertions for the same client id (${floodConcurrency} in flight)`,
+    );
+    meter.take();
+    const quietStats = summarize(await call<PhaseResult>({ cmd: 'tokens', n: floodN, concurrency: floodGoodConcurrency, batch: floodN, timed: true }));
+    await profiler.start();
+    const floodRun = await call<FloodResult>({ cmd: 'flood', n: floodN, concurrency: floodGoodConcurrency, floodConcurrency, floodSource });
+    await profiler.stop('flood');
+    const floodedStats = summarize(floodRun.good);
     const allDurableStats = await checkAllDurable();
     await worker.terminate();
 
@@ -862,6 +954,17 @@ async function main(): Promise<void> {
       profiled: Boolean(profileDir),
       settings: { tokens: tokensN, introspections: introspectionsN, checks: checksN, concurrency, batch, warmup, crypto_ms: cryptoMs, crypto_repeats: cryptoRepeats, keep_alive: true },
       phases,
+      /** The good client's token requests, quiet and during a flood of forged assertions from another source. */
+      flood: {
+        good_concurrency: Math.min(concurrency, 4),
+        flood_concurrency: floodConcurrency,
+        flood_source: floodSource,
+        quiet: quietStats,
+        flooded: floodedStats,
+        flood_requests: floodRun.flood.requests,
+        flood_requests_per_second: round(floodRun.flood.requests / floodRun.flood.seconds),
+        flood_statuses: floodRun.flood.statuses,
+      },
       crypto,
       floors,
       total_seconds: 0,
@@ -899,6 +1002,17 @@ async function main(): Promise<void> {
         `${signed(100 * (d.requests_per_second / c.requests_per_second - 1), 1)}% req/s, p50 ${signed(d.latency_ms.p50 - c.latency_ms.p50, 2)} ms, p99 ${signed(d.latency_ms.p99 - c.latency_ms.p99, 2)} ms against the default`,
     );
     lines.push('');
+    const f = results.flood;
+    lines.push(`good client's token requests (${f.good_concurrency} in flight) while ${f.flood_source} floods forged assertions for its client id (${f.flood_concurrency} in flight)`);
+    lines.push(`${''.padEnd(28)}${pad('requests', 9)}${pad('errors', 7)}${pad('req/s', 9)}${pad('p50 ms', 9)}${pad('p99 ms', 9)}${pad('max ms', 9)}`);
+    for (const [name, st] of [['quiet', f.quiet], ['during the flood', f.flooded]] as const) {
+      lines.push(`${`  ${name}`.padEnd(28)}${pad(st.requests, 9)}${pad(st.errors, 7)}${pad(st.requests_per_second.toFixed(0), 9)}${pad(st.latency_ms.p50.toFixed(2), 9)}${pad(st.latency_ms.p99.toFixed(2), 9)}${pad(st.latency_ms.max.toFixed(2), 9)}`);
+    }
+    lines.push(
+      `  the flood: ${f.flood_requests} requests, ${f.flood_requests_per_second.toFixed(0)}/s, answered ` +
+        `${Object.entries(f.flood_statuses).sort().map(([status, count]) => `${status} x${count}`).join(', ')} (429: refused before any signature work)`,
+    );
+    lines.push('');
     lines.push(`${'jose ES256, ops/s'.padEnd(28)}${levels.map((l) => pad(`${l} in flight`, 14)).join('')}`);
     lines.push(`${'jwtVerify (CryptoKey)'.padEnd(28)}${levels.map((l) => pad(crypto.verify[l]!.toFixed(0), 14)).join('')}`);
     lines.push(`${'jwtVerify (EmbeddedJWK)'.padEnd(28)}${levels.map((l) => pad(crypto.verify_embedded_jwk[l]!.toFixed(0), 14)).join('')}`);
@@ -915,6 +1029,12 @@ async function main(): Promise<void> {
     const noisy =
       Object.values(phases).some((p) => (p.other_processes_cpu_cores ?? 0) > 0.2) || (crypto.other_processes_cpu_cores ?? 0) > 0.2;
     if (noisy) lines.push('WARNING: other processes used CPU during the measurement ("others"); figures are low and noisy, rerun on a quiet machine');
+    for (const [name, st] of [['flood quiet', f.quiet], ['flood', f.flooded]] as const) {
+      if (st.errors) {
+        lines.push(`ERROR ${name}: ${st.errors} of the good client's requests failed; first: ${st.first_error}`);
+        exitCode = 1;
+      }
+    }
     for (const [name, s] of Object.entries(phases)) {
       if (s.errors) {
         lines.push(`ERROR ${name}: ${s.errors} failed; first: ${s.first_error}`);
