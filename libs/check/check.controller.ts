@@ -27,6 +27,7 @@ export class CheckController {
     } catch (error) {
       if (error instanceof SlowDown) {
         res.setHeader('Retry-After', String(error.retryAfter));
+        res.setHeader('Connection', 'close');
         res.status(429).json({ decision: 'invalid', error: error.error, error_description: error.error_description });
         return;
       }

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { DecisionLog, type DecisionKind } from '#audit';
 import { Metrics } from '#operations';
@@ -30,6 +31,10 @@ export interface FailedAuthentication {
 }
 
 const CLIENT_ID_SHOWN = 200;
+/** How long a refusal for a spent budget waits before it is sent. */
+const SLOW_DOWN_DELAY_MS = 1000;
+/** Refusals waiting at once; past this they are sent at once (each waiting one holds a socket). */
+const MAX_SLOWED = 10_000;
 
 /**
  * Failed authentications, attributed only to who caused them (docs/risk.md):
@@ -43,6 +48,8 @@ const CLIENT_ID_SHOWN = 200;
 @Injectable()
 export class AuthenticationFailures {
   private readonly logger = new Logger('authentication');
+  /** Refusals waiting out SLOW_DOWN_DELAY_MS now. */
+  private slowed = 0;
 
   constructor(
     private readonly budget: FailureBudget,
@@ -51,13 +58,25 @@ export class AuthenticationFailures {
     @Inject(RISK_STATE) private readonly state: RiskStateStore,
   ) {}
 
-  /** Throws SlowDown (429, Retry-After) when the source, or the source naming this client id, spent its budget. Memory only. */
-  admit(endpoint: AuthEndpoint, ip: string | undefined, clientId?: string): void {
+  /**
+   * Rejects with SlowDown (429, Retry-After) when the source, or the source naming this client id,
+   * spent its budget; memory only. The refusal is answered after SLOW_DOWN_DELAY_MS: a source that
+   * ignores Retry-After gets about one answer per connection per second instead of thousands, for
+   * the price of a timer (at most MAX_SLOWED at a time; beyond, at once).
+   */
+  async admit(endpoint: AuthEndpoint, ip: string | undefined, clientId?: string): Promise<void> {
     const retryAfter = this.budget.retryAfter(sourceOf(ip), clientId);
-    if (retryAfter > 0) {
-      this.metrics.failureBudgetRefused(endpoint);
-      throw new SlowDown(retryAfter);
+    if (retryAfter === 0) return;
+    this.metrics.failureBudgetRefused(endpoint);
+    if (this.slowed < MAX_SLOWED) {
+      this.slowed++;
+      try {
+        await sleep(Math.min(SLOW_DOWN_DELAY_MS, retryAfter * 1000));
+      } finally {
+        this.slowed--;
+      }
     }
+    throw new SlowDown(Math.max(1, retryAfter - Math.ceil(SLOW_DOWN_DELAY_MS / 1000)));
   }
 
   /** A failure nobody proved to be its client: charged to the source, recorded, counted and logged. */

@@ -65,7 +65,7 @@ export class GatewayAuthenticator {
 
   async authenticate(header: unknown, endpoint: GatewayEndpoint, ip: string | undefined): Promise<ClientRecord> {
     const named = parseBasicCredentials(header)?.clientId;
-    this.failures.admit(endpoint.kind, ip, named);
+    await this.failures.admit(endpoint.kind, ip, named);
     try {
       return await authenticateGateway(header, this.deps);
     } catch (err) {

@@ -1,7 +1,7 @@
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { isDependencyUnavailable } from '#persistence';
-import { OAuthError, toOAuthBody, UseDpopNonce } from './oauth-error.js';
+import { OAuthError, SlowDown, toOAuthBody, UseDpopNonce } from './oauth-error.js';
 import { CLIENT_SIGNING_ALGS } from './provider.js';
 
 /**
@@ -20,6 +20,8 @@ export class OAuthErrorFilter implements ExceptionFilter {
     if (exception instanceof OAuthError) {
       if (exception instanceof UseDpopNonce && exception.nonce) res.setHeader('DPoP-Nonce', exception.nonce);
       if (exception.retryAfter !== undefined) res.setHeader('Retry-After', String(exception.retryAfter));
+      // A source over its failure budget reconnects for its next try (docs/risk.md).
+      if (exception instanceof SlowDown) res.setHeader('Connection', 'close');
       // RFC 6749 §5.2: a client that authenticated with an HTTP scheme (gateways: Basic) gets that
       // scheme's challenge; one that authenticated in the form (private_key_jwt) gets none.
       const usedBasic = /^basic /i.test(String(host.switchToHttp().getRequest<Request>().headers?.authorization ?? ''));

@@ -81,7 +81,7 @@ export class ProviderHost {
     const { config, failures } = this.deps;
     const ip = callerAddress(req, config.trustProxy);
     try {
-      failures!.admit('token', ip);
+      await failures!.admit('token', ip);
     } catch (error) {
       if (error instanceof SlowDown) return error;
       throw error;
@@ -108,7 +108,7 @@ export class ProviderHost {
     const source: TokenRequestSource = { ip, clientId };
     (req as unknown as { tollgate: TokenRequestSource }).tollgate = source;
     try {
-      failures!.admit('token', ip, clientId);
+      await failures!.admit('token', ip, clientId);
     } catch (error) {
       if (error instanceof SlowDown) return error;
       throw error;
@@ -152,6 +152,8 @@ function send(res: Response, refusal: OAuthError | { status: number; body: objec
   res.setHeader('Cache-Control', 'no-store');
   if ('error' in refusal) {
     if (refusal.retryAfter !== undefined) res.setHeader('Retry-After', String(refusal.retryAfter));
+    // A source over its failure budget reconnects for its next try (docs/risk.md).
+    if (refusal instanceof SlowDown) res.setHeader('Connection', 'close');
     res.status(refusal.status).json(toOAuthBody(refusal));
     return;
   }

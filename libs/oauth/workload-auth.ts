@@ -81,7 +81,7 @@ export class WorkloadAuthenticator {
     const assertion = formParam(form, 'client_assertion');
     const type = formParam(form, 'client_assertion_type');
     const clientId = named ?? (assertion ? unverifiedAssertionIssuer(assertion) : undefined);
-    this.failures.admit(endpoint.kind, ip, clientId);
+    await this.failures.admit(endpoint.kind, ip, clientId);
     try {
       if (!assertion) throw new InvalidClient('client authentication with private_key_jwt (RFC 7523) is required', 'no_credentials');
       await this.hot.replay.current();
