@@ -4,6 +4,7 @@ import { NestFactory } from '@nestjs/core';
 import type { TollgateConfig } from '#config';
 import { ClientRegistry } from '#clients';
 import { openHotState } from '#hot-state';
+import { requestBodies, requestTarget } from '#inbound';
 import { KeyRing, loadKeyEncryptionKey } from '#keys';
 import { OAuthErrorFilter, ProviderHost } from '#oauth';
 import { httpMetrics, Metrics } from '#operations';
@@ -39,15 +40,19 @@ export async function createTollgate(config: TollgateConfig, logger: LoggerServi
     const keys = new KeyRing(db.prisma, kek.key, config.accessTokenTtlMax + config.clockSkew);
     await keys.init();
     const runtime: Runtime = { config, db, hot, keys, kek: kek.key };
-    const app = await NestFactory.create(AppModule.with(runtime), { logger, abortOnError: false });
+    const app = await NestFactory.create(AppModule.with(runtime), { logger, abortOnError: false, bodyParser: false });
     app.getHttpAdapter().getInstance().disable('x-powered-by');
     app.getHttpAdapter().getInstance().set('trust proxy', false);
     app.useGlobalFilters(new OAuthErrorFilter());
     // First middleware: times every request, the token endpoint oidc-provider answers included.
     app.use(httpMetrics(app.get(Metrics)));
     app.get(Metrics).addCacheSource('clients', () => app.get(ClientRegistry).cacheStats);
-    // oidc-provider reads its own request bodies: it runs before Nest's body parsers.
+    // oidc-provider reads its own request bodies: it runs before ours.
     app.use(app.get(ProviderHost).middleware());
+    // What strangers send, read within bounds (libs/inbound) before any controller sees it. The
+    // check endpoint's `/check/<path>` is the protected call's target: the check judges it.
+    app.use(requestTarget({ describesAnotherRequest: (path) => path.startsWith('/check/') }));
+    app.use(requestBodies());
     await app.init();
     let closed = false;
     return {
