@@ -482,7 +482,8 @@ describe('bad input: the defects the first fuzz run found (issue 9 §3)', () => 
   async function refused(c: Omit<Sent, 'label'>, status: number, fields?: string[], error = 'invalid_request') {
     const before = { state: await snapshot(), list: await clientList() };
     const res = await send({ ...c, label: 'defect' });
-    const body = JSON.parse(res.text) as { error: string; error_description: string; fields?: Array<{ field: string }> };
+    const body = JSON.parse(res.text) as { error: string; error_description: string; fields?: Array<{ field: string }>; client_id?: string };
+    if (res.status === 201 && body.client_id) created.add(body.client_id); // cleaned up even when this fails
     assert.equal(res.status, status, `${c.method} ${c.path}: ${res.text}`);
     assert.equal(body.error, error, res.text);
     if (fields) assert.deepEqual(body.fields?.map((f) => f.field), fields, res.text);
