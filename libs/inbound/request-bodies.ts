@@ -3,6 +3,7 @@ import { parseForm } from './form.js';
 import { jsonDepth } from './json-depth.js';
 import { BODY_LIMITS, MAX_JSON_DEPTH } from './limits.js';
 import { FORM, isJson, mediaType } from './media-type.js';
+import { pathOf } from './request-target.js';
 import { BodyTooLarge, readBody } from './read-body.js';
 import { refuse, refuseField } from './refusal.js';
 import { unstorableString } from './unstorable-string.js';
@@ -21,10 +22,13 @@ function hasBody(req: IncomingMessage): boolean {
  * and forms (`application/x-www-form-urlencoded`) become `req.body`, within BODY_LIMITS and
  * MAX_JSON_DEPTH, as UTF-8 (RFC 8259 §8.1), with no NUL or lone surrogate in any string or name.
  * An empty body is `{}`. Any other type leaves `req.body` undefined, as before: the routes that
- * need JSON say so themselves (415), and the others find their fields missing.
+ * need JSON say so themselves (415), and the others find their fields missing. Paths that
+ * `describesAnotherRequest` (a gateway forwarding the protected call's body) are not read.
  */
-export function requestBodies(limits: { json: number; form: number } = BODY_LIMITS) {
+export function requestBodies(options: { limits?: { json: number; form: number }; describesAnotherRequest?: (path: string) => boolean } = {}) {
+  const limits = options.limits ?? BODY_LIMITS;
   return (req: IncomingMessage & { body?: unknown }, res: ServerResponse, next: Next): void => {
+    if (options.describesAnotherRequest?.(pathOf(req))) return next();
     const type = mediaType(req.headers['content-type']);
     const kind = !type ? undefined : isJson(type.essence) ? 'json' : type.essence === FORM ? 'form' : undefined;
     if (!kind || !hasBody(req)) return next();

@@ -12,8 +12,9 @@ let base: string;
 
 /** requestTarget then requestBodies, as Tollgate mounts them; what passes is echoed as `{ body }`. */
 before(async () => {
-  const target = requestTarget({ describesAnotherRequest: (path) => path.startsWith('/check/') });
-  const bodies = requestBodies();
+  const describesAnotherRequest = (path: string) => path.startsWith('/check/');
+  const target = requestTarget({ describesAnotherRequest });
+  const bodies = requestBodies({ describesAnotherRequest });
   server = createServer((req: IncomingMessage & { body?: unknown }, res: ServerResponse) => {
     target(req, res, () =>
       bodies(req, res, () => {
@@ -92,6 +93,11 @@ describe('requestBodies', () => {
     assertRefused(await send('/', '{"a":{"\\u0000":1}}', json), 400, 'a.\ufffd');
     assertRefused(await send('/', 'token=%00', form), 400, 'token');
     assertRefused(await send('/', 'token=%ED%A0%80', form), 400, 'token');
+  });
+
+  it('does not read the body of a request that describes another one (a gateway forwarding the call)', async () => {
+    assert.equal((await send('/check/api', '{"a":"\\u0000"}', json)).body.body, '(undefined)');
+    assert.equal((await send('/check/api', 'x'.repeat(BODY_LIMITS.json + 1), json)).status, 200);
   });
 
   it('refuses compressed bodies and charsets other than UTF-8 with 415', async () => {

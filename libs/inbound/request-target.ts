@@ -37,6 +37,13 @@ function queryProblem(query: string): FieldProblem | undefined {
   return undefined;
 }
 
+/** The path of the request target, undecoded, without the query. */
+export function pathOf(req: IncomingMessage): string {
+  const url = req.url ?? '/';
+  const mark = url.indexOf('?');
+  return mark === -1 ? url : url.slice(0, mark);
+}
+
 /**
  * Express middleware refusing (400, naming `path` or the query parameter) a request whose path or
  * query cannot be decoded, or decodes to NUL, other control characters or lone surrogates: no id
@@ -46,11 +53,10 @@ function queryProblem(query: string): FieldProblem | undefined {
  */
 export function requestTarget(options: { describesAnotherRequest?: (path: string) => boolean } = {}) {
   return (req: IncomingMessage, res: ServerResponse, next: Next): void => {
-    const url = req.url ?? '/';
-    const mark = url.indexOf('?');
-    const path = mark === -1 ? url : url.slice(0, mark);
+    const path = pathOf(req);
     if (options.describesAnotherRequest?.(path)) return next();
-    const problem = pathProblem(path) ?? (mark === -1 ? undefined : queryProblem(url.slice(mark + 1)));
+    const url = req.url ?? '/';
+    const problem = pathProblem(path) ?? (url.length === path.length ? undefined : queryProblem(url.slice(path.length + 1)));
     if (problem) return refuseField(res, problem);
     next();
   };

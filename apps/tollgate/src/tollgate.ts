@@ -50,9 +50,11 @@ export async function createTollgate(config: TollgateConfig, logger: LoggerServi
     // oidc-provider reads its own request bodies: it runs before ours.
     app.use(app.get(ProviderHost).middleware());
     // What strangers send, read within bounds (libs/inbound) before any controller sees it. The
-    // check endpoint's `/check/<path>` is the protected call's target: the check judges it.
-    app.use(requestTarget({ describesAnotherRequest: (path) => path.startsWith('/check/') }));
-    app.use(requestBodies());
+    // check endpoint's target after /check, and any body a gateway forwards, belong to the
+    // protected call: the check judges the call and never reads a body.
+    const describesAnotherRequest = (path: string) => path === '/check' || path.startsWith('/check/');
+    app.use(requestTarget({ describesAnotherRequest }));
+    app.use(requestBodies({ describesAnotherRequest }));
     await app.init();
     let closed = false;
     return {
