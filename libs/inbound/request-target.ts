@@ -1,13 +1,14 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { decodeComponent } from './form.js';
 import { type FieldProblem, refuseField } from './refusal.js';
+import { UNSTORABLE } from './unstorable-string.js';
 
 type Next = (error?: unknown) => void;
 
 /** RFC 3986 §2: a request target is printable ASCII; everything else arrives percent-encoded. */
 const RAW_TARGET = /^[\x21-\x7e]*$/;
 /** What no id, name or parameter of Tollgate's holds once decoded: controls (Unicode Cc), and what PostgreSQL cannot store. */
-const UNREADABLE = /[\u0000-\u001f\u007f-\u009f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+const UNREADABLE = new RegExp(`[\\u0000-\\u001f\\u007f-\\u009f]|${UNSTORABLE.source}`);
 
 function pathProblem(path: string): FieldProblem | undefined {
   if (!RAW_TARGET.test(path)) return { field: 'path', message: 'must be percent-encoded ASCII (RFC 3986 §2.1)' };

@@ -5,7 +5,7 @@ import type { FieldProblem } from './refusal.js';
  * U+0000; jsonb refuses an unpaired `\ud800`, and UTF-8 cannot encode one), so they are refused
  * at the door, naming the field, instead of failing a query later.
  */
-const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+export const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 const UNSTORABLE_ALL = new RegExp(UNSTORABLE.source, 'g');
 
 function problemIn(text: string): string | undefined {
