@@ -42,7 +42,8 @@ export function decodeCursor(cursor: string): { at: Date; id: string } | null {
     if (!Array.isArray(value) || value.length !== 2) return null;
     const [at, id] = value as unknown[];
     if (typeof at !== 'number' || !Number.isSafeInteger(at) || Number.isNaN(new Date(at).getTime())) return null;
-    if (typeof id !== 'string' || !id || id.length > 200) return null;
+    // Printable ASCII only (decision ids are UUIDs): a NUL or lone surrogate must not reach the query.
+    if (typeof id !== 'string' || !/^[\x21-\x7e]{1,200}$/.test(id)) return null;
     return { at: new Date(at), id };
   } catch {
     return null;

@@ -23,12 +23,16 @@ const OptionalNotNull = () => ValidateIf((_object, value) => value !== undefined
 
 const AUTH_METHOD_MESSAGE = 'must be private_key_jwt (workloads) or client_secret_basic (gateways); "none" is never allowed';
 
-/** POST /admin/clients: RFC 7591 §2 field names plus Tollgate's extensions. */
+/**
+ * POST /admin/clients: RFC 7591 §2 field names plus Tollgate's extensions. `null` clears what is
+ * stored as nullable (client_name, jwks, jwks_uri, access_token_ttl: the server's default applies);
+ * every other field refuses it.
+ */
 export class CreateClientDto {
   @IsOptional() @IsString() @MaxLength(200)
   client_name?: string;
 
-  @IsOptional() @IsIn(AUTH_METHODS, { message: AUTH_METHOD_MESSAGE })
+  @OptionalNotNull() @IsIn(AUTH_METHODS, { message: AUTH_METHOD_MESSAGE })
   token_endpoint_auth_method?: string;
 
   @IsOptional() @IsObject()
@@ -65,6 +69,6 @@ export class UpdateClientDto extends CreateClientDto {
   status?: 'active' | 'suspended';
 
   /** Gateway clients: issue a new client_secret (shown once in the response). */
-  @IsOptional() @IsBoolean()
+  @OptionalNotNull() @IsBoolean()
   rotate_secret?: boolean;
 }

@@ -8,7 +8,7 @@ import type { CreateClientDto, UpdateClientDto } from './client-dto.js';
 import { publicJwks } from './client-keys.js';
 import type { ClientRecord } from './client-record.js';
 import { type ClientChanges, ClientRepository } from './client-repository.js';
-import { clientProblems, type ClientShape } from './client-rules.js';
+import { clientProblems, type ClientShape, couldBeClientId } from './client-rules.js';
 import { generateClientSecret, hashClientSecret } from './client-secret.js';
 
 const TOPIC = 'clients';
@@ -44,6 +44,8 @@ export class ClientRegistry implements OnModuleInit {
 
   /** Hot-path lookup: cached; includes suspended clients (callers decide what status means). */
   async lookup(clientId: string): Promise<ClientRecord | null> {
+    // Not cached either: impossible ids (from a Basic header, an assertion's iss) must not fill the cache.
+    if (!couldBeClientId(clientId)) return null;
     const cached = this.cache.get(clientId);
     if (cached !== undefined) return cached;
     const record = await this.repository.find(clientId);
@@ -52,7 +54,7 @@ export class ClientRegistry implements OnModuleInit {
   }
 
   async get(clientId: string): Promise<ClientRecord> {
-    const record = await this.repository.find(clientId);
+    const record = couldBeClientId(clientId) ? await this.repository.find(clientId) : null;
     if (!record) throw new NotFoundException({ error: 'not_found', error_description: `no client ${clientId}` });
     return record;
   }
@@ -158,7 +160,7 @@ export class ClientRegistry implements OnModuleInit {
   }
 
   async remove(clientId: string, actor: string): Promise<void> {
-    const removed = await this.repository.remove(clientId, { actor, action: 'client.delete', clientId });
+    const removed = couldBeClientId(clientId) && (await this.repository.remove(clientId, { actor, action: 'client.delete', clientId }));
     if (!removed) throw new NotFoundException({ error: 'not_found', error_description: `no client ${clientId}` });
     await this.announce(clientId);
   }

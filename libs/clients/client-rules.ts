@@ -7,6 +7,15 @@ import type { ClientRecord } from './client-record.js';
 const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
 
 
+/**
+ * Whether `value` could name a client at all. Generated ids are `tg_` + base64url (16 characters);
+ * 1–200 printable ASCII characters are allowed, so that nothing else (NUL, controls, lone
+ * surrogates, megabytes) reaches a query: such an id is simply unknown.
+ */
+export function couldBeClientId(value: unknown): value is string {
+  return typeof value === 'string' && /^[\x21-\x7e]{1,200}$/.test(value);
+}
+
 /** RFC 8707 §2: a resource is an absolute URI without a fragment. */
 export function resourceProblem(value: string): string | undefined {
   const url = URL.parse(value);

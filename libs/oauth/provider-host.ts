@@ -1,7 +1,7 @@
-import type { IncomingMessage } from 'node:http';
 import { parse as parseForm } from 'node:querystring';
 import type { NextFunction, Request, Response } from 'express';
 import type { ClientRecord } from '#clients';
+import { BodyTooLarge, readBody } from '#inbound';
 import { isDependencyUnavailable } from '#persistence';
 import { assertionShape, NOT_VERIFIED, publicRefusal } from './client-assertion.js';
 import { callerAddress } from './failure-budget.js';
@@ -11,21 +11,6 @@ import { buildProvider, CLIENT_SIGNING_ALGS, MAX_ASSERTION_LIFETIME, OAUTH_ROUTE
 const PROVIDER_PATHS = new Set(['/.well-known/openid-configuration', OAUTH_ROUTES.token, OAUTH_ROUTES.jwks]);
 /** oidc-provider's own limit for form bodies (lib/shared/selective_body.js). */
 const TOKEN_REQUEST_MAX_BYTES = 56 * 1024;
-
-class BodyTooLarge extends Error {}
-
-/** Reads a request body up to `max` bytes; past it (or past a Content-Length over it) rejects with BodyTooLarge. */
-async function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
-  if (Number(req.headers['content-length'] ?? 0) > max) throw new BodyTooLarge();
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > max) throw new BodyTooLarge();
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks, size);
-}
 
 /** One form parameter, when given exactly once. */
 const single = (value: unknown): string | undefined => (typeof value === 'string' ? value : undefined);
@@ -77,7 +62,7 @@ export class ProviderHost {
   }
 
   /** The screening of a token request; resolves to the refusal to send, or undefined to hand it on. */
-  private async screen(req: Request): Promise<OAuthError | { status: number; body: object } | undefined> {
+  private async screen(req: Request): Promise<OAuthError | Answer | undefined> {
     const { config, failures } = this.deps;
     const ip = callerAddress(req, config.trustProxy);
     try {
@@ -90,7 +75,7 @@ export class ProviderHost {
     try {
       body = await readBody(req, TOKEN_REQUEST_MAX_BYTES);
     } catch (error) {
-      if (error instanceof BodyTooLarge) return { status: 413, body: { error: 'invalid_request', error_description: `the request body is larger than ${TOKEN_REQUEST_MAX_BYTES} bytes` } };
+      if (error instanceof BodyTooLarge) return { status: 413, close: true, body: { error: 'invalid_request', error_description: `the request body is larger than ${TOKEN_REQUEST_MAX_BYTES} bytes` } };
       throw error;
     }
     // oidc-provider reads a body read before it from req.body (lib/shared/selective_body.js),
@@ -148,7 +133,14 @@ function unverifiedSubject(assertion: string): string | undefined {
   }
 }
 
-function send(res: Response, refusal: OAuthError | { status: number; body: object }): void {
+/** An answer that is not an OAuth error class; `close` ends the connection after it. */
+interface Answer {
+  status: number;
+  body: object;
+  close?: boolean;
+}
+
+function send(res: Response, refusal: OAuthError | Answer): void {
   res.setHeader('Cache-Control', 'no-store');
   if ('error' in refusal) {
     if (refusal.retryAfter !== undefined) res.setHeader('Retry-After', String(refusal.retryAfter));
@@ -157,5 +149,6 @@ function send(res: Response, refusal: OAuthError | { status: number; body: objec
     res.status(refusal.status).json(toOAuthBody(refusal));
     return;
   }
+  if (refusal.close) res.setHeader('Connection', 'close');
   res.status(refusal.status).json(refusal.body);
 }

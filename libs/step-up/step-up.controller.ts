@@ -1,6 +1,7 @@
 import { Body, Controller, Headers, HttpCode, Inject, Post, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { CONFIG, type TollgateConfig } from '#config';
+import { jsonDepth, MAX_JSON_DEPTH, unstorableString } from '#inbound';
 import { AccessDenied, callerAddress, formParam, InvalidDpopProof, InvalidRequest, OAuthError, STEP_UP_ROUTES, WorkloadAuthenticator } from '#oauth';
 import { AttestationRefused, Authenticators, EnrolmentDenied } from './authenticators/index.js';
 import { StepUpChallenges } from './challenges.js';
@@ -80,12 +81,16 @@ export class StepUpController {
     const { clientId, jkt } = await this.caller(req, form, proof, STEP_UP_ROUTES.authenticators);
     const raw = formParam(form, 'registration_response');
     if (!raw) throw new InvalidRequest('registration_response is required');
+    // JSON inside a form: the same bounds as a JSON body (libs/inbound) before and after parsing.
+    if (jsonDepth(raw) > MAX_JSON_DEPTH) throw new InvalidRequest(`registration_response nests deeper than ${MAX_JSON_DEPTH} levels`);
     let response: unknown;
     try {
       response = JSON.parse(raw);
     } catch {
       throw new InvalidRequest('registration_response must be a JSON RegistrationResponseJSON');
     }
+    const unstorable = unstorableString(response, 'registration_response');
+    if (unstorable) throw new InvalidRequest(`${unstorable.field} ${unstorable.message}`);
     const challenge = registrationChallenge(response);
     if (!challenge) throw new InvalidRequest('registration_response has no readable clientDataJSON challenge');
     const record = await this.enrolment(() => this.challenges.takeEnrolment(clientId, challenge));

@@ -4,6 +4,7 @@ import { NestFactory } from '@nestjs/core';
 import type { TollgateConfig } from '#config';
 import { ClientRegistry } from '#clients';
 import { openHotState } from '#hot-state';
+import { requestBodies, requestTarget } from '#inbound';
 import { KeyRing, loadKeyEncryptionKey } from '#keys';
 import { OAuthErrorFilter, ProviderHost } from '#oauth';
 import { httpMetrics, Metrics } from '#operations';
@@ -45,15 +46,21 @@ export async function createTollgate(config: TollgateConfig, logger: LoggerServi
     const keys = new KeyRing(db.prisma, kek.key, config.accessTokenTtlMax + config.clockSkew);
     await keys.init();
     const runtime: Runtime = { config, db, hot, keys, kek: kek.key };
-    const app = await NestFactory.create(AppModule.with(runtime), { logger, abortOnError: false });
+    const app = await NestFactory.create(AppModule.with(runtime), { logger, abortOnError: false, bodyParser: false });
     app.getHttpAdapter().getInstance().disable('x-powered-by');
     app.getHttpAdapter().getInstance().set('trust proxy', false);
     app.useGlobalFilters(new OAuthErrorFilter());
     // First middleware: times every request, the token endpoint oidc-provider answers included.
     app.use(httpMetrics(app.get(Metrics)));
     app.get(Metrics).addCacheSource('clients', () => app.get(ClientRegistry).cacheStats);
-    // oidc-provider reads its own request bodies: it runs before Nest's body parsers.
+    // oidc-provider reads its own request bodies: it runs before ours.
     app.use(app.get(ProviderHost).middleware());
+    // What strangers send, read within bounds (libs/inbound) before any controller sees it. The
+    // check endpoint's target after /check, and any body a gateway forwards, belong to the
+    // protected call: the check judges the call and never reads a body.
+    const describesAnotherRequest = (path: string) => path === '/check' || path.startsWith('/check/');
+    app.use(requestTarget({ describesAnotherRequest }));
+    app.use(requestBodies({ describesAnotherRequest }));
     await app.init();
     let closed = false;
     return {
