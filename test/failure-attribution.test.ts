@@ -163,11 +163,26 @@ describe('failure budgets: a flooding source is refused before any work (429, RF
     const retryAfter = Number(refused.headers['retry-after']);
     assert.ok(retryAfter >= 1 && retryAfter <= 61, `Retry-After ${refused.headers['retry-after']}`);
     // Refused before the client was looked up or any signature checked: nothing was recorded.
-    for (let i = 0; i < 5; i++) assert.equal((await tokenFrom(attacker, w, await forged(w))).status, 429);
+    const more = await Promise.all(Array.from({ length: 5 }, async () => tokenFrom(attacker, w, await forged(w))));
+    assert.deepEqual(more.map((r) => r.status), [429, 429, 429, 429, 429]);
+    assert.equal(refused.headers.connection, 'close', 'the source reconnects for its next try');
     assert.equal((await decisionsOf(server, w.clientId)).length, before);
     assert.ok((await metric(server, 'tollgate_failure_budget_refusals_total', { endpoint: 'token' })) >= 6);
     // The real client, from its own network, is answered as ever.
     assert.equal((await w.requestToken()).status, 200);
+  });
+
+  it('a burst of concurrent forged assertions costs at most the budget in verifications, not its size', async () => {
+    const w = await Workload.register(server);
+    const attacker = stranger();
+    const burst = await Promise.all(Array.from({ length: 40 }, async () => tokenFrom(attacker, w, await forged(w))));
+    const statuses = burst.map((r) => r.status);
+    assert.equal(statuses.filter((s) => s === 401).length, 3, `exactly the budget was judged: ${statuses.join(' ')}`);
+    assert.equal(statuses.filter((s) => s === 429).length, 37);
+    assert.equal((await decisionsOf(server, w.clientId)).filter((d) => d.decision === 'invalid').length, 3);
+    // Many good requests at once from the real client's network just take their turns.
+    const good = await Promise.all(Array.from({ length: 10 }, () => w.requestToken()));
+    assert.deepEqual(good.map((r) => r.status), Array(10).fill(200));
   });
 
   it('per source: a source naming many client ids runs out too, for every endpoint', async () => {

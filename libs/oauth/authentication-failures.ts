@@ -31,7 +31,7 @@ export interface FailedAuthentication {
 }
 
 const CLIENT_ID_SHOWN = 200;
-/** How long a refusal for a spent budget waits before it is sent. */
+/** How long, on average, a refusal for a spent budget waits before it is sent. */
 const SLOW_DOWN_DELAY_MS = 1000;
 /** Refusals waiting at once; past this they are sent at once (each waiting one holds a socket). */
 const MAX_SLOWED = 10_000;
@@ -59,24 +59,36 @@ export class AuthenticationFailures {
   ) {}
 
   /**
-   * Rejects with SlowDown (429, Retry-After) when the source, or the source naming this client id,
-   * spent its budget; memory only. The refusal is answered after SLOW_DOWN_DELAY_MS: a source that
-   * ignores Retry-After gets about one answer per connection per second instead of thousands, for
-   * the price of a timer (at most MAX_SLOWED at a time; beyond, at once).
+   * Waits for this attempt's turn (FailureBudget.enter) and resolves to its release, to call once
+   * it is judged; rejects with SlowDown (429, Retry-After) when the source, or the source naming
+   * this client id, spent its budget. The refusal is answered after SLOW_DOWN_DELAY_MS: a source
+   * that ignores Retry-After gets about one answer per connection per second instead of
+   * thousands, for the price of a timer (at most MAX_SLOWED at a time; beyond, at once).
    */
-  async admit(endpoint: AuthEndpoint, ip: string | undefined, clientId?: string): Promise<void> {
-    const retryAfter = this.budget.retryAfter(sourceOf(ip), clientId);
-    if (retryAfter === 0) return;
+  async admit(endpoint: AuthEndpoint, ip: string | undefined, clientId?: string): Promise<() => void> {
+    const turn = await this.budget.enter(sourceOf(ip), clientId);
+    if ('release' in turn) return turn.release;
+    return this.refuse(endpoint, turn.retryAfter);
+  }
+
+  /** As admit, without taking a turn: before anything of the request is read (the source alone). */
+  async refuseIfSpent(endpoint: AuthEndpoint, ip: string | undefined): Promise<void> {
+    const retryAfter = this.budget.retryAfter(sourceOf(ip));
+    if (retryAfter) await this.refuse(endpoint, retryAfter);
+  }
+
+  private async refuse(endpoint: AuthEndpoint, retryAfter: number): Promise<never> {
     this.metrics.failureBudgetRefused(endpoint);
     if (this.slowed < MAX_SLOWED) {
       this.slowed++;
       try {
-        await sleep(Math.min(SLOW_DOWN_DELAY_MS, retryAfter * 1000));
+        // Spread over ±50 %, so that a flood's refusals do not all come due in the same instant.
+        await sleep(Math.min(SLOW_DOWN_DELAY_MS * (0.5 + Math.random()), retryAfter * 1000));
       } finally {
         this.slowed--;
       }
     }
-    throw new SlowDown(Math.max(1, retryAfter - Math.ceil(SLOW_DOWN_DELAY_MS / 1000)));
+    throw new SlowDown(Math.max(1, retryAfter - 1));
   }
 
   /** A failure nobody proved to be its client: charged to the source, recorded, counted and logged. */

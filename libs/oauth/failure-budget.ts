@@ -40,6 +40,16 @@ export interface FailureBudgetLimits {
 const PLAUSIBLE_CLIENT_ID = /^[\x21-\x7e]{1,200}$/;
 /** Sources remembered as over budget in this process (oldest forgotten first past it). */
 const MAX_SPENT = 100_000;
+/** Attempts of one source waiting for their turn to be verified; past this they are refused at once. */
+const MAX_WAITING = 1_000;
+
+/** Attempts of one source (or source + client id) being verified now, and those waiting for a turn. */
+interface Gate {
+  running: number;
+  waiting: (() => void)[];
+  /** Its budget per window (perSource or perSourceAndClient). */
+  limit: number;
+}
 
 /**
  * Brute-force budgets (docs/risk.md "Failed authentication"): failures nobody proved to be the
@@ -51,6 +61,9 @@ const MAX_SPENT = 100_000;
  */
 export class FailureBudget {
   private readonly spent = new Map<string, number>();
+  /** Failures counted this window, as the shared counters last said (drives the gates' capacity). */
+  private readonly seen = new Map<string, { window: number; count: number }>();
+  private readonly gates = new Map<string, Gate>();
   private readonly windowMs: number;
 
   constructor(private readonly counters: CounterStore, private readonly limits: FailureBudgetLimits) {
@@ -63,6 +76,87 @@ export class FailureBudget {
     return until > now ? Math.ceil((until - now) / 1000) : 0;
   }
 
+  /**
+   * Waits for this attempt's turn to be verified. At most as many attempts of a source (and of a
+   * source naming one client id) are verified at a time as it has budget left, so a burst of
+   * concurrent forged assertions costs at most the budget in signature work, not its size; many
+   * good ones at once wait a few milliseconds. Resolves to the release (call it once the attempt
+   * is judged and a failure charged), or to the seconds to wait when the budget is spent.
+   */
+  async enter(source: string, clientId?: string, now = Date.now()): Promise<{ release: () => void } | { retryAfter: number }> {
+    const blocked = this.retryAfter(source, clientId, now);
+    if (blocked) return { retryAfter: blocked };
+    const keys = [`s ${source}`];
+    if (clientId !== undefined && PLAUSIBLE_CLIENT_ID.test(clientId)) keys.unshift(`c ${source} ${clientId}`);
+    const held: string[] = [];
+    const release = () => {
+      for (const key of held.splice(0)) this.leave(key);
+    };
+    for (const key of keys) {
+      if (!(await this.join(key, key.startsWith('c ') ? this.limits.perSourceAndClient : this.limits.perSource))) {
+        release();
+        return { retryAfter: Math.max(1, this.retryAfter(source, clientId)) };
+      }
+      held.push(key);
+      // Failures judged while this attempt waited may have spent the budget.
+      const spent = this.retryAfter(source, clientId);
+      if (spent) {
+        release();
+        return { retryAfter: spent };
+      }
+    }
+    return { release };
+  }
+
+  /** As many attempts of a key at a time as its budget has left this window (at least one). */
+  private capacity(key: string, gate: Gate): number {
+    return Math.max(1, gate.limit - this.failuresSeen(key, Date.now()));
+  }
+
+  private async join(key: string, limit: number): Promise<boolean> {
+    let gate = this.gates.get(key);
+    if (!gate) {
+      gate = { running: 0, waiting: [], limit };
+      this.gates.set(key, gate);
+    }
+    if (gate.running < this.capacity(key, gate)) {
+      gate.running++;
+      return true;
+    }
+    if (gate.waiting.length >= MAX_WAITING) return false;
+    // The turn is handed over by leave(): running stays as it is.
+    await new Promise<void>((resolve) => gate.waiting.push(resolve));
+    return true;
+  }
+
+  /**
+   * An attempt is judged: its turn goes to the next waiting one if the budget left allows one
+   * more at a time. Once the budget is spent every waiting attempt is woken, to be refused.
+   */
+  private leave(key: string): void {
+    const gate = this.gates.get(key);
+    if (!gate) return;
+    if (this.spent.has(key) && this.until(key, Date.now()) > 0) {
+      const woken = gate.waiting.splice(0);
+      gate.running += woken.length;
+      for (const wake of woken) wake();
+    } else if (gate.waiting.length && gate.running - 1 < this.capacity(key, gate)) {
+      return gate.waiting.shift()!();
+    }
+    if (--gate.running <= 0 && !gate.waiting.length) this.gates.delete(key);
+  }
+
+  private failuresSeen(key: string, now: number): number {
+    const seen = this.seen.get(key);
+    return seen && seen.window === Math.floor(now / this.windowMs) ? seen.count : 0;
+  }
+
+  private note(key: string, window: number, count: number): void {
+    this.seen.delete(key);
+    if (this.seen.size >= MAX_SPENT) this.seen.delete(this.seen.keys().next().value!);
+    this.seen.set(key, { window, count });
+  }
+
   /** Charges one unauthenticated failure to `source` (and to `source` + `clientId` when one was named). */
   async spend(source: string, clientId?: string, now = Date.now()): Promise<void> {
     const window = Math.floor(now / this.windowMs);
@@ -73,6 +167,8 @@ export class FailureBudget {
       this.counters.add(`auth-failures:${window}:${source}`, ttl),
       named ? this.counters.add(`auth-failures:${window}:${source}:${clientId}`, ttl) : Promise.resolve(0),
     ]);
+    this.note(`s ${source}`, window, bySource);
+    if (named) this.note(`c ${source} ${clientId}`, window, byClient);
     if (bySource >= this.limits.perSource) this.mark(`s ${source}`, ends);
     if (named && byClient >= this.limits.perSourceAndClient) this.mark(`c ${source} ${clientId}`, ends);
   }

@@ -65,7 +65,7 @@ export class GatewayAuthenticator {
 
   async authenticate(header: unknown, endpoint: GatewayEndpoint, ip: string | undefined): Promise<ClientRecord> {
     const named = parseBasicCredentials(header)?.clientId;
-    await this.failures.admit(endpoint.kind, ip, named);
+    const release = await this.failures.admit(endpoint.kind, ip, named);
     try {
       return await authenticateGateway(header, this.deps);
     } catch (err) {
@@ -73,6 +73,8 @@ export class GatewayAuthenticator {
         await this.failures.unauthenticated({ endpoint: endpoint.kind, method: endpoint.method, path: endpoint.path, ip, clientId: named, reason: err.reason });
       }
       throw err;
+    } finally {
+      release();
     }
   }
 }

@@ -46,7 +46,7 @@ export class ProviderHost {
       }
       if (!PROVIDER_PATHS.has(path)) return next();
       if (path !== OAUTH_ROUTES.token || req.method !== 'POST' || !this.deps.failures) return this.handler(req, res);
-      this.screen(req).then(
+      this.screen(req, res).then(
         (refusal) => (refusal ? send(res, refusal) : this.handler(req, res)),
         (error: unknown) => {
           // As the token endpoint answers a dependency outage (provider.ts): 503, retry later; never a 500 with details.
@@ -62,11 +62,11 @@ export class ProviderHost {
   }
 
   /** The screening of a token request; resolves to the refusal to send, or undefined to hand it on. */
-  private async screen(req: Request): Promise<OAuthError | Answer | undefined> {
+  private async screen(req: Request, res: Response): Promise<OAuthError | Answer | undefined> {
     const { config, failures } = this.deps;
     const ip = callerAddress(req, config.trustProxy);
     try {
-      await failures!.admit('token', ip);
+      await failures!.refuseIfSpent('token', ip);
     } catch (error) {
       if (error instanceof SlowDown) return error;
       throw error;
@@ -92,8 +92,10 @@ export class ProviderHost {
     const clientId = single(form.client_id) ?? subject;
     const source: TokenRequestSource = { ip, clientId };
     (req as unknown as { tollgate: TokenRequestSource }).tollgate = source;
+    // This attempt's turn lasts until its answer is sent: oidc-provider judges the signature and
+    // the replay, and a failure it finds is charged before the answer leaves (provider.ts).
     try {
-      await failures!.admit('token', ip, clientId);
+      res.once('close', await failures!.admit('token', ip, clientId));
     } catch (error) {
       if (error instanceof SlowDown) return error;
       throw error;

@@ -61,7 +61,7 @@ export interface ProviderDeps {
     assess(input: IssuanceInput): Promise<IssuanceVerdict>;
   };
   /** Failed authentications, attributed to who caused them; absent in unit setups. */
-  failures?: Pick<AuthenticationFailures, 'admit' | 'unauthenticated' | 'authenticated'>;
+  failures?: Pick<AuthenticationFailures, 'admit' | 'refuseIfSpent' | 'unauthenticated' | 'authenticated'>;
   /** The client's verification keys (inline, or fetched from jwks_uri through the egress guard). */
   keysFor?(client: ClientRecord, want?: { kid?: string }): Promise<{ keys: object[] }>;
   /** The step-up grant's checks (libs/step-up fills the slot); absent in unit setups. */

@@ -81,7 +81,7 @@ export class WorkloadAuthenticator {
     const assertion = formParam(form, 'client_assertion');
     const type = formParam(form, 'client_assertion_type');
     const clientId = named ?? (assertion ? unverifiedAssertionIssuer(assertion) : undefined);
-    await this.failures.admit(endpoint.kind, ip, clientId);
+    const release = await this.failures.admit(endpoint.kind, ip, clientId);
     try {
       if (!assertion) throw new InvalidClient('client authentication with private_key_jwt (RFC 7523) is required', 'no_credentials');
       await this.hot.replay.current();
@@ -97,6 +97,8 @@ export class WorkloadAuthenticator {
       if (!(err instanceof InvalidClient)) throw err;
       await this.failures.unauthenticated({ endpoint: endpoint.kind, method: 'POST', path: endpoint.path, ip, clientId, reason: err.reason });
       throw publicRefusal(err);
+    } finally {
+      release();
     }
   }
 
