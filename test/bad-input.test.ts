@@ -11,7 +11,7 @@ import { Agent, request as httpRequest } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { exportJWK, generateKeyPair, type JWK } from 'jose';
 import { BUILTIN_DEFAULT_POLICY } from '#risk';
-import { registerGateway, type RunningTollgate, startTollgate, Workload, type Gateway } from '#test-support';
+import { keepDefaultPolicy, registerGateway, type RunningTollgate, startTollgate, Workload, type Gateway } from '#test-support';
 
 const SEED = Number(process.env.TOLLGATE_FUZZ_SEED ?? 0x7011_9a7e) >>> 0;
 /** Cases per target; ten targets. */
@@ -232,7 +232,7 @@ let gateway: Gateway;
 let jwk: JWK;
 /** Clients the fuzz itself managed to create (2xx); deleted at the end. */
 const created = new Set<string>();
-let savedDefault: { document: unknown; version: number } | null = null;
+let savedDefault: { restore(): Promise<void> } | undefined;
 const prisma = () => server.tollgate.runtime.db.prisma;
 const agent = new Agent({ keepAlive: true, maxSockets: 4 });
 
@@ -342,8 +342,7 @@ async function run(target: string, make: (r: Rng, i: number) => Sent | Promise<S
 
 before(async () => {
   server = await startTollgate();
-  const row = await prisma().riskPolicy.findUnique({ where: { key: 'default' } });
-  savedDefault = row ? { document: row.document, version: row.version } : null;
+  savedDefault = await keepDefaultPolicy(server);
   workload = await Workload.register(server);
   caller = await Workload.register(server);
   callerToken = await caller.token();
@@ -358,17 +357,7 @@ after(async () => {
     await send({ method: 'DELETE', path: `/admin/clients/${encodeURIComponent(id)}`, headers: admin, label: 'cleanup' });
   }
   // The server default is shared with other suites: put back what was there.
-  if (savedDefault) {
-    const document = savedDefault.document as object;
-    await prisma().riskPolicy.upsert({
-      where: { key: 'default' },
-      create: { key: 'default', document, version: savedDefault.version },
-      update: { document, version: savedDefault.version },
-    });
-  } else {
-    await prisma().riskPolicy.deleteMany({ where: { key: 'default' } });
-  }
-  await server.tollgate.runtime.hot.events.publish('policies', 'default');
+  await savedDefault?.restore();
   agent.destroy();
   await server.close();
 });

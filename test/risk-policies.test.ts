@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { exportJWK, generateKeyPair, type JWK } from 'jose';
 import request from 'supertest';
 import { BUILTIN_DEFAULT_POLICY, RiskPolicies, type RiskPolicy } from '#risk';
-import { type RunningTollgate, startTollgate } from '#test-support';
+import { keepDefaultPolicy, type RunningTollgate, startTollgate } from '#test-support';
 
 type Method = 'get' | 'put' | 'post' | 'delete';
 type Body = Record<string, any>;
@@ -15,7 +15,7 @@ const created = new Set<string>();
 const RUN = randomBytes(4).toString('hex');
 let publicKey: JWK;
 /** The stored server default before this file ran (the database may be shared): put back at the end. */
-let savedDefault: { document: unknown; version: number } | null = null;
+let savedDefault: { restore(): Promise<void> };
 
 const prisma = () => server.tollgate.runtime.db.prisma;
 
@@ -23,8 +23,7 @@ before(async () => {
   server = await startTollgate();
   const pair = await generateKeyPair('ES256', { extractable: true });
   publicKey = { ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' };
-  const row = await prisma().riskPolicy.findUnique({ where: { key: 'default' } });
-  savedDefault = row ? { document: row.document, version: row.version } : null;
+  savedDefault = await keepDefaultPolicy(server);
   // Start from "no stored default" so the built-in one can be observed.
   await prisma().riskPolicy.deleteMany({ where: { key: 'default' } });
   await server.tollgate.runtime.hot.events.publish('policies', 'default');
@@ -32,17 +31,7 @@ before(async () => {
 
 after(async () => {
   for (const id of created) await api('delete', `/admin/clients/${id}`);
-  if (savedDefault) {
-    const document = savedDefault.document as object;
-    await prisma().riskPolicy.upsert({
-      where: { key: 'default' },
-      create: { key: 'default', document, version: savedDefault.version },
-      update: { document, version: savedDefault.version },
-    });
-  } else {
-    await prisma().riskPolicy.deleteMany({ where: { key: 'default' } });
-  }
-  await server.tollgate.runtime.hot.events.publish('policies', 'default');
+  await savedDefault.restore();
   await server.close();
 });
 

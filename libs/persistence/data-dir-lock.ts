@@ -41,8 +41,15 @@ export function lockDataDir(dir: string): () => void {
 function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  // A killed process nobody has reaped yet (a zombie: its parent died too, and PID 1 in a
+  // container often reaps nothing) still answers signal 0, but holds nothing any more.
+  try {
+    const state = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ').pop()?.[0];
+    return state !== 'Z' && state !== 'X';
+  } catch {
+    return true; // no /proc (not Linux): trust signal 0
   }
 }

@@ -6,3 +6,4 @@ export { NGINX, startNginx, startEchoUpstream, nginxConfig, type RunningNginx } 
 export { attestationChain, issued, privateKeyPem, rootCa, type TestCertificate } from './attestation.js';
 export { sendFrom, type SourcedResponse } from './source.js';
 export { tlsServerCertificate } from './tls.js';
+export { keepDefaultPolicy } from './policy.js';
