@@ -65,6 +65,9 @@ export function readBuildState(root) {
 
 export function beginBuild(root) {
   rmSync(join(root, STAMP), { force: true });
+  // tsc compiles everything each time but never removes what a moved or deleted source left
+  // behind: a stale *.test.js would still run. Start from nothing (costs no extra compile time).
+  for (const dir of SOURCE_DIRS) rmSync(join(root, 'dist', dir), { recursive: true, force: true });
   mkdirSync(join(root, 'dist'), { recursive: true });
   writeFileSync(join(root, STARTED), `${new Date().toISOString()}\n`);
 }

@@ -1,15 +1,16 @@
 import { Module } from '@nestjs/common';
 import { AuditModule } from '#audit';
-import { ClientsModule } from '#clients';
-import { OAuthModule } from '#oauth';
+import { CredentialsModule } from '#credentials';
 import { RiskModule } from '#risk';
 import { CallAssessment } from './call-assessment.js';
+import { CheckEndpoint } from './check-endpoint.js';
 import { CheckController } from './check.controller.js';
 
+/** Call assessment and its faces: the gateway check endpoint; introspection with context (libs/oauth) uses it too. */
 @Module({
-  imports: [ClientsModule, OAuthModule, RiskModule, AuditModule],
+  imports: [CredentialsModule, RiskModule, AuditModule],
   controllers: [CheckController],
-  providers: [CallAssessment],
-  exports: [CallAssessment],
+  providers: [CallAssessment, CheckEndpoint],
+  exports: [CallAssessment, CheckEndpoint],
 })
 export class CheckModule {}

@@ -11,8 +11,8 @@
 export interface OriginalCall {
   family: 'nginx' | 'forward_auth' | 'envoy';
   method: string;
-  /** Absolute URL as the client called it (the DPoP htu is checked against it). */
-  url: string;
+  /** Absolute URL as the client called it, parsed once (the DPoP htu is checked against it). */
+  url: URL;
   /** Raw path and query as received (for route matching after normalisation). */
   target: string;
   /** The caller's address as the gateway saw it. */
@@ -70,7 +70,7 @@ export function originalCall(method: string, path: string, headers: Headers, sch
       if (!h) throw new GatewayRequestError('the original host is unknown');
       url = absolute(`${fwdProto ?? scheme}://${h}${originalUri}`, 'the original URL');
     }
-    nginx = { family: 'nginx', method: m, url: url.href, target: originalUrl ? rawTarget(originalUrl) : originalUri!, ip };
+    nginx = { family: 'nginx', method: m, url, target: originalUrl ? rawTarget(originalUrl) : originalUri!, ip };
   }
 
   let forwardAuth: OriginalCall | undefined;
@@ -80,11 +80,11 @@ export function originalCall(method: string, path: string, headers: Headers, sch
     if (!fwdUri?.startsWith('/')) throw new GatewayRequestError('X-Forwarded-Uri must be a path');
     if (!fwdHost) throw new GatewayRequestError('X-Forwarded-Host is required');
     const url = absolute(`${fwdProto ?? scheme}://${fwdHost}${fwdUri}`, 'the forwarded URL');
-    forwardAuth = { family: 'forward_auth', method: m, url: url.href, target: fwdUri, ip };
+    forwardAuth = { family: 'forward_auth', method: m, url, target: fwdUri, ip };
   }
 
   if (nginx && forwardAuth) {
-    if (nginx.method !== forwardAuth.method || URL.parse(nginx.url)?.href !== URL.parse(forwardAuth.url)?.href) {
+    if (nginx.method !== forwardAuth.method || nginx.url.href !== forwardAuth.url.href) {
       throw new GatewayRequestError('X-Original-* and X-Forwarded-* describe different calls');
     }
     return nginx;
@@ -97,7 +97,7 @@ export function originalCall(method: string, path: string, headers: Headers, sch
     if (!host) throw new GatewayRequestError('Host is required');
     const target = path.slice('/check'.length);
     const url = absolute(`${fwdProto ?? scheme}://${host}${target}`, 'the original URL');
-    return { family: 'envoy', method: method.toUpperCase(), url: url.href, target, ip };
+    return { family: 'envoy', method: method.toUpperCase(), url, target, ip };
   }
   throw new GatewayRequestError('the original request is not described (X-Original-*, X-Forwarded-* or /check/<path>)');
 }

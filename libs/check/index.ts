@@ -1,3 +1,4 @@
 export { CheckModule } from './check.module.js';
-export { CallAssessment, assessmentBody, type Assessment, type CallInput } from './call-assessment.js';
+export { CallAssessment, assessmentBody, presentedToken, type Assessment, type CallInput, type PresentedToken } from './call-assessment.js';
 export { originalCall, clientIp, type OriginalCall } from './gateway-request.js';
+export { CheckEndpoint, type CheckRequest } from './check-endpoint.js';

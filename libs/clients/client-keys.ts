@@ -16,9 +16,11 @@
  */
 import { Buffer } from 'node:buffer';
 import { calculateJwkThumbprint, importJWK, type JWK } from 'jose';
+import { CLIENT_SIGNING_ALGS, type ClientSigningAlg } from '#protocol';
 
-export const CLIENT_KEY_ALGORITHMS = ['ES256', 'ES384', 'EdDSA', 'Ed25519', 'PS256', 'PS384', 'RS256'] as const;
-export type ClientKeyAlgorithm = (typeof CLIENT_KEY_ALGORITHMS)[number];
+/** The algorithms a client key may be for: the ones accepted for assertions and proofs (libs/protocol). */
+export const CLIENT_KEY_ALGORITHMS = CLIENT_SIGNING_ALGS;
+export type ClientKeyAlgorithm = ClientSigningAlg;
 
 export interface KeyProblem {
   /** Path of the offending member, e.g. `jwks.keys[1].d`. */

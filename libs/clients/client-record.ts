@@ -1,4 +1,5 @@
 import type { JWK } from 'jose';
+import { WORKLOAD_GRANT_TYPES } from '#protocol';
 
 export type ClientRole = 'workload' | 'gateway';
 export type ClientStatus = 'active' | 'suspended';
@@ -34,7 +35,7 @@ export function clientView(c: ClientRecord) {
     client_id_issued_at: Math.floor(c.createdAt.getTime() / 1000),
     token_endpoint_auth_method: c.tokenEndpointAuthMethod,
     // docs/step-up.md §4: every workload may answer step-up challenges.
-    grant_types: c.roles.includes('workload') ? ['client_credentials', 'urn:tollgate:params:oauth:grant-type:step-up'] : [],
+    grant_types: c.roles.includes('workload') ? [...WORKLOAD_GRANT_TYPES] : [],
     ...(c.jwks ? { jwks: c.jwks } : {}),
     ...(c.jwksUri ? { jwks_uri: c.jwksUri } : {}),
     scope: c.scopes.join(' '),

@@ -3,4 +3,3 @@ export { ClientRegistry } from './client-registry.js';
 export { ClientKeySets, ClientKeysUnavailable } from './client-key-sets.js';
 export type { ClientRecord, ClientRole, ClientStatus } from './client-record.js';
 export { SecretVerifier } from './client-secret.js';
-export { REGISTRATION_PATH } from './registration.controller.js';

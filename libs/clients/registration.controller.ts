@@ -20,15 +20,15 @@ import { ArrayMaxSize, IsArray, IsIn, IsOptional, IsString } from 'class-validat
 import type { Response } from 'express';
 import { AdminInputError, AdminTokenGuard } from '#admin';
 import { CONFIG, type TollgateConfig } from '#config';
+import { ROUTES, WORKLOAD_GRANT_TYPES } from '#protocol';
 import { CreateClientDto, type UpdateClientDto } from './client-dto.js';
 import { type ClientRecord, clientView } from './client-record.js';
 import { ClientRegistry } from './client-registry.js';
 
-export const REGISTRATION_PATH = '/oauth/register';
 
 /** RFC 7591 §2 metadata as a registering client sends it; unknown members are ignored (§2). */
 export class RegistrationDto extends CreateClientDto {
-  @IsOptional() @IsArray() @IsIn(['client_credentials', 'urn:tollgate:params:oauth:grant-type:step-up'], { each: true, message: 'only client_credentials and the step-up grant are supported' })
+  @IsOptional() @IsArray() @IsIn([...WORKLOAD_GRANT_TYPES], { each: true, message: 'only client_credentials and the step-up grant are supported' })
   grant_types?: string[];
 
   @IsOptional() @IsArray() @ArrayMaxSize(0, { message: 'no response types: machine clients use client_credentials only' })
@@ -67,7 +67,7 @@ const newRegistrationToken = () => randomBytes(32).toString('base64url');
  * and client management (RFC 7592) with a per-client registration access token. Both write
  * the same client records as the admin API (ClientRegistry), audited the same way.
  */
-@Controller(REGISTRATION_PATH.slice(1))
+@Controller(ROUTES.registration.slice(1))
 @UsePipes(registrationPipe)
 export class RegistrationController {
   constructor(private readonly registry: ClientRegistry, @Inject(CONFIG) private readonly config: TollgateConfig) {}
@@ -155,7 +155,7 @@ export class RegistrationController {
       ...clientView(client),
       ...(secret ? { client_secret: secret, client_secret_expires_at: 0 } : {}),
       registration_access_token: token,
-      registration_client_uri: `${this.config.issuer}${REGISTRATION_PATH}/${client.clientId}`,
+      registration_client_uri: `${this.config.issuer}${ROUTES.registration}/${client.clientId}`,
     });
   }
 }

@@ -1,14 +1,3 @@
-export { OAuthModule, KEY_ENCRYPTION_KEY, DPOP_NONCES } from './oauth.module.js';
+export { OAuthModule } from './oauth.module.js';
 export { ProviderHost } from './provider-host.js';
-export { OAuthErrorFilter } from './oauth-error.filter.js';
-export { OAUTH_ROUTES, STEP_UP_ROUTES, CLIENT_SIGNING_ALGS } from './provider.js';
-export { StepUpGrantSlot, type StepUpAnswer, type ProvenLevel } from './step-up-grant.js';
-export { WorkloadAuthenticator, formParam } from './workload-auth.js';
-export { callerAddress, sourceOf } from './failure-budget.js';
-export { AuthenticationFailures } from './authentication-failures.js';
-export { DpopNonces } from './dpop-nonce.js';
-export { CallAssessorSlot, type ContextAssessment, type ContextInput } from './call-assessor.js';
-export { authenticateGateway, GatewayAuthenticator, parseBasicCredentials } from './gateway-client.js';
-export { AccessTokenVerifier, type AccessTokenClaims, type TokenVerdict } from './access-token.js';
-export { verifyDpopProof, normalizeHtu, type VerifiedProof } from './dpop-proof.js';
-export * from './oauth-error.js';
+export { IntrospectionEndpoint, type IntrospectionRequest } from './introspection.js';

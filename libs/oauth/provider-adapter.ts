@@ -1,7 +1,7 @@
 import type { ClientRecord } from '#clients';
 import type { ReplayStore } from '#hot-state';
 import type { PrismaClient } from '#persistence';
-import { STEP_UP_GRANT_TYPE } from './step-up-grant.js';
+import { WORKLOAD_GRANT_TYPES } from '#protocol';
 
 /**
  * oidc-provider's storage extension point (docs: "adapter"). One class per model name:
@@ -33,7 +33,7 @@ export function providerMetadata(c: ClientRecord, jwks = c.jwks): Payload {
     ...(c.clientName ? { client_name: c.clientName } : {}),
     token_endpoint_auth_method: 'private_key_jwt',
     ...(jwks ? { jwks } : { jwks_uri: c.jwksUri }),
-    grant_types: ['client_credentials', STEP_UP_GRANT_TYPE],
+    grant_types: [...WORKLOAD_GRANT_TYPES],
     response_types: [],
     redirect_uris: [],
     dpop_bound_access_tokens: c.dpopBoundAccessTokens,

@@ -3,12 +3,11 @@ import type { NextFunction, Request, Response } from 'express';
 import type { ClientRecord } from '#clients';
 import { BodyTooLarge, readBody } from '#inbound';
 import { isDependencyUnavailable } from '#persistence';
-import { assertionShape, NOT_VERIFIED, publicRefusal } from './client-assertion.js';
-import { callerAddress } from './failure-budget.js';
-import { InvalidClient, type OAuthError, SlowDown, toOAuthBody } from './oauth-error.js';
-import { buildProvider, CLIENT_SIGNING_ALGS, MAX_ASSERTION_LIFETIME, OAUTH_ROUTES, type ProviderDeps, type TokenRequestSource } from './provider.js';
+import { assertionShape, callerAddress, errorAnswer, InvalidClient, NOT_VERIFIED, OAuthError, publicRefusal, send, SlowDown, unavailableAnswer, unexpectedAnswer, type OAuthAnswer } from '#credentials';
+import { CLIENT_SIGNING_ALGS, MAX_ASSERTION_LIFETIME, ROUTES } from '#protocol';
+import { buildProvider, type ProviderDeps, type TokenRequestSource } from './provider.js';
 
-const PROVIDER_PATHS = new Set(['/.well-known/openid-configuration', OAUTH_ROUTES.token, OAUTH_ROUTES.jwks]);
+const PROVIDER_PATHS = new Set<string>([ROUTES.discovery, ROUTES.token, ROUTES.jwks]);
 /** oidc-provider's own limit for form bodies (lib/shared/selective_body.js). */
 const TOKEN_REQUEST_MAX_BYTES = 56 * 1024;
 
@@ -39,43 +38,46 @@ export class ProviderHost {
   middleware() {
     return (req: Request, res: Response, next: NextFunction) => {
       const path = req.path;
-      if (path === '/.well-known/oauth-authorization-server') {
+      if (path === ROUTES.metadata) {
         // RFC 8414 §3: same document as OpenID discovery for an issuer without a path.
-        req.url = req.url.replace('/.well-known/oauth-authorization-server', '/.well-known/openid-configuration');
+        req.url = req.url.replace(ROUTES.metadata, ROUTES.discovery);
         return this.handler(req, res);
       }
       if (!PROVIDER_PATHS.has(path)) return next();
-      if (path !== OAUTH_ROUTES.token || req.method !== 'POST' || !this.deps.failures) return this.handler(req, res);
+      if (path !== ROUTES.token || req.method !== 'POST' || !this.deps.failures) return this.handler(req, res);
       this.screen(req, res).then(
         (refusal) => (refusal ? send(res, refusal) : this.handler(req, res)),
         (error: unknown) => {
           // As the token endpoint answers a dependency outage (provider.ts): 503, retry later; never a 500 with details.
-          const unavailable = isDependencyUnavailable(error);
-          if (!unavailable) this.deps.logger?.error({ message: 'token request screening failed', error: (error as Error)?.name, detail: (error as Error)?.message });
-          if (unavailable) res.setHeader('Retry-After', '1');
-          send(res, unavailable
-            ? { status: 503, body: { error: 'temporarily_unavailable', error_description: 'a dependency is unavailable; retry later' } }
-            : { status: 500, body: { error: 'server_error', error_description: 'unexpected error' } });
+          if (isDependencyUnavailable(error)) return send(res, unavailableAnswer(1));
+          this.deps.logger?.error({ message: 'token request screening failed', error: (error as Error)?.name, detail: (error as Error)?.message });
+          send(res, unexpectedAnswer());
         },
       );
     };
   }
 
   /** The screening of a token request; resolves to the refusal to send, or undefined to hand it on. */
-  private async screen(req: Request, res: Response): Promise<OAuthError | Answer | undefined> {
+  private async screen(req: Request, res: Response): Promise<OAuthAnswer | undefined> {
     const { config, failures } = this.deps;
     const ip = callerAddress(req, config.trustProxy);
     try {
       await failures!.refuseIfSpent('token', ip);
     } catch (error) {
-      if (error instanceof SlowDown) return error;
+      if (error instanceof SlowDown) return errorAnswer(error);
       throw error;
     }
     let body: Buffer;
     try {
       body = await readBody(req, TOKEN_REQUEST_MAX_BYTES);
     } catch (error) {
-      if (error instanceof BodyTooLarge) return { status: 413, close: true, body: { error: 'invalid_request', error_description: `the request body is larger than ${TOKEN_REQUEST_MAX_BYTES} bytes` } };
+      if (error instanceof BodyTooLarge) {
+        return {
+          status: 413,
+          headers: { 'Cache-Control': 'no-store', Connection: 'close' },
+          body: { error: 'invalid_request', error_description: `the request body is larger than ${TOKEN_REQUEST_MAX_BYTES} bytes` },
+        };
+      }
       throw error;
     }
     // oidc-provider reads a body read before it from req.body (lib/shared/selective_body.js),
@@ -97,7 +99,7 @@ export class ProviderHost {
     try {
       res.once('close', await failures!.admit('token', ip, clientId));
     } catch (error) {
-      if (error instanceof SlowDown) return error;
+      if (error instanceof SlowDown) return errorAnswer(error);
       throw error;
     }
     try {
@@ -105,7 +107,7 @@ export class ProviderHost {
       const issuer = config.issuer;
       const { header } = assertionShape(assertion, single(form.client_assertion_type), {
         clientId: clientId ?? '',
-        audiences: [issuer, `${issuer}${OAUTH_ROUTES.token}`],
+        audiences: [issuer, `${issuer}${ROUTES.token}`],
         algorithms: CLIENT_SIGNING_ALGS,
         clockSkewSeconds: config.clockSkew,
         maxLifetimeSeconds: MAX_ASSERTION_LIFETIME,
@@ -119,8 +121,8 @@ export class ProviderHost {
       return undefined;
     } catch (error) {
       if (!(error instanceof InvalidClient)) throw error;
-      await failures!.unauthenticated({ endpoint: 'token', method: 'POST', path: OAUTH_ROUTES.token, ip, clientId, reason: error.reason });
-      return publicRefusal(error);
+      await failures!.unauthenticated({ endpoint: 'token', method: 'POST', path: ROUTES.token, ip, clientId, reason: error.reason });
+      return errorAnswer(publicRefusal(error));
     }
   }
 }
@@ -133,24 +135,4 @@ function unverifiedSubject(assertion: string): string | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** An answer that is not an OAuth error class; `close` ends the connection after it. */
-interface Answer {
-  status: number;
-  body: object;
-  close?: boolean;
-}
-
-function send(res: Response, refusal: OAuthError | Answer): void {
-  res.setHeader('Cache-Control', 'no-store');
-  if ('error' in refusal) {
-    if (refusal.retryAfter !== undefined) res.setHeader('Retry-After', String(refusal.retryAfter));
-    // A source over its failure budget reconnects for its next try (docs/risk.md).
-    if (refusal instanceof SlowDown) res.setHeader('Connection', 'close');
-    res.status(refusal.status).json(toOAuthBody(refusal));
-    return;
-  }
-  if (refusal.close) res.setHeader('Connection', 'close');
-  res.status(refusal.status).json(refusal.body);
 }

@@ -3,15 +3,14 @@ import { decodeJwt, decodeProtectedHeader } from 'jose';
 import Provider, { errors } from 'oidc-provider';
 import type { TollgateConfig } from '#config';
 import type { ClientRecord } from '#clients';
+import { type AuthenticationFailures, type AuthFailureReason, dpopChallenge, errorAnswer, InvalidClient, InvalidDpopProof, normalizeHtu, type OAuthAnswer, publicRefusal, unavailableAnswer } from '#credentials';
 import type { ReplayStore } from '#hot-state';
 import { isDependencyUnavailable, type PrismaClient } from '#persistence';
-import type { AuthenticationFailures } from './authentication-failures.js';
-import { normalizeHtu } from './dpop-proof.js';
-import { type AuthFailureReason, InvalidClient } from './oauth-error.js';
-import { publicRefusal } from './client-assertion.js';
-import type { IssuanceInput, IssuanceVerdict } from './issuance-risk.js';
+import { ACR, ACR_LEVELS, CLIENT_SIGNING_ALGS, ROUTES, SERVER_SIGNING_ALG, WORKLOAD_GRANT_TYPES } from '#protocol';
+import type { Acr, Judgement, RiskJudge } from '#risk';
+import type { ProvenLevel, StepUpChallenges } from '#step-up';
 import { adapterFactory } from './provider-adapter.js';
-import { registerStepUpGrant, STEP_UP_GRANT_TYPE, type ProvenLevel, type StepUpGrantSlot } from './step-up-grant.js';
+import { registerStepUpGrant } from './step-up-grant.js';
 
 /** RFC 9470 §3 at the token endpoint: the risk engine wants a higher assurance level first. */
 class StepUpRequired extends errors.CustomOIDCProviderError {
@@ -22,30 +21,8 @@ class StepUpRequired extends errors.CustomOIDCProviderError {
   }
 }
 
-/** Paths served by oidc-provider; everything else is Nest's. */
-export const OAUTH_ROUTES = {
-  token: '/oauth/token',
-  jwks: '/oauth/jwks',
-  introspection: '/oauth/introspect',
-  revocation: '/oauth/revoke',
-  registration: '/oauth/register',
-} as const;
-
-/** docs/step-up.md: Tollgate's step-up endpoints (served by libs/step-up), named in the metadata. */
-export const STEP_UP_ROUTES = {
-  challenges: '/step-up/challenges',
-  authenticators: '/step-up/authenticators',
-  authenticatorOptions: '/step-up/authenticators/options',
-} as const;
-
-/** docs/step-up.md §1: assurance levels, lowest first, and what every normal token proves. */
-export const ACR_VALUES_SUPPORTED = ['urn:tollgate:acr:key', 'urn:tollgate:acr:live', 'urn:tollgate:acr:attested'];
-const KEY_LEVEL = { acr: 'urn:tollgate:acr:key', amr: ['swk'] };
-
-/** JWS algorithms accepted for client assertions (RFC 7523) and DPoP proofs (RFC 9449 §4.2). */
-export const CLIENT_SIGNING_ALGS = ['ES256', 'ES384', 'EdDSA', 'Ed25519', 'PS256', 'PS384', 'RS256'];
-/** RFC 7523bis: assertions are short-lived; a longer one is refused. */
-export const MAX_ASSERTION_LIFETIME = 300;
+/** docs/step-up.md §1: what every token that is not a step-up's proves (private_key_jwt + DPoP, now). */
+const KEY_LEVEL = { acr: ACR.key, amr: ['swk'] };
 
 export interface ProviderDeps {
   config: TollgateConfig;
@@ -56,16 +33,14 @@ export interface ProviderDeps {
   /** Secret shared by all instances for stateless DPoP nonces (derived from the KEK). */
   nonceSecret: Buffer;
   logger?: { error(message: unknown): void };
-  /** Risk at issuance (libs/risk through IssuanceRisk); absent in unit setups. */
-  issuance?: {
-    assess(input: IssuanceInput): Promise<IssuanceVerdict>;
-  };
+  /** The risk judge, for every issuance; absent in unit setups. */
+  judge?: Pick<RiskJudge, 'judge'>;
   /** Failed authentications, attributed to who caused them; absent in unit setups. */
   failures?: Pick<AuthenticationFailures, 'admit' | 'refuseIfSpent' | 'unauthenticated' | 'authenticated'>;
   /** The client's verification keys (inline, or fetched from jwks_uri through the egress guard). */
   keysFor?(client: ClientRecord, want?: { kid?: string }): Promise<{ keys: object[] }>;
-  /** The step-up grant's checks (libs/step-up fills the slot); absent in unit setups. */
-  stepUp?: StepUpGrantSlot;
+  /** The step-up grant's checks (libs/step-up); absent in unit setups. */
+  stepUp?: Pick<StepUpChallenges, 'answer'>;
 }
 
 const epoch = () => Math.floor(Date.now() / 1000);
@@ -97,7 +72,7 @@ export function buildProvider(deps: ProviderDeps): Provider {
       scope: record.scopes.join(' '),
       accessTokenTTL: Math.min(record.accessTokenTtl ?? config.accessTokenTtl, config.accessTokenTtlMax),
       accessTokenFormat: 'jwt',
-      jwt: { sign: { alg: 'ES256' } },
+      jwt: { sign: { alg: SERVER_SIGNING_ALG } },
     };
   }
 
@@ -107,23 +82,23 @@ export function buildProvider(deps: ProviderDeps): Provider {
     // `none` and shared secrets are not offered at the token endpoint.
     clientAuthMethods: ['private_key_jwt'],
     clientDefaults: {
-      grant_types: ['client_credentials', STEP_UP_GRANT_TYPE],
+      grant_types: [...WORKLOAD_GRANT_TYPES],
       response_types: [],
       token_endpoint_auth_method: 'private_key_jwt',
-      id_token_signed_response_alg: 'ES256',
+      id_token_signed_response_alg: SERVER_SIGNING_ALG,
     },
     enabledJWA: {
-      clientAuthSigningAlgValues: CLIENT_SIGNING_ALGS,
-      dPoPSigningAlgValues: CLIENT_SIGNING_ALGS,
-      idTokenSigningAlgValues: ['ES256'],
-      userinfoSigningAlgValues: ['ES256'],
-      introspectionSigningAlgValues: ['ES256'],
-      authorizationSigningAlgValues: ['ES256'],
+      clientAuthSigningAlgValues: [...CLIENT_SIGNING_ALGS],
+      dPoPSigningAlgValues: [...CLIENT_SIGNING_ALGS],
+      idTokenSigningAlgValues: [SERVER_SIGNING_ALG],
+      userinfoSigningAlgValues: [SERVER_SIGNING_ALG],
+      introspectionSigningAlgValues: [SERVER_SIGNING_ALG],
+      authorizationSigningAlgValues: [SERVER_SIGNING_ALG],
     } as any,
     extraClientMetadata: { properties: ['require_dpop_nonce'] },
     clockTolerance: config.clockSkew,
     jwks: deps.signingJwks() as any,
-    routes: { token: OAUTH_ROUTES.token, jwks: OAUTH_ROUTES.jwks },
+    routes: { token: ROUTES.token, jwks: ROUTES.jwks },
     // The real lifetime comes from the resource server (getResourceServerInfo.accessTokenTTL).
     ttl: { ClientCredentials: (_ctx: any, token: any) => token?.resourceServer?.accessTokenTTL ?? config.accessTokenTtl },
     responseTypes: ['none'],
@@ -170,15 +145,21 @@ export function buildProvider(deps: ProviderDeps): Provider {
       const proven = ctx.state.stepUp as ProvenLevel | undefined;
       const level = proven ? { acr: proven.acr, amr: proven.amr, auth_time: proven.authTime } : { ...KEY_LEVEL, auth_time: now };
       // Issue 3 §4: the risk engine judges every issuance; deny refuses, step-up names the acr.
-      if (deps.issuance) {
-        const verdict = await deps.issuance.assess({
-          clientId: ctx.oidc.client.clientId,
-          ip: ctx.ip,
-          scopes: requested.length ? requested : (await workload(ctx.oidc.client.clientId)).scopes,
-          audience: token?.resourceServer?.audience,
-          dpopJkt: token?.jkt,
-          proven: proven ? { acr: proven.acr, authTime: proven.authTime } : undefined,
-        });
+      if (deps.judge) {
+        const audience = token?.resourceServer?.audience;
+        const verdict = await deps.judge.judge(
+          {
+            kind: 'issuance',
+            now: Date.now(),
+            clientId: ctx.oidc.client.clientId,
+            ip: ctx.ip,
+            scopes: requested.length ? requested : (await workload(ctx.oidc.client.clientId)).scopes,
+            audience,
+            dpopJkt: token?.jkt,
+            ...(proven ? { proven: { acr: proven.acr as Acr, authTime: proven.authTime } } : {}),
+          },
+          { kind: 'issuance', method: 'POST', route: audience },
+        );
         ctx.state.issuance = verdict;
         if (verdict.decision === 'deny') throw new errors.AccessDenied('the token request was denied by policy');
         if (verdict.decision === 'step_up') throw new StepUpRequired(`this token request needs ${verdict.acr}`);
@@ -200,18 +181,18 @@ export function buildProvider(deps: ProviderDeps): Provider {
       },
     },
     discovery: {
-      introspection_endpoint: `${issuer}${OAUTH_ROUTES.introspection}`,
+      introspection_endpoint: `${issuer}${ROUTES.introspection}`,
       introspection_endpoint_auth_methods_supported: ['client_secret_basic'],
-      introspection_signing_alg_values_supported: ['ES256'],
-      revocation_endpoint: `${issuer}${OAUTH_ROUTES.revocation}`,
+      introspection_signing_alg_values_supported: [SERVER_SIGNING_ALG],
+      revocation_endpoint: `${issuer}${ROUTES.revocation}`,
       // RFC 7591 §3 (Tollgate's own endpoint, backed by the client registry).
-      registration_endpoint: `${issuer}${OAUTH_ROUTES.registration}`,
+      registration_endpoint: `${issuer}${ROUTES.registration}`,
       // docs/step-up.md §8 (extension members, RFC 8414 §2 style).
-      acr_values_supported: ACR_VALUES_SUPPORTED,
-      step_up_challenge_endpoint: `${issuer}${STEP_UP_ROUTES.challenges}`,
-      step_up_authenticator_endpoint: `${issuer}${STEP_UP_ROUTES.authenticators}`,
+      acr_values_supported: [...ACR_LEVELS],
+      step_up_challenge_endpoint: `${issuer}${ROUTES.stepUpChallenges}`,
+      step_up_authenticator_endpoint: `${issuer}${ROUTES.stepUpAuthenticators}`,
       revocation_endpoint_auth_methods_supported: ['private_key_jwt'],
-      revocation_endpoint_auth_signing_alg_values_supported: CLIENT_SIGNING_ALGS,
+      revocation_endpoint_auth_signing_alg_values_supported: [...CLIENT_SIGNING_ALGS],
     },
     renderError: async (ctx: any, out: any) => {
       ctx.type = 'json';
@@ -230,7 +211,7 @@ export function buildProvider(deps: ProviderDeps): Provider {
         resource ??= defaultResource(record);
         return { resource, info: resourceServerInfo(record, resource) };
       },
-    }, `${issuer}${OAUTH_ROUTES.token}`);
+    }, `${issuer}${ROUTES.token}`);
   }
   // The caller is the last X-Forwarded-For entry (the one our proxy appended), not the first.
   (provider as any).maxIpsCount = 1;
@@ -250,7 +231,7 @@ export function buildProvider(deps: ProviderDeps): Provider {
       ctx.state.failureRecorded = deps.failures.unauthenticated({
         endpoint: 'token',
         method: 'POST',
-        path: OAUTH_ROUTES.token,
+        path: ROUTES.token,
         ip: screened?.ip ?? ctx.ip,
         clientId: screened?.clientId ?? ctx.oidc?.client?.clientId,
         reason: failure.reason,
@@ -262,30 +243,24 @@ export function buildProvider(deps: ProviderDeps): Provider {
   // or Redis is not a bug: answer 503 with Retry-After so clients back off and retry (fail closed).
   provider.on('server_error', (ctx: any, error: any) => {
     if (isDependencyUnavailable(error)) {
-      ctx.status = 503;
-      ctx.set('Retry-After', '5');
-      ctx.body = { error: 'temporarily_unavailable', error_description: 'a dependency is unavailable; retry later' };
+      answer(ctx, unavailableAnswer());
     } else {
       deps.logger?.error({ message: 'token endpoint error', error: error?.name, detail: error?.message });
     }
   });
 
   provider.use(async (ctx: any, next: () => Promise<void>) => {
-    if (ctx.path === OAUTH_ROUTES.token && ctx.method === 'POST') {
+    if (ctx.path === ROUTES.token && ctx.method === 'POST') {
       try {
         await deps.replay.current();
       } catch {
-        ctx.status = 503;
-        ctx.set('Retry-After', '1');
-        ctx.set('Cache-Control', 'no-store');
-        ctx.body = { error: 'temporarily_unavailable', error_description: 'the replay store is unavailable; retry later' };
+        answer(ctx, unavailableAnswer(1));
         return;
       }
       const refusal = proofFreshnessProblem(ctx.get('DPoP'), config, deps.replay.notBefore());
       if (refusal) {
-        ctx.status = 400;
-        ctx.set('Cache-Control', 'no-store');
-        ctx.body = { error: 'invalid_dpop_proof', error_description: refusal };
+        // RFC 9449 §5: at the authorization server a bad proof is a 400.
+        answer(ctx, errorAnswer(new InvalidDpopProof(refusal, 400)));
         return;
       }
     }
@@ -296,37 +271,41 @@ export function buildProvider(deps: ProviderDeps): Provider {
       } catch (error) {
         // The refusal could not be committed to the decision log in time: fail closed, as for every decision (docs/operations.md).
         if (!isDependencyUnavailable(error)) throw error;
-        ctx.status = 503;
-        ctx.set('Retry-After', '5');
-        ctx.body = { error: 'temporarily_unavailable', error_description: 'a dependency is unavailable; retry later' };
+        answer(ctx, unavailableAnswer());
         return;
       }
     }
     const reason = ctx.state.authFailureReason as AuthFailureReason | undefined;
     if (reason && ctx.body?.error === 'invalid_client') ctx.body = { ...ctx.body, error_description: refusalDescription(reason, ctx.body.error_description) };
     const detail = ctx.state.grantError?.error_detail;
-    if (ctx.path === OAUTH_ROUTES.token && ctx.body?.error === 'invalid_grant' && /^DPoP proof JWT (Replay detected|not provided)/.test(detail ?? '')) {
+    if (ctx.path === ROUTES.token && ctx.body?.error === 'invalid_grant' && /^DPoP proof JWT (Replay detected|not provided)/.test(detail ?? '')) {
       ctx.body = {
         error: 'invalid_dpop_proof',
         error_description: detail.includes('Replay') ? 'DPoP proof jti was already used' : 'a DPoP proof is required for this client',
       };
     }
-    const verdict = ctx.state.issuance as IssuanceVerdict | undefined;
-    if (ctx.path === OAUTH_ROUTES.token && verdict && ctx.body?.error) {
+    const verdict = ctx.state.issuance as Judgement | undefined;
+    if (ctx.path === ROUTES.token && verdict && ctx.body?.error) {
       ctx.body = { ...ctx.body, decision_id: verdict.decisionId };
       if (ctx.body.error === 'insufficient_user_authentication') {
         ctx.body.acr_values = verdict.acr;
         if (verdict.maxAge !== undefined) ctx.body.max_age = verdict.maxAge;
-        const maxAge = verdict.maxAge !== undefined ? `, max_age=${verdict.maxAge}` : '';
-        ctx.set('WWW-Authenticate', `DPoP error="insufficient_user_authentication", error_description="${ctx.body.error_description}", acr_values="${verdict.acr}"${maxAge}`);
+        ctx.set('WWW-Authenticate', dpopChallenge({ error: 'insufficient_user_authentication', error_description: ctx.body.error_description, acr_values: verdict.acr, max_age: verdict.maxAge }));
       }
     }
-    if (ctx.path === '/.well-known/openid-configuration' && ctx.status === 200 && ctx.body) {
+    if (ctx.path === ROUTES.discovery && ctx.status === 200 && ctx.body) {
       trimDiscovery(ctx.body);
     }
   });
 
   return provider;
+}
+
+/** Sends one of the renderer's answers through Koa (oidc-provider's context). */
+function answer(ctx: any, a: OAuthAnswer): void {
+  ctx.status = a.status;
+  for (const [name, value] of Object.entries(a.headers)) ctx.set(name, value);
+  ctx.body = a.body;
 }
 
 /** What ProviderHost learned about a token request before oidc-provider saw it (on the Node request). */
@@ -397,7 +376,7 @@ export function proofFreshnessProblem(proof: string | undefined, config: Tollgat
   // §4.3 step 9 against the configured issuer, not the Host or X-Forwarded-* headers the
   // caller sent (oidc-provider derives its expected htu from those).
   try {
-    if (typeof htu !== 'string' || normalizeHtu(htu) !== normalizeHtu(`${config.issuer}${OAUTH_ROUTES.token}`)) {
+    if (typeof htu !== 'string' || normalizeHtu(htu) !== normalizeHtu(`${config.issuer}${ROUTES.token}`)) {
       return 'DPoP proof htu mismatch';
     }
   } catch {
@@ -437,7 +416,7 @@ function trimDiscovery(body: Record<string, unknown>): void {
   ]) {
     delete body[key];
   }
-  body.grant_types_supported = ['client_credentials', STEP_UP_GRANT_TYPE];
+  body.grant_types_supported = [...WORKLOAD_GRANT_TYPES];
 }
 
 /** Derives the nonce secret from the KEK so every instance that shares the KEK issues compatible nonces. */

@@ -1,40 +1,8 @@
 import type Provider from 'oidc-provider';
 import { errors } from 'oidc-provider';
-import { OAuthError } from './oauth-error.js';
-
-/** docs/step-up.md §4: the extension grant (RFC 6749 §4.5) that answers a step-up challenge. */
-export const STEP_UP_GRANT_TYPE = 'urn:tollgate:params:oauth:grant-type:step-up';
-
-/** What the workload sent with the step-up grant; the client is already authenticated. */
-export interface StepUpAnswer {
-  clientId: string;
-  challengeId?: string;
-  /** The client assertion oidc-provider has verified (signature, claims, replay). */
-  assertion: string;
-  proof?: string;
-  webauthnResponse?: string;
-  /** The token endpoint URL, for the DPoP proof's htu. */
-  tokenEndpoint: string;
-  /** The caller's address (as for risk at issuance), for the decision log. */
-  ip?: string;
-}
-
-/** The level the answer proved (RFC 9470 acr, RFC 8176 amr) and the DPoP key to bind to. */
-export interface ProvenLevel {
-  acr: string;
-  amr: string[];
-  /** Epoch seconds. */
-  authTime: number;
-  jkt: string;
-}
-
-/**
- * The seam between the token endpoint (here, through oidc-provider's registerGrantType) and
- * libs/step-up, which checks challenges and authenticators and fills the slot at start-up.
- */
-export class StepUpGrantSlot {
-  answer?: (answer: StepUpAnswer) => Promise<ProvenLevel>;
-}
+import { OAuthError } from '#credentials';
+import { STEP_UP_GRANT_TYPE } from '#protocol';
+import type { ProvenLevel, StepUpChallenges } from '#step-up';
 
 /** Our error classes, as oidc-provider renders errors (same code, description and status). */
 function asProviderError(err: unknown): unknown {
@@ -53,12 +21,12 @@ export interface StepUpTokenRules {
 /**
  * Registers the step-up grant. The handler mirrors oidc-provider's client_credentials grant
  * (scopes, one resource, DPoP binding, RFC 9068 JWT), with the proof of the step-up checked by
- * the slot instead of oidc-provider's DPoP helpers, which a custom grant cannot reach.
+ * libs/step-up (StepUpChallenges.answer) instead of oidc-provider's DPoP helpers, which a custom
+ * grant cannot reach.
  */
-export function registerStepUpGrant(provider: Provider, slot: StepUpGrantSlot, rules: StepUpTokenRules, tokenEndpoint: string): void {
+export function registerStepUpGrant(provider: Provider, stepUp: Pick<StepUpChallenges, 'answer'>, rules: StepUpTokenRules, tokenEndpoint: string): void {
   const handler = async (ctx: any) => {
     const { client, params } = ctx.oidc;
-    if (!slot.answer) throw new errors.UnsupportedGrantType();
     // What the token is for is checked first: a mistyped scope or resource does not spend the challenge.
     const resources: string[] = params.resource === undefined ? [] : [params.resource].flat();
     if (resources.length > 1) throw new errors.InvalidTarget('only a single resource indicator value is supported for this grant type');
@@ -70,7 +38,7 @@ export function registerStepUpGrant(provider: Provider, slot: StepUpGrantSlot, r
 
     let proven: ProvenLevel;
     try {
-      proven = await slot.answer({
+      proven = await stepUp.answer({
         clientId: client.clientId,
         challengeId: params.challenge_id,
         assertion: params.client_assertion,

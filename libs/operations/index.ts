@@ -1,4 +1,4 @@
 export { HealthController } from './health.controller.js';
 export { JsonLogger, type JsonLoggerOptions, type Level } from './logger.js';
-export { Metrics, httpMetrics, endpointOf, type Endpoint, type CacheStats } from './metrics.js';
+export { Metrics, httpMetrics, type CacheStats } from './metrics.js';
 export { MetricsController, MetricsModule } from './metrics.controller.js';

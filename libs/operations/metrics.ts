@@ -1,9 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import type { NextFunction, Request, Response } from 'express';
 import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
+import { type Endpoint, endpointOf } from '#protocol';
 
-/** What the HTTP latency histogram groups requests by (bounded: never a raw path). */
-export type Endpoint = 'token' | 'introspection' | 'revocation' | 'check' | 'admin' | 'other';
 
 export interface CacheStats {
   hits: number;
@@ -148,27 +147,6 @@ export class Metrics {
   render(): Promise<string> {
     return this.registry.metrics();
   }
-}
-
-/**
- * The endpoint class of a request path. Mirrors OAUTH_ROUTES (libs/oauth/provider.ts), which
- * this library cannot import without a cycle; test/decisions-and-metrics.test.ts pins each class.
- * Nest's routes match case-insensitively and with a trailing slash, so the path is normalised.
- */
-export function endpointOf(url: string): Endpoint {
-  let path = url.split('?', 1)[0]!.toLowerCase();
-  if (path.length > 1 && path.endsWith('/')) path = path.slice(0, -1);
-  switch (path) {
-    case '/oauth/token':
-      return 'token';
-    case '/oauth/introspect':
-      return 'introspection';
-    case '/oauth/revoke':
-      return 'revocation';
-  }
-  if (path === '/check' || path.startsWith('/check/')) return 'check';
-  if (path === '/admin' || path.startsWith('/admin/')) return 'admin';
-  return 'other';
 }
 
 /**

@@ -1,28 +1,48 @@
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
-import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { decodeJwt } from 'jose';
 import { DecisionLog } from '#audit';
 import { CONFIG, type TollgateConfig } from '#config';
-import { HOT_STATE, type HotState } from '#hot-state';
 import {
   asAuthorizationServerError,
-  CLIENT_SIGNING_ALGS,
   InvalidClient,
   InvalidDpopProof,
   InvalidGrant,
   InvalidRequest,
   OAuthError,
-  type ProvenLevel,
-  type StepUpAnswer,
-  StepUpGrantSlot,
   verifyDpopProof,
-} from '#oauth';
+} from '#credentials';
+import { HOT_STATE, type HotState } from '#hot-state';
+import { ACR, CLIENT_SIGNING_ALGS } from '#protocol';
 import { AssertionRefused, AttestationRefused, Authenticators } from './authenticators/index.js';
 
-const LIVE = 'urn:tollgate:acr:live';
-const ATTESTED = 'urn:tollgate:acr:attested';
+const LIVE = ACR.live;
+const ATTESTED = ACR.attested;
 /** Levels a challenge can be asked for, lowest first (docs/step-up.md §1; `key` needs none). */
-const CHALLENGE_LEVELS = [LIVE, ATTESTED];
+const CHALLENGE_LEVELS: string[] = [LIVE, ATTESTED];
+
+/** What the workload sent with the step-up grant (docs/step-up.md §4); the client is already authenticated. */
+export interface StepUpAnswer {
+  clientId: string;
+  challengeId?: string;
+  /** The client assertion oidc-provider has verified (signature, claims, replay). */
+  assertion: string;
+  proof?: string;
+  webauthnResponse?: string;
+  /** The token endpoint URL, for the DPoP proof's htu. */
+  tokenEndpoint: string;
+  /** The caller's address (as for risk at issuance), for the decision log. */
+  ip?: string;
+}
+
+/** The level the answer proved (RFC 9470 acr, RFC 8176 amr) and the DPoP key to bind to. */
+export interface ProvenLevel {
+  acr: string;
+  amr: string[];
+  /** Epoch seconds. */
+  authTime: number;
+  jkt: string;
+}
 
 /**
  * Challenges (step-up and enrolment together) one client id may ask for within one challenge
@@ -73,21 +93,16 @@ function requestedLevel(acrValues: string | undefined): string {
 /**
  * Step-up challenges (docs/step-up.md §3, §4): issued to one client and one DPoP key, kept in
  * the shared hot state (memory, or Redis across instances), answered once through the step-up
- * grant at the token endpoint, which hands the answer to `answer` through StepUpGrantSlot.
+ * grant at the token endpoint (libs/oauth), which hands the answer to `answer`.
  */
 @Injectable()
-export class StepUpChallenges implements OnModuleInit {
+export class StepUpChallenges {
   constructor(
     @Inject(CONFIG) private readonly config: TollgateConfig,
     @Inject(HOT_STATE) private readonly hot: HotState,
     private readonly authenticators: Authenticators,
-    private readonly slot: StepUpGrantSlot,
     private readonly decisions: DecisionLog,
   ) {}
-
-  onModuleInit(): void {
-    this.slot.answer = (answer) => this.answer(answer);
-  }
 
   /** Counts a challenge against the client's allowance (429 with Retry-After beyond it). */
   private async admit(clientId: string): Promise<void> {

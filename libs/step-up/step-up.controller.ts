@@ -2,7 +2,8 @@ import { Body, Controller, Headers, HttpCode, Inject, Post, Req, Res } from '@ne
 import type { Request, Response } from 'express';
 import { CONFIG, type TollgateConfig } from '#config';
 import { jsonDepth, MAX_JSON_DEPTH, unstorableString } from '#inbound';
-import { AccessDenied, callerAddress, formParam, InvalidDpopProof, InvalidRequest, OAuthError, STEP_UP_ROUTES, WorkloadAuthenticator } from '#oauth';
+import { AccessDenied, callerAddress, formParam, InvalidDpopProof, InvalidRequest, OAuthError, WorkloadAuthenticator } from '#credentials';
+import { ROUTES } from '#protocol';
 import { AttestationRefused, Authenticators, EnrolmentDenied } from './authenticators/index.js';
 import { StepUpChallenges } from './challenges.js';
 
@@ -58,27 +59,27 @@ export class StepUpController {
     return { clientId: client.clientId, jkt: verified.jkt };
   }
 
-  @Post(STEP_UP_ROUTES.challenges)
+  @Post(ROUTES.stepUpChallenges)
   @HttpCode(201)
   async challenge(@Req() req: Request, @Body() form: Form, @Headers('dpop') proof: string | undefined, @Res({ passthrough: true }) res: Response) {
-    const { clientId, jkt } = await this.caller(req, form, proof, STEP_UP_ROUTES.challenges);
+    const { clientId, jkt } = await this.caller(req, form, proof, ROUTES.stepUpChallenges);
     res.setHeader('Cache-Control', 'no-store');
     return this.challenges.issue(clientId, jkt, formParam(form, 'acr_values'));
   }
 
-  @Post(STEP_UP_ROUTES.authenticatorOptions)
+  @Post(ROUTES.stepUpAuthenticatorOptions)
   @HttpCode(200)
   async creationOptions(@Req() req: Request, @Body() form: Form, @Headers('dpop') proof: string | undefined, @Res({ passthrough: true }) res: Response) {
-    const { clientId, jkt } = await this.caller(req, form, proof, STEP_UP_ROUTES.authenticatorOptions);
+    const { clientId, jkt } = await this.caller(req, form, proof, ROUTES.stepUpAuthenticatorOptions);
     const options = await this.enrolment(() => this.challenges.issueEnrolment(clientId, jkt, label(form)));
     res.setHeader('Cache-Control', 'no-store');
     return options;
   }
 
-  @Post(STEP_UP_ROUTES.authenticators)
+  @Post(ROUTES.stepUpAuthenticators)
   @HttpCode(201)
   async register(@Req() req: Request, @Body() form: Form, @Headers('dpop') proof: string | undefined, @Res({ passthrough: true }) res: Response) {
-    const { clientId, jkt } = await this.caller(req, form, proof, STEP_UP_ROUTES.authenticators);
+    const { clientId, jkt } = await this.caller(req, form, proof, ROUTES.stepUpAuthenticators);
     const raw = formParam(form, 'registration_response');
     if (!raw) throw new InvalidRequest('registration_response is required');
     // JSON inside a form: the same bounds as a JSON body (libs/inbound) before and after parsing.

@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import type { RequestListener, Server } from 'node:http';
 import type { INestApplication, LoggerService } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { TollgateConfig } from '#config';
@@ -6,10 +7,13 @@ import { ClientRegistry } from '#clients';
 import { openHotState } from '#hot-state';
 import { requestBodies, requestTarget } from '#inbound';
 import { KeyRing, loadKeyEncryptionKey } from '#keys';
-import { OAuthErrorFilter, ProviderHost } from '#oauth';
+import { OAuthErrorFilter } from '#credentials';
+import { ProviderHost } from '#oauth';
 import { httpMetrics, Metrics } from '#operations';
 import { openDatabase } from '#persistence';
 import { AppModule, type Runtime } from './app.module.js';
+import { withDataPlane } from './data-plane.js';
+import { isCheckPath } from '#protocol';
 
 export interface Tollgate {
   app: INestApplication;
@@ -58,10 +62,14 @@ export async function createTollgate(config: TollgateConfig, logger: LoggerServi
     // What strangers send, read within bounds (libs/inbound) before any controller sees it. The
     // check endpoint's target after /check, and any body a gateway forwards, belong to the
     // protected call: the check judges the call and never reads a body.
-    const describesAnotherRequest = (path: string) => path === '/check' || path.startsWith('/check/');
-    app.use(requestTarget({ describesAnotherRequest }));
-    app.use(requestBodies({ describesAnotherRequest }));
+    app.use(requestTarget({ describesAnotherRequest: isCheckPath }));
+    app.use(requestBodies({ describesAnotherRequest: isCheckPath }));
     await app.init();
+    // The data plane (check, introspection) answers on Node's own server, in front of Express.
+    const server = app.getHttpServer() as Server;
+    const [nest] = server.listeners('request') as RequestListener[];
+    server.removeAllListeners('request');
+    server.on('request', withDataPlane(app, nest!, logger));
     let closed = false;
     return {
       app,

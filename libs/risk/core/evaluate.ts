@@ -1,10 +1,11 @@
 import { matchRoute } from './route-path.js';
 import { SIGNALS } from './signals.js';
+import { ACR } from '#protocol';
 import { ACR_LEVELS, type Acr, type ClientState, type Decision, type Reason, type RiskContext, type RiskPolicy, type RouteRule, type SignalAction, type SignalCode } from './types.js';
 
 /** Defaults for what a policy leaves out (the built-in default policy states them too). */
 export const DEFAULT_THRESHOLDS: Readonly<{ step_up: number; deny: number }> = Object.freeze({ step_up: 40, deny: 80 });
-export const DEFAULT_STEP_UP_ACR: Acr = 'urn:tollgate:acr:live';
+export const DEFAULT_STEP_UP_ACR: Acr = ACR.live;
 export const DEFAULT_STEP_UP_MAX_AGE = 300;
 // A new DPoP key only scores by default: workloads make a fresh DPoP key at every start, and a
 // `live` step-up proves little more than the token request that came with the key (docs/risk.md).

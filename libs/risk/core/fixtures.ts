@@ -1,11 +1,12 @@
+import { ACR } from '#protocol';
 /** Test fixtures for the pure risk engine (not exported from the library): a usual call and a known client. */
 import type { Acr, ClientState, RiskContext } from './types.js';
 
 export const NOW = Date.parse('2026-11-23T12:00:00Z');
 export const SEC = NOW / 1000;
-export const KEY: Acr = 'urn:tollgate:acr:key';
-export const LIVE: Acr = 'urn:tollgate:acr:live';
-export const ATTESTED: Acr = 'urn:tollgate:acr:attested';
+export const KEY: Acr = ACR.key;
+export const LIVE: Acr = ACR.live;
+export const ATTESTED: Acr = ACR.attested;
 
 /** An ordinary call: known IP, country, route, scopes and DPoP key; a 10-second-old key-level token. */
 export const call = (over: Partial<RiskContext> = {}, token: Partial<NonNullable<RiskContext['token']>> = {}): RiskContext => ({

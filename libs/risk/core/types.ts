@@ -4,9 +4,10 @@
  * benchmarked alone.
  */
 
-/** Assurance levels, lowest first (docs/step-up.md); a higher level satisfies a lower one. */
-export const ACR_LEVELS = ['urn:tollgate:acr:key', 'urn:tollgate:acr:live', 'urn:tollgate:acr:attested'] as const;
-export type Acr = (typeof ACR_LEVELS)[number];
+import type { Acr } from '#protocol';
+
+/** Assurance levels, lowest first (docs/step-up.md, defined in libs/protocol); a higher level satisfies a lower one. */
+export { ACR_LEVELS, type Acr } from '#protocol';
 
 export type SignalAction = 'allow' | 'step_up' | 'deny';
 

@@ -1,5 +1,6 @@
 import { Inject, Injectable, Logger, NotFoundException, type OnModuleInit } from '@nestjs/common';
 import { AdminInputError } from '#admin';
+import { ACR } from '#protocol';
 import { HOT_STATE, type HotState } from '#hot-state';
 import { checkPolicy, mergePolicies } from '../core/policy-check.js';
 import type { RiskPolicy } from '../core/types.js';
@@ -26,7 +27,7 @@ function deepFreeze<T>(value: T): T {
  */
 export const BUILTIN_DEFAULT_POLICY: Readonly<RiskPolicy> = deepFreeze({
   thresholds: { step_up: 40, deny: 80 },
-  step_up_acr: 'urn:tollgate:acr:live',
+  step_up_acr: ACR.live,
   // A new DPoP key scores but does not by itself ask for `live`: workloads make a fresh DPoP key
   // at every start, and `live` proves what their next token request proves anyway (the client
   // key, now). Pair "step_up" with step_up_acr "urn:tollgate:acr:attested" where it means more.

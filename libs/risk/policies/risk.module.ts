@@ -1,17 +1,21 @@
 import { Inject, Logger, Module, type OnApplicationShutdown } from '@nestjs/common';
+import { AuditModule } from '#audit';
 import { CONFIG, type TollgateConfig } from '#config';
+import { RiskJudge } from '../judge.js';
 import { loadCountryData } from '../state/country.js';
 import { openRiskStateStore, RISK_STATE, type RiskStateStore } from '../state/store.js';
 import { PoliciesController } from './policies.controller.js';
 import { PolicyRepository } from './policy-repository.js';
 import { RiskPolicies } from './risk-policies.js';
 
-/** Risk policies: storage, the cached effective policy per client, and their admin API. */
+/** Risk policies (storage, the cached effective policy per client, their admin API), the learned state and the one judge. */
 @Module({
+  imports: [AuditModule],
   controllers: [PoliciesController],
   providers: [
     PolicyRepository,
     RiskPolicies,
+    RiskJudge,
     // One learned-state store per process (memory), or a connection to the shared one (Redis).
     {
       provide: RISK_STATE,
@@ -23,7 +27,7 @@ import { RiskPolicies } from './risk-policies.js';
       },
     },
   ],
-  exports: [RiskPolicies, RISK_STATE],
+  exports: [RiskPolicies, RiskJudge, RISK_STATE],
 })
 export class RiskModule implements OnApplicationShutdown {
   constructor(@Inject(RISK_STATE) private readonly state: RiskStateStore) {}

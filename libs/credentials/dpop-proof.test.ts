@@ -5,7 +5,8 @@ import { SignJWT, calculateJwkThumbprint, exportJWK, generateKeyPair } from 'jos
 import type { CryptoKey, JWK } from 'jose';
 import { normalizeHtu, verifyDpopProof } from './dpop-proof.js';
 import type { DpopProofRules, ExpectedProof, ProofReplayGuard } from './dpop-proof.js';
-import { InvalidDpopProof, OAuthError, UseDpopNonce, toOAuthBody } from './oauth-error.js';
+import { errorAnswer } from './oauth-answer.js';
+import { InvalidDpopProof, OAuthError, UseDpopNonce } from './oauth-error.js';
 
 const NOW = 1_750_000_000;
 const URL_ = 'https://as.example.com/token';
@@ -351,7 +352,7 @@ describe('oauth-error', () => {
     const err = new UseDpopNonce(undefined, 'n-1');
     assert.ok(err instanceof OAuthError && err instanceof Error);
     assert.equal(err.name, 'UseDpopNonce');
-    assert.deepEqual(toOAuthBody(err), { error: 'use_dpop_nonce', error_description: 'authorization server requires nonce in DPoP proof' });
-    assert.deepEqual(toOAuthBody(new InvalidDpopProof('x')), { error: 'invalid_dpop_proof', error_description: 'x' });
+    assert.deepEqual(errorAnswer(err).body, { error: 'use_dpop_nonce', error_description: 'authorization server requires nonce in DPoP proof' });
+    assert.deepEqual(errorAnswer(new InvalidDpopProof('x')).body, { error: 'invalid_dpop_proof', error_description: 'x' });
   });
 });

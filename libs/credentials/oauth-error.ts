@@ -104,7 +104,4 @@ export class InvalidTarget extends OAuthError {
   constructor(description = 'requested resource is invalid') { super('invalid_target', 400, description); }
 }
 
-/** JSON body for an error response (RFC 6749 §5.2). */
-export function toOAuthBody(err: OAuthError): { error: string; error_description: string } {
-  return { error: err.error, error_description: err.error_description };
-}
+

@@ -7,7 +7,7 @@ import { type AssertionExpectations, assertionShape, NOT_VERIFIED, publicRefusal
 import { DPOP_NONCES, type DpopNonces } from './dpop-nonce.js';
 import { verifyDpopProof, type VerifiedProof } from './dpop-proof.js';
 import { asAuthorizationServerError, InvalidClient, InvalidDpopProof, InvalidRequest } from './oauth-error.js';
-import { CLIENT_SIGNING_ALGS, MAX_ASSERTION_LIFETIME, OAUTH_ROUTES } from './provider.js';
+import { CLIENT_SIGNING_ALGS, MAX_ASSERTION_LIFETIME, ROUTES } from '#protocol';
 
 type Form = Record<string, unknown>;
 
@@ -64,7 +64,7 @@ export class WorkloadAuthenticator {
     const issuer = this.config.issuer;
     return {
       clientId,
-      audiences: [issuer, `${issuer}/`, `${issuer}${OAUTH_ROUTES.token}`, endpoint],
+      audiences: [issuer, `${issuer}/`, `${issuer}${ROUTES.token}`, endpoint],
       algorithms: CLIENT_SIGNING_ALGS,
       clockSkewSeconds: this.config.clockSkew,
       maxLifetimeSeconds: MAX_ASSERTION_LIFETIME,

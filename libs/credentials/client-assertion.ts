@@ -5,14 +5,14 @@ import { calculateJwkThumbprint, createLocalJWKSet, decodeJwt, decodeProtectedHe
 import type { CryptoKey, JWK, JWTPayload, JWTVerifyOptions, ProtectedHeaderParameters } from 'jose';
 import type { ProofReplayGuard } from './dpop-proof.js';
 import { isAsymmetricAlg } from './dpop-proof.js';
+import { JWT_BEARER_ASSERTION_TYPE } from '#protocol';
 import { type AuthFailureReason, InvalidClient } from './oauth-error.js';
 
-export const JWT_BEARER_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 
 export interface AssertionExpectations {
   clientId: string; // expected iss and sub
   audiences: string[]; // acceptable aud values; one match suffices
-  algorithms: string[];
+  algorithms: readonly string[];
   clockSkewSeconds: number;
   maxLifetimeSeconds: number; // exp - now must be <= this + skew
   expectedNonce?: string; // when set, claim `nonce` must equal it

@@ -27,14 +27,15 @@ function proofKey(jwk: JWK, alg: string, jkt: string): ReturnType<typeof importJ
 }
 
 export interface DpopProofRules {
-  algorithms: string[]; // allowed JWS algs; 'none' and HS* are refused whatever this says
+  algorithms: readonly string[]; // allowed JWS algs; 'none' and HS* are refused whatever this says
   maxAgeSeconds: number; // how old iat may be
   clockSkewSeconds: number; // how far in the future iat may be
 }
 
 export interface ExpectedProof {
   method: string;
-  url: string;
+  /** The request's URL; a URL object is used as it is (parsed once by the caller). */
+  url: string | URL;
   accessToken?: string;
   boundJkt?: string;
   nonce?: { required: boolean; check(nonce: string): boolean; issue(): string };
@@ -69,8 +70,8 @@ const UNRESERVED = /[A-Za-z0-9\-._~]/;
  * §6.2.2 syntax-based (case, percent-encoding, dot segments) and §6.2.3
  * scheme-based (default port, empty path) normalisation. Only http(s) URLs.
  */
-export function normalizeHtu(url: string): string {
-  const u = new URL(url); // throws TypeError on an unparsable URL
+export function normalizeHtu(url: string | URL): string {
+  const u = typeof url === 'string' ? new URL(url) : url; // throws TypeError on an unparsable URL
   if (u.protocol !== 'https:' && u.protocol !== 'http:') throw new TypeError('htu must be an http(s) URL');
   // WHATWG parsing already lowercased scheme/host, dropped the default port and dot segments.
   const path = u.pathname.replace(/%([0-9A-Fa-f]{2})/g, (_, hex: string) => {

@@ -1,0 +1,71 @@
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import type { INestApplication, LoggerService } from '@nestjs/common';
+import { CheckEndpoint } from '#check';
+import { CONFIG, type TollgateConfig } from '#config';
+import { callerAddress, errorAnswer, type OAuthAnswer, OAuthError, unavailableAnswer, unexpectedAnswer } from '#credentials';
+import { requestBodies } from '#inbound';
+import { IntrospectionEndpoint } from '#oauth';
+import { httpMetrics, Metrics } from '#operations';
+import { isDependencyUnavailable } from '#persistence';
+import { isCheckPath, ROUTES } from '#protocol';
+
+/**
+ * The data plane: the check endpoint and introspection, served on Node's own HTTP server in
+ * front of Nest, on the main port and at the same URLs, so every gateway configuration keeps
+ * working. Each request takes one straight line — its endpoint's framework-free handler
+ * (CheckEndpoint, IntrospectionEndpoint) and the one renderer — instead of Express's router,
+ * Nest's pipes, guards and filters. Everything else goes to Nest as before.
+ */
+export function withDataPlane(app: INestApplication, nest: RequestListener, logger: LoggerService | false): RequestListener {
+  const config = app.get<TollgateConfig>(CONFIG);
+  const check = app.get(CheckEndpoint);
+  const introspection = app.get(IntrospectionEndpoint);
+  const timed = httpMetrics(app.get(Metrics));
+  const forms = requestBodies();
+  const fail = (res: ServerResponse, error: unknown, usedBasic = false) => {
+    if (error instanceof OAuthError) return write(res, errorAnswer(error, { usedBasic }));
+    if (isDependencyUnavailable(error)) return write(res, unavailableAnswer());
+    if (logger) logger.error({ message: 'unhandled error', error: (error as Error)?.name, detail: (error as Error)?.message }, 'data-plane');
+    write(res, unexpectedAnswer());
+  };
+
+  return (req: IncomingMessage, res: ServerResponse) => {
+    const url = req.url ?? '/';
+    const query = url.indexOf('?');
+    const path = query === -1 ? url : url.slice(0, query);
+    if (isCheckPath(path)) {
+      timed(req as never, res as never, () => undefined);
+      // What a gateway forwards of the protected call's body is not ours to read (docs/gateways.md).
+      req.resume();
+      check.answer({ method: req.method ?? 'GET', path, headers: req.headers, ip: callerAddress(req, config.trustProxy) }).then(
+        (answer) => write(res, answer),
+        (error: unknown) => fail(res, error),
+      );
+      return;
+    }
+    if (path === ROUTES.introspection && req.method === 'POST') {
+      timed(req as never, res as never, () => undefined);
+      const authorization = req.headers.authorization;
+      forms(req as IncomingMessage & { body?: unknown }, res, () => {
+        const form = ((req as { body?: unknown }).body ?? {}) as Record<string, unknown>;
+        introspection.answer({ form, authorization, accept: req.headers.accept, ip: callerAddress(req, config.trustProxy) }).then(
+          (answer) => write(res, answer),
+          (error: unknown) => fail(res, error, /^basic /i.test(authorization ?? '')),
+        );
+      });
+      return;
+    }
+    nest(req, res);
+  };
+}
+
+/** Writes one of the renderer's answers with Node's own response API. */
+function write(res: ServerResponse, answer: OAuthAnswer): void {
+  if (res.headersSent) return;
+  const text = answer.raw ?? JSON.stringify(answer.body);
+  res.statusCode = answer.status;
+  for (const [name, value] of Object.entries(answer.headers)) res.setHeader(name, value);
+  if (!res.hasHeader('Content-Type')) res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.setHeader('Content-Length', Buffer.byteLength(text));
+  res.end(text);
+}

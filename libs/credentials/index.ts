@@ -1,0 +1,14 @@
+export { CredentialsModule } from './credentials.module.js';
+export * from './oauth-error.js';
+export { challenge, dpopChallenge, errorAnswer, quoted, unavailableAnswer, unexpectedAnswer, type OAuthAnswer } from './oauth-answer.js';
+export { OAuthErrorFilter, send } from './oauth-error.filter.js';
+export { AccessTokenVerifier, type AccessTokenClaims, type TokenVerdict } from './access-token.js';
+export { RevocationList } from './revocation-list.js';
+export { assertionShape, NOT_VERIFIED, publicRefusal, assertionReplayKey, type AssertionExpectations } from './client-assertion.js';
+export { verifyDpopProof, normalizeHtu, type VerifiedProof, type ExpectedProof } from './dpop-proof.js';
+export { DPOP_NONCES, DpopNonces } from './dpop-nonce.js';
+export { jwkThumbprint } from './jwk-thumbprint.js';
+export { authenticateGateway, GatewayAuthenticator, parseBasicCredentials, type GatewayEndpoint } from './gateway-client.js';
+export { clientKeys, formParam, WorkloadAuthenticator, type AuthenticatedWorkload, type WorkloadEndpoint } from './workload-auth.js';
+export { callerAddress, sourceOf, FailureBudget } from './failure-budget.js';
+export { AuthenticationFailures, type AuthEndpoint } from './authentication-failures.js';
