@@ -1,27 +1,24 @@
 // DPoP proof verification, RFC 9449 §4.3 (with §7.1 key binding and §8 nonces).
-import { createHash } from 'node:crypto';
-import { decodeProtectedHeader, errors, importJWK, jwtVerify } from 'jose';
-import type { JWK, JWTPayload } from 'jose';
+import { createHash, type KeyObject } from 'node:crypto';
+import type { JWK } from 'jose';
 import { jwkThumbprint } from './jwk-thumbprint.js';
+import { decodeJws, type DecodedJws, JwsInvalid, publicKeyOf, verifiableAlg, verifies } from './jws.js';
 import { InvalidDpopProof, UseDpopNonce } from './oauth-error.js';
 
 /**
- * Imported proof keys by alg and thumbprint: a workload signs every proof with the same key, and
- * importing it costs more than verifying with it. Owner: this module. Bound: KEY_CACHE_MAX
- * entries, oldest dropped first. No invalidation needed: a thumbprint names exactly one key.
+ * Proof keys by thumbprint: a workload signs every proof with the same key, and importing it
+ * costs more than verifying with it. Owner: this module. Bound: KEY_CACHE_MAX entries, oldest
+ * dropped first. No invalidation needed: a thumbprint names exactly one key.
  */
-const keyCache = new Map<string, ReturnType<typeof importJWK>>();
+const keyCache = new Map<string, KeyObject>();
 const KEY_CACHE_MAX = 10_000;
 
-function proofKey(jwk: JWK, alg: string, jkt: string): ReturnType<typeof importJWK> {
-  const id = `${alg}:${jkt}`;
-  let key = keyCache.get(id);
+function proofKey(jwk: Record<string, unknown>, jkt: string): KeyObject {
+  let key = keyCache.get(jkt);
   if (!key) {
-    const { kty, crv, x, y, n, e } = jwk;
-    key = importJWK({ kty, crv, x, y, n, e } as JWK, alg);
+    key = publicKeyOf(jwk);
     if (keyCache.size >= KEY_CACHE_MAX) keyCache.delete(keyCache.keys().next().value!);
-    keyCache.set(id, key);
-    key.catch(() => keyCache.delete(id));
+    keyCache.set(jkt, key);
   }
   return key;
 }
@@ -98,18 +95,19 @@ export async function verifyDpopProof(
   if (proof.includes(',')) throw refuse('more than one DPoP proof was sent');
   if (!JWS_COMPACT.test(proof)) throw refuse('DPoP proof is not a JWS compact serialization');
 
-  let header: ReturnType<typeof decodeProtectedHeader>;
+  let jws: DecodedJws;
   try {
-    header = decodeProtectedHeader(proof);
-  } catch {
-    throw refuse('DPoP proof header is not valid JSON');
+    jws = decodeJws(proof);
+  } catch (err) {
+    throw refuse(err instanceof JwsInvalid && /crit/.test(err.message) ? 'DPoP proof uses crit header parameters' : 'DPoP proof header is not valid JSON');
   }
+  const header = jws.header;
 
   // §4.3 (4): explicit typing.
   if (header.typ !== 'dpop+jwt') throw refuse('DPoP proof typ must be dpop+jwt');
   // §4.3 (5): asymmetric, allowed by policy.
   const alg = header.alg;
-  if (typeof alg !== 'string' || !isAsymmetricAlg(alg) || !rules.algorithms.includes(alg)) {
+  if (typeof alg !== 'string' || !isAsymmetricAlg(alg) || !rules.algorithms.includes(alg) || !verifiableAlg(alg)) {
     throw refuse('DPoP proof alg is not allowed');
   }
   // §4.3 (7): an asymmetric public key, no private members.
@@ -123,23 +121,29 @@ export async function verifyDpopProof(
   const jkt = jwkThumbprint(jwk);
   if (!jkt) throw refuse('DPoP proof jwk must be an asymmetric public key');
 
-  // §4.3 (6): signature verifies with the embedded key. Time claims are checked below, with
-  // jose's own exp/nbf checks (if such claims are present) pinned to the same `now`.
-  let payload: JWTPayload;
+  // §4.3 (6): the signature verifies with the embedded key.
+  let key: KeyObject;
   try {
-    const key = await proofKey(jwk as JWK, alg, jkt);
-    ({ payload } = await jwtVerify(proof, key, {
-      algorithms: rules.algorithms.filter(isAsymmetricAlg),
-      currentDate: new Date(now * 1000),
-      clockTolerance: rules.clockSkewSeconds,
-    }));
-  } catch (err) {
-    if (err instanceof errors.JWSSignatureVerificationFailed) throw refuse('DPoP proof signature is invalid');
-    throw refuse('DPoP proof could not be verified' + (err instanceof errors.JOSEError ? `: ${err.message}` : ''));
+    key = proofKey(jwk, jkt);
+  } catch {
+    throw refuse('DPoP proof jwk must be an asymmetric public key');
   }
+  let good: boolean;
+  try {
+    good = verifies(jws, alg, key);
+  } catch (err) {
+    throw refuse(`DPoP proof could not be verified: ${err instanceof JwsInvalid ? err.message : 'the key does not fit the algorithm'}`);
+  }
+  if (!good) throw refuse('DPoP proof signature is invalid');
+  const payload = jws.payload;
+  // RFC 7519 §4.1.4, §4.1.5: a proof carrying exp or nbf is held to them too.
+  const { exp, nbf } = payload;
+  if (payload.iat !== undefined && typeof payload.iat !== 'number') throw refuse('DPoP proof could not be verified: "iat" claim must be a number');
+  if (exp !== undefined && (typeof exp !== 'number' || now - rules.clockSkewSeconds >= exp)) throw refuse('DPoP proof could not be verified: "exp" claim timestamp check failed');
+  if (nbf !== undefined && (typeof nbf !== 'number' || nbf > now + rules.clockSkewSeconds)) throw refuse('DPoP proof could not be verified: "nbf" claim timestamp check failed');
 
   // §4.3 (3) / §4.2: required claims.
-  const { jti, htm, htu, iat, ath, nonce } = payload as Record<string, unknown>;
+  const { jti, htm, htu, iat, ath, nonce } = payload;
   if (typeof jti !== 'string' || jti === '') throw refuse('DPoP proof jti claim is missing');
   if (typeof htm !== 'string') throw refuse('DPoP proof htm claim is missing');
   if (typeof htu !== 'string') throw refuse('DPoP proof htu claim is missing');
