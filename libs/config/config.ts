@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { randomBytes, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -51,6 +52,11 @@ export interface TollgateConfig {
    * commits every decision first (regulated deployments), at a cost in latency.
    */
   decisionDurability: 'refusals' | 'all';
+  /**
+   * Worker processes behind the one port (node:cluster); 1 = one process, as always. More than
+   * one needs the shared state in PostgreSQL and Redis (DATABASE_URL and REDIS_URL).
+   */
+  workers: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   /** Outbound fetches (a client's jwks_uri): host names and CIDRs reachable although not public. */
   egressAllow: string[];
@@ -174,6 +180,17 @@ function egressCa(env: Env): Pick<TollgateConfig, 'egressCaFile' | 'egressCa'> {
   return { egressCaFile: file, egressCa: `${blocks.join('\n')}\n` };
 }
 
+/** TOLLGATE_WORKERS: a count, or `auto` for one per core (os.availableParallelism). */
+function workers(env: Env, shared: boolean): number {
+  const name = 'TOLLGATE_WORKERS';
+  const raw = (env[name] ?? '').trim().toLowerCase();
+  const count = raw === 'auto' ? availableParallelism() : integer(env, name, 1, 1, 64);
+  if (count > 1 && !shared) {
+    throw new ConfigError(name, 'above 1 needs DATABASE_URL and REDIS_URL: the embedded database and in-memory state serve one process');
+  }
+  return count;
+}
+
 export function loadConfig(env: Env = process.env): TollgateConfig {
   const port = integer(env, 'PORT', 3000, 0, 65535);
   const databaseUrl = url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']);
@@ -223,6 +240,7 @@ export function loadConfig(env: Env = process.env): TollgateConfig {
     authFailureBudget: { perSource, perSourceAndClient, windowSeconds: integer(env, 'TOLLGATE_AUTH_FAILURE_WINDOW', 60, 10, 3600) },
     defaultResources: resources(env, 'TOLLGATE_DEFAULT_RESOURCES', [issuerUrl]),
     decisionDurability,
+    workers: workers(env, Boolean(databaseUrl && url(env, 'REDIS_URL', ['redis:', 'rediss:']))),
     logLevel: logLevel as TollgateConfig['logLevel'],
     egressAllow: egressAllow(env),
     ...egressCa(env),

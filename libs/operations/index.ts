@@ -2,3 +2,4 @@ export { HealthController } from './health.controller.js';
 export { JsonLogger, type JsonLoggerOptions, type Level } from './logger.js';
 export { Metrics, httpMetrics, type CacheStats } from './metrics.js';
 export { MetricsController, MetricsModule } from './metrics.controller.js';
+export { serveClusterMetrics } from './cluster-metrics.js';

@@ -1,7 +1,9 @@
+import cluster from 'node:cluster';
 import { Injectable } from '@nestjs/common';
 import type { NextFunction, Request, Response } from 'express';
 import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
 import { type Endpoint, endpointOf } from '#protocol';
+import { clusterWorkerMetrics } from './cluster-metrics.js';
 
 
 export interface CacheStats {
@@ -145,8 +147,11 @@ export class Metrics {
   }
 
   render(): Promise<string> {
-    return this.registry.metrics();
+    return this.clusterRender ? this.clusterRender() : this.registry.metrics();
   }
+
+  /** A cluster worker's scrape: every worker's figures, summed by the primary (TOLLGATE_WORKERS). */
+  private readonly clusterRender = cluster.isWorker ? clusterWorkerMetrics(this.registry) : undefined;
 }
 
 /**

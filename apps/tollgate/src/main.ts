@@ -1,8 +1,10 @@
-import { ConfigError, loadConfig } from '#config';
+import cluster from 'node:cluster';
+import { ConfigError, loadConfig, type TollgateConfig } from '#config';
 import { JsonLogger } from '#operations';
 import { createTollgate } from './tollgate.js';
+import { runWorkers } from './workers.js';
 
-let config;
+let config: TollgateConfig;
 try {
   config = loadConfig();
 } catch (error) {
@@ -14,7 +16,19 @@ try {
 }
 
 const logger = new JsonLogger(config.logLevel);
-try {
+const failed = (error: unknown) => {
+  logger.fatal({ message: 'tollgate failed to start', error: (error as Error)?.name, detail: (error as Error)?.message ?? String(error) });
+  process.exit(1);
+};
+
+if (config.workers > 1 && cluster.isPrimary) {
+  await runWorkers(config, logger).catch(failed);
+} else {
+  await serve(config).catch(failed);
+}
+
+/** One Tollgate in this process: the only one, or one of TOLLGATE_WORKERS. */
+async function serve(config: TollgateConfig): Promise<void> {
   const tollgate = await createTollgate(config, logger);
   await tollgate.app.listen(config.port, config.host);
   logger.log({
@@ -23,8 +37,9 @@ try {
     port: config.port,
     database: config.databaseUrl ? 'postgresql' : `embedded (${config.dataDir})`,
     hot_state: config.redisUrl ? 'redis' : 'memory',
+    ...(cluster.isWorker ? { worker: cluster.worker!.id, pid: process.pid } : {}),
   });
-  if (config.adminTokenGenerated) {
+  if (config.adminTokenGenerated && !cluster.isWorker) {
     // Printed once, to the terminal that started the server; never logged again.
     process.stdout.write(`\nTOLLGATE_ADMIN_TOKEN was not set; this run's admin token is:\n\n    ${config.adminToken}\n\n`);
   }
@@ -40,7 +55,4 @@ try {
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
-} catch (error) {
-  logger.fatal({ message: 'tollgate failed to start', error: (error as Error)?.name, detail: (error as Error)?.message ?? String(error) });
-  process.exit(1);
 }

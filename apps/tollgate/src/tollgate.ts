@@ -28,6 +28,24 @@ function named(logger: LoggerService | false, context: string) {
   return { log: (entry: object) => logger.log(entry, context), warn: (entry: object) => logger.warn(entry, context) };
 }
 
+/**
+ * What must happen once before several workers start (TOLLGATE_WORKERS): migrations, and the
+ * first signing key (two workers starting together would each create one).
+ */
+export async function prepareStorage(config: TollgateConfig, logger: LoggerService | false): Promise<void> {
+  const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  try {
+    if (config.migrateOnStart) {
+      const applied = await db.migrate();
+      if (applied.length && logger) logger.log({ message: 'migrations applied', migrations: applied });
+    }
+    const kek = loadKeyEncryptionKey(config.keyEncryptionKey, config.dataDir);
+    await new KeyRing(db.prisma, kek.key, config.accessTokenTtlMax + config.clockSkew).init();
+  } finally {
+    await db.close();
+  }
+}
+
 /** Opens the database (migrating when configured), the hot state and the keys, then builds the app. */
 export async function createTollgate(config: TollgateConfig, logger: LoggerService | false): Promise<Tollgate> {
   const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, logger: named(logger, 'postgresql') });
