@@ -14,7 +14,8 @@
  * on this machine) with the server idle. Every client assertion and
  * DPoP proof is fresh (unique jti), signed by the generator before the timed window of its batch.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash, generateKeyPairSync, randomUUID, sign as cryptoSign, verify as cryptoVerify } from 'node:crypto';
+import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
@@ -22,7 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { monitorEventLoopDelay, performance, type EventLoopUtilization, type IntervalHistogram } from 'node:perf_hooks';
 import { isMainThread, parentPort, Worker } from 'node:worker_threads';
 import { Session } from 'node:inspector/promises';
-import { EmbeddedJWK, exportJWK, generateKeyPair, type JWK, jwtVerify, SignJWT } from 'jose';
+import { exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose';
 
 type KeyPair = Awaited<ReturnType<typeof generateKeyPair>>;
 
@@ -66,7 +67,8 @@ type Command =
   | { id: number; cmd: 'tokens'; n: number; concurrency: number; batch: number; timed: boolean }
   | { id: number; cmd: 'introspect'; n: number; concurrency: number; batch: number; withProof: boolean; timed: boolean }
   | { id: number; cmd: 'check'; n: number; concurrency: number; batch: number; timed: boolean }
-  | { id: number; cmd: 'flood'; n: number; concurrency: number; floodConcurrency: number; floodSource: string };
+  | { id: number; cmd: 'flood'; n: number; concurrency: number; floodConcurrency: number; floodSource: string }
+  | { id: number; cmd: 'open'; rate: number; seconds: number };
 
 /** The flood phase: the good client's token requests, and what the flooding source got. */
 interface FloodResult {
@@ -80,7 +82,7 @@ type CommandBody = Command extends infer C ? (C extends Command ? Omit<C, 'id'> 
 type WorkerMessage =
   | { type: 'result'; id: number; result: unknown }
   | { type: 'error'; id: number; message: string }
-  | { type: 'timed'; state: 'start' | 'end' };
+  | { type: 'timed'; state: 'start' | 'end'; cpu?: number };
 
 // =============================================================================================
 // Load generator (worker thread)
@@ -236,7 +238,7 @@ async function generator(): Promise<void> {
       const p0 = performance.now();
       const items = await prepareAll(size, (i) => make(start + i));
       prepareMs += performance.now() - p0;
-      if (timed) port.postMessage({ type: 'timed', state: 'start' } satisfies WorkerMessage);
+      if (timed) port.postMessage({ type: 'timed', state: 'start', cpu: threadCpuSeconds() } satisfies WorkerMessage);
       const t0 = performance.now();
       await pool(size, concurrency, async (i) => {
         let item = items[i]!;
@@ -268,7 +270,7 @@ async function generator(): Promise<void> {
         }
       });
       timedMs += performance.now() - t0;
-      if (timed) port.postMessage({ type: 'timed', state: 'end' } satisfies WorkerMessage);
+      if (timed) port.postMessage({ type: 'timed', state: 'end', cpu: threadCpuSeconds() } satisfies WorkerMessage);
     }
     return { requests: n, latencies, timedMs, errors, firstError, resigned, prepareMs };
   }
@@ -388,6 +390,83 @@ async function generator(): Promise<void> {
   }
   let checksSent = 0;
 
+  /**
+   * The open model: checks sent at a fixed arrival rate whatever the answers do, each one's latency
+   * counted from the moment it was due (not from when it went out), so a server that falls behind
+   * shows its queue. Every proof is signed before the first is due.
+   */
+  async function openModel(rate: number, seconds: number): Promise<PhaseResult> {
+    if (tokens.length === 0) throw new Error('no tokens to check');
+    const n = Math.max(1, Math.round(rate * seconds));
+    const first = checksSent;
+    checksSent += n;
+    const p0 = performance.now();
+    const items = await prepareAll(n, (i) => checkItem(pick(i), first + i + 1));
+    const prepareMs = performance.now() - p0;
+    const openAgent = new http.Agent({ keepAlive: true, maxSockets: 512 });
+    const latencies = new Float64Array(n);
+    let errors = 0;
+    let firstError: string | undefined;
+    checkReasons = {};
+    const sendOne = (item: Prepared): Promise<{ status: number; body: string }> =>
+      new Promise((resolve, reject) => {
+        const req = http.request({ host: origin.hostname, port: origin.port, path: '/check', method: 'GET', agent: openAgent, headers: item.headers }, (res) => {
+          let data = '';
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => (data += c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: data }));
+          res.on('error', reject);
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    port.postMessage({ type: 'timed', state: 'start', cpu: threadCpuSeconds() } satisfies WorkerMessage);
+    const t0 = performance.now();
+    const pending: Promise<void>[] = [];
+    let next = 0;
+    await new Promise<void>((done) => {
+      const tick = () => {
+        const now = performance.now();
+        while (next < n && t0 + (next * 1000) / rate <= now) {
+          const i = next++;
+          const due = t0 + (i * 1000) / rate;
+          pending.push(
+            sendOne(items[i]!).then(
+              (res) => {
+                latencies[i] = performance.now() - due;
+                let ok = false;
+                try {
+                  ok = allowOk(res.status, res.body);
+                } catch {
+                  ok = false;
+                }
+                if (!ok) {
+                  errors++;
+                  firstError ??= `${res.status} ${res.body}`;
+                }
+              },
+              (error: unknown) => {
+                latencies[i] = performance.now() - due;
+                errors++;
+                firstError ??= `request failed: ${(error as Error).message}`;
+              },
+            ),
+          );
+        }
+        // Sleep until the next one is due (a timer's millisecond granularity), rather than spin:
+        // a spinning generator would take a core from the server it measures.
+        if (next < n) setTimeout(tick, Math.max(0, t0 + (next * 1000) / rate - performance.now()));
+        else done();
+      };
+      tick();
+    });
+    await Promise.all(pending);
+    const timedMs = performance.now() - t0;
+    port.postMessage({ type: 'timed', state: 'end', cpu: threadCpuSeconds() } satisfies WorkerMessage);
+    openAgent.destroy();
+    return { requests: n, latencies, timedMs, errors, firstError, resigned: 0, prepareMs, reasons: checkReasons };
+  }
+
   port.on('message', async (message: Command) => {
     try {
       let result: unknown;
@@ -399,6 +478,8 @@ async function generator(): Promise<void> {
         const r = await flood(message.n, message.concurrency, message.floodConcurrency, message.floodSource);
         port.postMessage({ type: 'result', id: message.id, result: r } satisfies WorkerMessage, [r.good.latencies.buffer as ArrayBuffer]);
         return;
+      } else if (message.cmd === 'open') {
+        result = await openModel(message.rate, message.seconds);
       } else if (message.cmd === 'check') {
         if (tokens.length === 0) throw new Error('no tokens to check');
         const first = checksSent;
@@ -451,6 +532,13 @@ interface PhaseStats {
   process_cpu_cores: number;
   /** CPU used by everything else on the machine during the timed windows, in cores (Linux only): noise. */
   other_processes_cpu_cores: number | null;
+  /**
+   * The server's CPU (all its threads, or all its processes with BENCH_WORKERS; not the load
+   * generator's) per 1,000 requests, in CPU seconds: the cores it needs per 1,000 requests/s.
+   */
+  server_cores_per_1000_per_second: number | null;
+  /** The open model: the arrival rate asked for (requests/s). */
+  offered_per_second?: number;
   floor_per_second?: number;
   percent_of_floor?: number;
   /** Check phase: risk reasons in the answers, by code, with how many answers carried each. */
@@ -486,7 +574,25 @@ function machineCpuSeconds(): number | undefined {
   }
 }
 
+/** CPU seconds of whole processes so far (Linux: /proc/<pid>/stat utime + stime); undefined when not readable. */
+function processCpuSeconds(pids: readonly number[]): number | undefined {
+  let total = 0;
+  for (const pid of pids) {
+    try {
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      total += (Number(fields[11]) + Number(fields[12])) / 100;
+    } catch {
+      return undefined;
+    }
+  }
+  return total;
+}
+
 class Meter {
+  /** With an out-of-process server (BENCH_WORKERS): its processes, whose CPU is the server's. */
+  serverPids: number[] = [];
+  private serverCpu = 0;
+  private generatorCpu = 0;
   private threadCpu = 0;
   private machineCpu = 0;
   private elu = { idle: 0, active: 0 };
@@ -494,13 +600,15 @@ class Meter {
   private cpuMicros = 0;
   /** How late the server's event loop ran a 10 ms timer: its longest stalls (enabled only while timed). */
   private readonly delay: IntervalHistogram = monitorEventLoopDelay({ resolution: 10 });
-  private started?: { elu: EventLoopUtilization; workerElu: EventLoopUtilization; cpu: NodeJS.CpuUsage; threadCpu?: number; machineCpu?: number };
+  private started?: { elu: EventLoopUtilization; workerElu: EventLoopUtilization; cpu: NodeJS.CpuUsage; threadCpu?: number; machineCpu?: number; generatorCpu?: number; serverCpu?: number };
 
   constructor(private readonly worker: Worker) {}
 
-  start(): void {
+  start(generatorCpu?: number): void {
     this.delay.enable();
     this.started = {
+      generatorCpu,
+      serverCpu: this.serverPids.length ? processCpuSeconds(this.serverPids) : undefined,
       elu: performance.eventLoopUtilization(),
       workerElu: this.worker.performance.eventLoopUtilization(),
       cpu: process.cpuUsage(),
@@ -509,9 +617,15 @@ class Meter {
     };
   }
 
-  end(): void {
+  end(generatorCpu?: number): void {
     if (!this.started) return;
     this.delay.disable();
+    const generated = generatorCpu === undefined || this.started.generatorCpu === undefined ? NaN : generatorCpu - this.started.generatorCpu;
+    this.generatorCpu += generated;
+    if (this.serverPids.length) {
+      const now = processCpuSeconds(this.serverPids);
+      this.serverCpu += now === undefined || this.started.serverCpu === undefined ? NaN : now - this.started.serverCpu;
+    }
     const elu = performance.eventLoopUtilization(this.started.elu);
     const workerElu = this.worker.performance.eventLoopUtilization(this.started.workerElu);
     const cpu = process.cpuUsage(this.started.cpu);
@@ -524,6 +638,8 @@ class Meter {
     this.workerElu.idle += workerElu.idle;
     this.workerElu.active += workerElu.active;
     this.cpuMicros += cpu.user + cpu.system;
+    // In process, the server is this process less the load generator's thread.
+    if (!this.serverPids.length) this.serverCpu += (cpu.user + cpu.system) / 1e6 - generated;
     this.started = undefined;
   }
 
@@ -533,6 +649,7 @@ class Meter {
     cpuMicros: number;
     serverThreadCpu: number;
     machineCpu: number;
+    serverCpu: number;
     loopDelayMs: { p50: number; p99: number; max: number };
   } {
     const busy = (u: { idle: number; active: number }) => (u.idle + u.active > 0 ? u.active / (u.idle + u.active) : 0);
@@ -543,11 +660,14 @@ class Meter {
       cpuMicros: this.cpuMicros,
       serverThreadCpu: this.threadCpu,
       machineCpu: this.machineCpu,
+      serverCpu: this.serverCpu,
       loopDelayMs: { p50: ms(this.delay.percentile(50)), p99: ms(this.delay.percentile(99)), max: ms(this.delay.max) },
     };
     this.delay.reset();
     this.threadCpu = 0;
     this.machineCpu = 0;
+    this.serverCpu = 0;
+    this.generatorCpu = 0;
     this.elu = { idle: 0, active: 0 };
     this.workerElu = { idle: 0, active: 0 };
     this.cpuMicros = 0;
@@ -555,44 +675,15 @@ class Meter {
   }
 }
 
-/** Runs `op` with `inflight` calls outstanding for `ms` milliseconds; returns completed ops/s. */
-async function throughput(op: () => Promise<unknown>, inflight: number, ms: number): Promise<number> {
-  const run = async (duration: number) => {
-    let count = 0;
-    const t0 = performance.now();
-    const end = t0 + duration;
-    await Promise.all(
-      Array.from({ length: inflight }, async () => {
-        while (performance.now() < end) {
-          await op();
-          count++;
-        }
-      }),
-    );
-    return count / ((performance.now() - t0) / 1000);
-  };
-  await run(Math.min(300, ms / 4)); // warm-up
-  return run(ms);
-}
-
-/** Best of `repeats` rounds, interleaving the operations so a noisy neighbour hurts them alike. */
-async function bestOf(repeats: number, ops: Record<string, () => Promise<number>>): Promise<Record<string, number>> {
-  const best: Record<string, number> = {};
-  for (let r = 0; r < repeats; r++) {
-    for (const [name, measure] of Object.entries(ops)) best[name] = Math.max(best[name] ?? 0, await measure());
-  }
-  return best;
-}
-
 interface CryptoFloor {
   milliseconds_per_measurement: number;
   /** Each figure is the best of this many rounds. */
   repeats: number;
-  /** ops/s by number of operations in flight. */
-  verify: Record<string, number>;
-  sign: Record<string, number>;
-  /** jwtVerify with the key taken from the JWS header (how DPoP proofs are verified): imports the key every time. */
-  verify_embedded_jwk: Record<string, number>;
+  /** ES256 with node:crypto, synchronously on one core (the server's own hot-path primitive), ops/s. */
+  verify_per_core: number;
+  sign_per_core: number;
+  /** The machine: per core times the cores (the issue's floor: what the machine can do). */
+  cores: number;
   best_verify: number;
   best_sign: number;
   /** CPU of this process and of everything else on the machine while the floor was measured, in cores. */
@@ -600,47 +691,42 @@ interface CryptoFloor {
   other_processes_cpu_cores?: number | null;
 }
 
-async function cryptoFloor(levels: number[], ms: number, repeats: number, issuer: string): Promise<CryptoFloor> {
-  const serverKey = await generateKeyPair('ES256');
-  const dpopKey = await generateKeyPair('ES256', { extractable: true });
-  const dpopJwk = await exportJWK(dpopKey.publicKey);
-  const now = Math.floor(Date.now() / 1000);
-  // Same shapes as the server handles: a DPoP proof (embedded jwk) and an RFC 9068 access token.
-  const sample = await new SignJWT({ jti: randomUUID(), htm: 'POST', htu: `${issuer}/oauth/token`, iat: now })
-    .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk: dpopJwk })
-    .sign(dpopKey.privateKey);
-  const accessClaims = {
-    iss: issuer,
-    sub: 'tg_bench',
-    client_id: 'tg_bench',
-    aud: RESOURCE,
-    scope: 'orders:read',
-    cnf: { jkt: 'x'.repeat(43) },
+/**
+ * The crypto floor: ES256 verifications and signatures per second with node:crypto on one core
+ * (200-byte inputs, the size of a DPoP proof's signing input), measured with the server idle, times
+ * the machine's cores. A check costs at most two verifications (proof and token; the token's is
+ * cached), an introspection one, a token two and a signature.
+ */
+async function cryptoFloor(ms: number, repeats: number): Promise<CryptoFloor> {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+  const data = Buffer.alloc(200, 7);
+  const signature = cryptoSign('sha256', data, { key: privateKey, dsaEncoding: 'ieee-p1363' });
+  const rate = (op: () => unknown) => {
+    const t0 = performance.now();
+    let n = 0;
+    while (performance.now() - t0 < ms) {
+      op();
+      n++;
+    }
+    return (n * 1000) / (performance.now() - t0);
   };
-  const verify = () => jwtVerify(sample, dpopKey.publicKey, { algorithms: ['ES256'], typ: 'dpop+jwt' });
-  const verifyEmbedded = () => jwtVerify(sample, EmbeddedJWK, { algorithms: ['ES256'], typ: 'dpop+jwt' });
-  const sign = () => {
-    const t = Math.floor(Date.now() / 1000);
-    return new SignJWT({ ...accessClaims, jti: randomUUID() })
-      .setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid: 'k' })
-      .setIssuedAt(t)
-      .setExpirationTime(t + 300)
-      .sign(serverKey.privateKey);
-  };
-  const out: CryptoFloor = { milliseconds_per_measurement: ms, repeats, verify: {}, sign: {}, verify_embedded_jwk: {}, best_verify: 0, best_sign: 0 };
-  for (const level of levels) {
-    const best = await bestOf(repeats, {
-      verify: () => throughput(verify, level, ms),
-      sign: () => throughput(sign, level, ms),
-      embedded: () => throughput(verifyEmbedded, level, ms),
-    });
-    out.verify[level] = round(best.verify!);
-    out.sign[level] = round(best.sign!);
-    out.verify_embedded_jwk[level] = round(best.embedded!);
+  let verify = 0;
+  let sign = 0;
+  for (let r = 0; r < repeats; r++) {
+    verify = Math.max(verify, rate(() => cryptoVerify('sha256', data, { key: publicKey, dsaEncoding: 'ieee-p1363' }, signature)));
+    sign = Math.max(sign, rate(() => cryptoSign('sha256', data, { key: privateKey, dsaEncoding: 'ieee-p1363' })));
+    await new Promise((resolve) => setImmediate(resolve));
   }
-  out.best_verify = Math.max(...Object.values(out.verify));
-  out.best_sign = Math.max(...Object.values(out.sign));
-  return out;
+  const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+  return {
+    milliseconds_per_measurement: ms,
+    repeats,
+    verify_per_core: round(verify),
+    sign_per_core: round(sign),
+    cores,
+    best_verify: round(verify * cores),
+    best_sign: round(sign * cores),
+  };
 }
 
 interface ProfileNode {
@@ -747,6 +833,74 @@ class PhaseProfiler {
   }
 }
 
+interface BenchServer {
+  url: string;
+  admin: string;
+  dbKind: 'postgresql' | 'embedded';
+  hotKind: 'redis' | 'memory';
+  /** Out of process (BENCH_WORKERS): the primary's and the workers' pids; in process, none. */
+  pids: number[];
+  close(): Promise<void>;
+}
+
+/**
+ * The server under test: in this process (startTollgate, the end-to-end tests' server), or with
+ * BENCH_WORKERS > 1 the real `node dist/apps/tollgate/src/main.js` with TOLLGATE_WORKERS, its
+ * CPU read from /proc for every process of it (no event-loop meters or profiles then).
+ */
+async function startServer(env: Record<string, string>, workers: number): Promise<BenchServer> {
+  const { freePort, startTollgate } = await import('#test-support');
+  if (workers <= 1) {
+    const s = await startTollgate(env);
+    return { url: s.url, admin: s.admin, dbKind: s.tollgate.runtime.db.kind, hotKind: s.tollgate.runtime.hot.kind, pids: [], close: () => s.close() };
+  }
+  if (!process.env.DATABASE_URL || !process.env.REDIS_URL) throw new Error('BENCH_WORKERS above 1 needs DATABASE_URL and REDIS_URL');
+  const port = await freePort();
+  const adminToken = randomUUID() + randomUUID();
+  const child = spawn(process.execPath, [fileURLToPath(new URL('../apps/tollgate/src/main.js', import.meta.url))], {
+    env: {
+      ...process.env,
+      ...env,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      TOLLGATE_ISSUER: `http://127.0.0.1:${port}`,
+      TOLLGATE_WORKERS: String(workers),
+      TOLLGATE_ADMIN_TOKEN: adminToken,
+      TOLLGATE_KEY_ENCRYPTION_KEY: process.env.TOLLGATE_KEY_ENCRYPTION_KEY ?? Buffer.alloc(32, 7).toString('base64url'),
+      TOLLGATE_LOG_LEVEL: 'info',
+    },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const pids: number[] = [];
+  let out = '';
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`the workers did not start:\n${out}`)), 60_000);
+    child.stdout!.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      const lines = out.split('\n').filter((l) => l.includes('"tollgate listening"'));
+      if (lines.length >= workers && pids.length === 0) {
+        pids.push(child.pid!, ...lines.map((l) => (JSON.parse(l) as { pid: number }).pid));
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`the server exited (${code}):\n${out}`)));
+  });
+  return {
+    url: `http://127.0.0.1:${port}`,
+    admin: `Bearer ${adminToken}`,
+    dbKind: 'postgresql',
+    hotKind: 'redis',
+    pids,
+    close: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
 async function main(): Promise<void> {
   const tokensN = envInt('BENCH_TOKENS', 2000);
   const introspectionsN = envInt('BENCH_INTROSPECTIONS', 4000, 2);
@@ -754,6 +908,15 @@ async function main(): Promise<void> {
   const concurrency = envInt('BENCH_CONCURRENCY', 32);
   const batch = envInt('BENCH_BATCH', 1000);
   const floodN = envInt('BENCH_FLOOD_REQUESTS', 1000);
+  const workers = envInt('BENCH_WORKERS', 1);
+  const openSeconds = envInt('BENCH_OPEN_SECONDS', 5);
+  const openRatesSetting = process.env.BENCH_OPEN_RATES
+    ? process.env.BENCH_OPEN_RATES.split(',').map((r) => {
+        const rate = Number(r.trim());
+        if (!Number.isInteger(rate) || rate < 1) throw new Error(`BENCH_OPEN_RATES must list whole numbers, got "${process.env.BENCH_OPEN_RATES}"`);
+        return rate;
+      })
+    : undefined;
   const floodConcurrency = envInt('BENCH_FLOOD_CONCURRENCY', 256);
   const floodSource = process.env.BENCH_FLOOD_SOURCE || '127.0.0.2';
   const warmup = envInt('BENCH_WARMUP', 200, 0);
@@ -764,25 +927,24 @@ async function main(): Promise<void> {
       ? fileURLToPath(new URL('../../bench/results/profiles', import.meta.url))
       : process.env.BENCH_PROFILE
     : undefined;
-  const profiler = new PhaseProfiler(profileDir);
+  const profiler = new PhaseProfiler(envInt('BENCH_WORKERS', 1) > 1 ? undefined : profileDir);
   const started = performance.now();
   const loadBefore = os.loadavg()[0]!;
 
-  const { startTollgate } = await import('#test-support');
   // The production failure budgets (docs/risk.md), not the test suites' generous ones: the flood phase measures them.
-  const server = await startTollgate({ TOLLGATE_AUTH_FAILURES_PER_SOURCE: '', TOLLGATE_AUTH_FAILURES_PER_CLIENT: '' });
-  const dbKind = server.tollgate.runtime.db.kind;
-  const hotKind = server.tollgate.runtime.hot.kind;
+  const server = await startServer({ TOLLGATE_AUTH_FAILURES_PER_SOURCE: '', TOLLGATE_AUTH_FAILURES_PER_CLIENT: '' }, workers);
+  const { dbKind, hotKind } = server;
   const database = dbKind === 'postgresql' ? 'PostgreSQL (DATABASE_URL)' : 'embedded PGlite, in memory';
   const hotState = hotKind === 'redis' ? 'Redis (REDIS_URL)' : 'in-process memory';
   console.log(`Tollgate at ${server.url}; database: ${database}; hot state: ${hotState}`);
 
   const worker = new Worker(fileURLToPath(import.meta.url));
   const meter = new Meter(worker);
+  meter.serverPids = server.pids;
   let nextId = 1;
   const pending = new Map<number, { resolve: (v: any) => void; reject: (e: Error) => void }>();
   worker.on('message', (m: WorkerMessage) => {
-    if (m.type === 'timed') return m.state === 'start' ? meter.start() : meter.end();
+    if (m.type === 'timed') return m.state === 'start' ? meter.start(m.cpu) : meter.end(m.cpu);
     const waiter = pending.get(m.id);
     pending.delete(m.id);
     if (m.type === 'result') waiter?.resolve(m.result);
@@ -819,7 +981,8 @@ async function main(): Promise<void> {
      * warm-up (untimed); the server is closed afterwards. Next to `check`: the price of `all`.
      */
     const checkAllDurable = async (): Promise<PhaseStats> => {
-      const durable = await startTollgate({ TOLLGATE_DECISION_DURABILITY: 'all' });
+      const durable = await startServer({ TOLLGATE_DECISION_DURABILITY: 'all' }, workers);
+      meter.serverPids = durable.pids;
       try {
         await call({ cmd: 'setup', url: durable.url, admin: durable.admin, concurrency });
         const prepared = [
@@ -835,6 +998,7 @@ async function main(): Promise<void> {
         return summarize(result);
       } finally {
         await durable.close();
+        meter.serverPids = server.pids;
       }
     };
 
@@ -863,7 +1027,8 @@ async function main(): Promise<void> {
         server_event_loop_delay_ms: { p50: round(m.loopDelayMs.p50, 1), p99: round(m.loopDelayMs.p99, 1), max: round(m.loopDelayMs.max, 1) },
         generator_event_loop_busy: round(m.generatorBusy, 3),
         process_cpu_cores: round(m.cpuMicros / 1e6 / seconds, 2),
-        other_processes_cpu_cores: Number.isNaN(m.machineCpu) ? null : round(Math.max(0, m.machineCpu - m.cpuMicros / 1e6) / seconds, 2),
+        other_processes_cpu_cores: Number.isNaN(m.machineCpu) ? null : round(Math.max(0, m.machineCpu - (meter.serverPids.length ? m.serverCpu : 0) - m.cpuMicros / 1e6) / seconds, 2),
+        server_cores_per_1000_per_second: Number.isFinite(m.serverCpu) && r.requests ? round((m.serverCpu / r.requests) * 1000, 3) : null,
         ...(r.reasons ? { risk_reasons: r.reasons } : {}),
       };
     };
@@ -891,6 +1056,18 @@ async function main(): Promise<void> {
     await profiler.stop('check');
     const checkStats = summarize(checkResult);
 
+    // Issue 10 §5: the open model, at fixed arrival rates (500/s, and a third of what the closed loop reached).
+    const openRates = openRatesSetting ?? [500, Math.max(50, Math.round(checkStats.requests_per_second / 3))];
+    const openStats: PhaseStats[] = [];
+    for (const rate of openRates) {
+      console.log(`gateway check, open model: ${rate}/s for ${openSeconds} s (latency from the scheduled send)`);
+      meter.take();
+      await profiler.start();
+      const result = await call<PhaseResult>({ cmd: 'open', rate, seconds: openSeconds });
+      await profiler.stop(`check_open_${rate}`);
+      openStats.push({ ...summarize(result), offered_per_second: rate });
+    }
+
     // Issue 9 §1: a good client's token latency, quiet and while another source floods forged assertions in its name.
     const floodGoodConcurrency = Math.min(concurrency, 4);
     console.log(
@@ -906,12 +1083,11 @@ async function main(): Promise<void> {
     const allDurableStats = await checkAllDurable();
     await worker.terminate();
 
-    const levels = [...new Set([1, concurrency, 128])].sort((a, b) => a - b);
-    console.log(`crypto floor: jose ES256 jwtVerify / SignJWT.sign with ${levels.join(', ')} in flight, best of ${cryptoRepeats} x ${cryptoMs} ms`);
+    console.log(`crypto floor: node:crypto ES256 verify / sign on one core, best of ${cryptoRepeats} x ${cryptoMs} ms, times the cores`);
     const floorCpu0 = process.cpuUsage();
     const floorMachine0 = machineCpuSeconds();
     const floorT0 = performance.now();
-    const crypto = await cryptoFloor(levels, cryptoMs, cryptoRepeats, server.url);
+    const crypto = await cryptoFloor(cryptoMs, cryptoRepeats);
     const floorSeconds = (performance.now() - floorT0) / 1000;
     const floorOwn = (({ user, system }) => (user + system) / 1e6)(process.cpuUsage(floorCpu0));
     const floorMachine1 = machineCpuSeconds();
@@ -952,8 +1128,11 @@ async function main(): Promise<void> {
       database: dbKind,
       hot_state: hotKind,
       profiled: Boolean(profileDir),
+      workers,
       settings: { tokens: tokensN, introspections: introspectionsN, checks: checksN, concurrency, batch, warmup, crypto_ms: cryptoMs, crypto_repeats: cryptoRepeats, keep_alive: true },
       phases,
+      /** Checks at fixed arrival rates: latency from each request's scheduled time. */
+      open_model: openStats.map((o) => withFloor(o, floors.check.per_second)),
       /** The good client's token requests, quiet and during a flood of forged assertions from another source. */
       flood: {
         good_concurrency: Math.min(concurrency, 4),
@@ -976,25 +1155,30 @@ async function main(): Promise<void> {
     lines.push('');
     lines.push(`Tollgate benchmark  ${results.date}`);
     lines.push(`node ${results.node}, ${results.cpu_model}, ${results.cores} cores; database: ${database}; hot state: ${hotState}`);
-    lines.push(`${concurrency} requests in flight over keep-alive loopback; load generator in a worker thread`);
+    lines.push(`${concurrency} requests in flight over keep-alive loopback; load generator in a worker thread; ${workers > 1 ? `server: ${workers} workers (TOLLGATE_WORKERS), out of process` : 'server: one process, this one'}`);
 
     lines.push('');
     lines.push(
-      `${'phase'.padEnd(28)}${pad('requests', 9)}${pad('errors', 7)}${pad('req/s', 9)}${pad('p50 ms', 9)}${pad('p99 ms', 9)}${pad('floor/s', 9)}${pad('of floor', 9)}${pad('srv loop', 9)}${pad('srv cpu', 8)}${pad('lag max', 8)}${pad('cpu', 6)}${pad('others', 7)}`,
+      `${'phase'.padEnd(28)}${pad('requests', 9)}${pad('errors', 7)}${pad('req/s', 9)}${pad('p50 ms', 9)}${pad('p99 ms', 9)}${pad('floor/s', 9)}${pad('of floor', 9)}${pad('srv loop', 9)}${pad('srv cpu', 8)}${pad('lag max', 8)}${pad('cpu', 6)}${pad('others', 7)}${pad('srv/1k', 8)}`,
     );
+    // With BENCH_WORKERS the server is other processes: its event loops are not this process's to measure.
+    const inProcess = workers <= 1;
     const row = (name: string, s: PhaseStats) =>
       lines.push(
-        `${name.padEnd(28)}${pad(s.requests, 9)}${pad(s.errors, 7)}${pad(s.requests_per_second.toFixed(0), 9)}${pad(s.latency_ms.p50.toFixed(2), 9)}${pad(s.latency_ms.p99.toFixed(2), 9)}${pad(s.floor_per_second!.toFixed(0), 9)}${pad(`${s.percent_of_floor!.toFixed(1)}%`, 9)}${pad(`${Math.round(s.server_event_loop_busy * 100)}%`, 9)}${pad(s.server_thread_on_cpu === null ? 'n/a' : `${Math.round(s.server_thread_on_cpu * 100)}%`, 8)}${pad(s.server_event_loop_delay_ms.max.toFixed(0), 8)}${pad(s.process_cpu_cores.toFixed(2), 6)}${pad(s.other_processes_cpu_cores === null ? 'n/a' : s.other_processes_cpu_cores.toFixed(2), 7)}`,
+        `${name.padEnd(28)}${pad(s.requests, 9)}${pad(s.errors, 7)}${pad(s.requests_per_second.toFixed(0), 9)}${pad(s.latency_ms.p50.toFixed(2), 9)}${pad(s.latency_ms.p99.toFixed(2), 9)}${pad(s.floor_per_second!.toFixed(0), 9)}${pad(`${s.percent_of_floor!.toFixed(1)}%`, 9)}${pad(inProcess ? `${Math.round(s.server_event_loop_busy * 100)}%` : 'n/a', 9)}${pad(s.server_thread_on_cpu === null || !inProcess ? 'n/a' : `${Math.round(s.server_thread_on_cpu * 100)}%`, 8)}${pad(inProcess ? s.server_event_loop_delay_ms.max.toFixed(0) : 'n/a', 8)}${pad(s.process_cpu_cores.toFixed(2), 6)}${pad(s.other_processes_cpu_cores === null ? 'n/a' : s.other_processes_cpu_cores.toFixed(2), 7)}${pad(s.server_cores_per_1000_per_second === null ? 'n/a' : s.server_cores_per_1000_per_second.toFixed(3), 8)}`,
       );
     row('token issuance (DPoP)', phases.token_issuance);
     row('introspection, plain', phases.introspection_plain);
     row('introspection + DPoP proof', phases.introspection_with_proof);
     row('gateway check (allow)', phases.check);
     row('  same, all durable', phases.check_all_durable);
-    lines.push('  floor/s: jose-only ceiling for the phase\'s signature mix (below); srv loop: server event loop busy;');
+    for (const o of results.open_model) row(`check, open ${o.offered_per_second}/s`, o);
+    lines.push('  floor/s: node:crypto ceiling for the phase\'s signature mix on every core (below); srv loop: server event loop busy;');
     lines.push('  srv cpu: server main thread actually on a CPU (below srv loop = waiting for a core); lag max: longest server');
     lines.push('  event-loop stall, ms (a 10 ms timer\'s worst lateness); cpu: this process, in cores;');
-    lines.push('  others: CPU used by other processes on the machine meanwhile, in cores (noise)');
+    lines.push('  others: CPU used by other processes on the machine meanwhile, in cores (noise); srv/1k: server cores per');
+    lines.push('  1,000 requests/s (its CPU seconds per 1,000 requests, the load generator not counted); open: fixed arrival');
+    lines.push('  rate, latency counted from each request\'s scheduled time');
     const [d, c] = [phases.check_all_durable, phases.check];
     const signed = (x: number, digits: number) => `${x >= 0 ? '+' : ''}${x.toFixed(digits)}`;
     lines.push(
@@ -1013,13 +1197,13 @@ async function main(): Promise<void> {
         `${Object.entries(f.flood_statuses).sort().map(([status, count]) => `${status} x${count}`).join(', ')} (429: refused before any signature work)`,
     );
     lines.push('');
-    lines.push(`${'jose ES256, ops/s'.padEnd(28)}${levels.map((l) => pad(`${l} in flight`, 14)).join('')}`);
-    lines.push(`${'jwtVerify (CryptoKey)'.padEnd(28)}${levels.map((l) => pad(crypto.verify[l]!.toFixed(0), 14)).join('')}`);
-    lines.push(`${'jwtVerify (EmbeddedJWK)'.padEnd(28)}${levels.map((l) => pad(crypto.verify_embedded_jwk[l]!.toFixed(0), 14)).join('')}`);
-    lines.push(`${'SignJWT.sign'.padEnd(28)}${levels.map((l) => pad(crypto.sign[l]!.toFixed(0), 14)).join('')}`);
     lines.push(
-      `floors from the best rates (verify ${V.toFixed(0)}/s, sign ${S.toFixed(0)}/s): token = 1/(2/V + 1/S) = ${floors.token_issuance.per_second.toFixed(0)}/s; ` +
-        `plain introspection = V = ${floors.introspection_plain.per_second.toFixed(0)}/s; with proof and check = V/2 = ${floors.check.per_second.toFixed(0)}/s`,
+      `crypto floor (node:crypto ES256, one core): verify ${crypto.verify_per_core.toFixed(0)}/s, sign ${crypto.sign_per_core.toFixed(0)}/s; ` +
+        `x ${crypto.cores} cores: V = ${V.toFixed(0)}/s, S = ${S.toFixed(0)}/s`,
+    );
+    lines.push(
+      `floors: token = 1/(2/V + 1/S) = ${floors.token_issuance.per_second.toFixed(0)}/s; plain introspection = V = ${floors.introspection_plain.per_second.toFixed(0)}/s; ` +
+        `with proof and check = V/2 = ${floors.check.per_second.toFixed(0)}/s`,
     );
     lines.push(`  while measuring the floor: this process ${crypto.process_cpu_cores?.toFixed(2)} cores, others ${crypto.other_processes_cpu_cores?.toFixed(2) ?? 'n/a'} cores`);
     const reasons = Object.entries(phases.check.risk_reasons ?? {});
