@@ -63,11 +63,16 @@ export function readBuildState(root) {
   return { stampMs: mtimeOf(join(root, STAMP)), mainMs: mtimeOf(join(root, MAIN)), inputs };
 }
 
+/**
+ * tsc compiles everything each time but never removes what a moved or deleted source left
+ * behind: a stale *.test.js would still run. The build starts from nothing (no extra compile time).
+ */
+export function cleanOutputs(root) {
+  for (const dir of SOURCE_DIRS) rmSync(join(root, 'dist', dir), { recursive: true, force: true });
+}
+
 export function beginBuild(root) {
   rmSync(join(root, STAMP), { force: true });
-  // tsc compiles everything each time but never removes what a moved or deleted source left
-  // behind: a stale *.test.js would still run. Start from nothing (costs no extra compile time).
-  for (const dir of SOURCE_DIRS) rmSync(join(root, 'dist', dir), { recursive: true, force: true });
   mkdirSync(join(root, 'dist'), { recursive: true });
   writeFileSync(join(root, STARTED), `${new Date().toISOString()}\n`);
 }
@@ -81,8 +86,10 @@ export const projectRoot = fileURLToPath(new URL('..', import.meta.url));
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const step = process.argv[2];
-  if (step === 'begin') beginBuild(projectRoot);
-  else if (step === 'end') endBuild(projectRoot);
+  if (step === 'begin') {
+    cleanOutputs(projectRoot);
+    beginBuild(projectRoot);
+  } else if (step === 'end') endBuild(projectRoot);
   else {
     const reason = buildNeeded(readBuildState(projectRoot));
     process.stdout.write(reason ? `build needed: ${reason}\n` : `build is current (${relative(process.cwd(), join(projectRoot, STAMP))})\n`);
