@@ -165,7 +165,6 @@ describe('failure budgets: a flooding source is refused before any work (429, RF
     // Refused before the client was looked up or any signature checked: nothing was recorded.
     const more = await Promise.all(Array.from({ length: 5 }, async () => tokenFrom(attacker, w, await forged(w))));
     assert.deepEqual(more.map((r) => r.status), [429, 429, 429, 429, 429]);
-    assert.equal(refused.headers.connection, 'close', 'the source reconnects for its next try');
     assert.equal((await decisionsOf(server, w.clientId)).length, before);
     assert.ok((await metric(server, 'tollgate_failure_budget_refusals_total', { endpoint: 'token' })) >= 6);
     // The real client, from its own network, is answered as ever.

@@ -42,8 +42,6 @@ export function errorAnswer(err: OAuthError, caller: { usedBasic?: boolean; form
   const headers: Record<string, string> = { 'Cache-Control': 'no-store' };
   if (err instanceof UseDpopNonce && err.nonce) headers['DPoP-Nonce'] = err.nonce;
   if (err.retryAfter !== undefined) headers['Retry-After'] = String(err.retryAfter);
-  // A source over its failure budget reconnects for its next try (docs/risk.md).
-  if (err.error === 'slow_down') headers.Connection = 'close';
   if (err.status === 401) {
     const params = { error: err.error, error_description: err.error_description };
     if (err.error !== 'invalid_client') headers['WWW-Authenticate'] = dpopChallenge(params);
