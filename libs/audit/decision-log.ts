@@ -127,8 +127,11 @@ const MAX_LENGTH = { clientId: 200, method: 16, route: 1024, ip: 64, code: 64, d
  * retry): NUL is not allowed in text or jsonb, nor a lone UTF-16 surrogate in jsonb. Both
  * become U+FFFD; over-long values are cut.
  */
+const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+const PRINTABLE_ID = /^[\x21-\x7e]{1,200}$/;
+
 function storable(value: string, max: number): string {
-  return value.slice(0, max).replace(/\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, '\ufffd');
+  return value.slice(0, max).replace(UNSTORABLE, '\ufffd');
 }
 
 /** Programming errors in the caller surface at once, in its tests, rather than as a stuck batch. */
@@ -136,7 +139,7 @@ function toRow(entry: DecisionEntry): Row {
   const fail = (what: string): never => {
     throw new TypeError(`DecisionLog.record: ${what}`);
   };
-  if (typeof entry?.id !== 'string' || !/^[\x21-\x7e]{1,200}$/.test(entry.id)) fail('id must be 1 to 200 printable ASCII characters');
+  if (typeof entry?.id !== 'string' || !PRINTABLE_ID.test(entry.id)) fail('id must be 1 to 200 printable ASCII characters');
   if (!(entry.at instanceof Date) || !(entry.at.getTime() >= 0 && entry.at.getTime() <= LATEST)) fail('at must be a valid Date between 1970 and 9999');
   if (!DECISION_KINDS.includes(entry.kind)) fail(`kind must be one of ${DECISION_KINDS.join(', ')}`);
   if (!DECISION_OUTCOMES.includes(entry.decision)) fail(`decision must be one of ${DECISION_OUTCOMES.join(', ')}`);

@@ -24,6 +24,7 @@ export type Headers = Record<string, string | string[] | undefined>;
 export class GatewayRequestError extends Error {}
 
 const METHOD = /^[A-Z]{1,16}$/;
+const HTTP_SCHEME = /^https?:$/;
 
 function single(headers: Headers, name: string): string | undefined {
   const value = headers[name];
@@ -33,7 +34,7 @@ function single(headers: Headers, name: string): string | undefined {
 
 function absolute(url: string, what: string): URL {
   const parsed = URL.parse(url);
-  if (!parsed || !/^https?:$/.test(parsed.protocol)) throw new GatewayRequestError(`${what} must be an absolute http(s) URL`);
+  if (!parsed || !HTTP_SCHEME.test(parsed.protocol)) throw new GatewayRequestError(`${what} must be an absolute http(s) URL`);
   return parsed;
 }
 

@@ -61,6 +61,7 @@ export const isAsymmetricAlg = (alg: string) => alg !== 'none' && !/^HS/i.test(a
 const JWS_COMPACT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k', 'priv'];
 const UNRESERVED = /[A-Za-z0-9\-._~]/;
+const PERCENT_ESCAPE = /%([0-9A-Fa-f]{2})/g;
 
 /**
  * RFC 9449 §4.3 step 9: compare htu without query and fragment, after RFC 3986
@@ -71,7 +72,7 @@ export function normalizeHtu(url: string | URL): string {
   const u = typeof url === 'string' ? new URL(url) : url; // throws TypeError on an unparsable URL
   if (u.protocol !== 'https:' && u.protocol !== 'http:') throw new TypeError('htu must be an http(s) URL');
   // WHATWG parsing already lowercased scheme/host, dropped the default port and dot segments.
-  const path = u.pathname.replace(/%([0-9A-Fa-f]{2})/g, (_, hex: string) => {
+  const path = u.pathname.replace(PERCENT_ESCAPE, (_, hex: string) => {
     const ch = String.fromCharCode(parseInt(hex, 16));
     return UNRESERVED.test(ch) ? ch : `%${hex.toUpperCase()}`;
   });

@@ -7,15 +7,18 @@ import { InvalidClient } from './oauth-error.js';
  * RFC 6749 §2.3.1 client_secret_basic: `Basic base64(urlencode(id):urlencode(secret))`.
  * Returns undefined for a missing or malformed header.
  */
+const BASIC = /^Basic ([A-Za-z0-9+/]+=*)$/i;
+const PLUS = /\+/g;
+
 export function parseBasicCredentials(header: unknown): { clientId: string; secret: string } | undefined {
   if (typeof header !== 'string') return undefined;
-  const match = /^Basic ([A-Za-z0-9+/]+=*)$/i.exec(header.trim());
+  const match = BASIC.exec(header.trim());
   if (!match) return undefined;
   const decoded = Buffer.from(match[1]!, 'base64').toString('utf8');
   const colon = decoded.indexOf(':');
   if (colon < 1) return undefined;
   try {
-    const form = (s: string) => decodeURIComponent(s.replace(/\+/g, ' '));
+    const form = (s: string) => decodeURIComponent(s.replace(PLUS, ' '));
     return { clientId: form(decoded.slice(0, colon)), secret: form(decoded.slice(colon + 1)) };
   } catch {
     return undefined;

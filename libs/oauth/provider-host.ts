@@ -116,6 +116,7 @@ export class ProviderHost {
       const client = await this.deps.lookupClient(clientId!);
       if (!client || client.status !== 'active' || !client.roles.includes('workload')) throw new InvalidClient(NOT_VERIFIED, 'unknown_client');
       if (client.tokenEndpointAuthMethod !== 'private_key_jwt') throw new InvalidClient(NOT_VERIFIED, 'auth_method');
+      source.client = client;
       // Fetched keys are ready (and refreshed for a kid they lack) before oidc-provider asks the adapter for them.
       await this.deps.keysFor?.(client as ClientRecord, { kid: typeof header.kid === 'string' ? header.kid : undefined });
       return undefined;

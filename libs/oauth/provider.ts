@@ -50,8 +50,13 @@ export function buildProvider(deps: ProviderDeps): Provider {
   const { config } = deps;
   const issuer = config.issuer;
 
-  async function workload(clientId: string): Promise<ClientRecord> {
-    const record = await deps.lookupClient(clientId);
+  /**
+   * The client of this token request: the record ProviderHost looked up when it screened the
+   * request (one lookup per request), else from the registry's cache.
+   */
+  async function workload(clientId: string, ctx?: any): Promise<ClientRecord> {
+    const screened = (ctx?.req?.tollgate as TokenRequestSource | undefined)?.client;
+    const record = screened?.clientId === clientId ? screened : await deps.lookupClient(clientId);
     if (!record || record.status !== 'active') throw new errors.InvalidClient('client is not active');
     return record;
   }
@@ -118,9 +123,9 @@ export function buildProvider(deps: ProviderDeps): Provider {
       // RFC 8707 resource indicators; tokens for a resource are RFC 9068 JWTs with that audience.
       resourceIndicators: {
         enabled: true,
-        defaultResource: async (ctx: any) => defaultResource(await workload(ctx.oidc.client.clientId)),
+        defaultResource: async (ctx: any) => defaultResource(await workload(ctx.oidc.client.clientId, ctx)),
         useGrantedResource: async () => false,
-        getResourceServerInfo: async (_ctx: any, resource: string, client: any) => resourceServerInfo(await workload(client.clientId), resource),
+        getResourceServerInfo: async (ctx: any, resource: string, client: any) => resourceServerInfo(await workload(client.clientId, ctx), resource),
       },
     } as any,
     // RFC 7523 §3 and RFC 7523bis: iss = sub = client_id, short lifetime, and not older than
@@ -135,7 +140,7 @@ export function buildProvider(deps: ProviderDeps): Provider {
     extraTokenClaims: async (ctx: any, token: any) => {
       const requested = String(ctx.oidc.params?.scope ?? '').split(' ').filter(Boolean);
       if (requested.length) {
-        const record = await workload(ctx.oidc.client.clientId);
+        const record = await workload(ctx.oidc.client.clientId, ctx);
         const outside = requested.filter((s) => !record.scopes.includes(s));
         if (outside.length) throw new errors.InvalidScope('requested scope is not allowed for this client', outside.join(' '));
       }
@@ -153,7 +158,7 @@ export function buildProvider(deps: ProviderDeps): Provider {
             now: Date.now(),
             clientId: ctx.oidc.client.clientId,
             ip: ctx.ip,
-            scopes: requested.length ? requested : (await workload(ctx.oidc.client.clientId)).scopes,
+            scopes: requested.length ? requested : (await workload(ctx.oidc.client.clientId, ctx)).scopes,
             audience,
             dpopJkt: token?.jkt,
             ...(proven ? { proven: { acr: proven.acr as Acr, authTime: proven.authTime } } : {}),
@@ -172,7 +177,7 @@ export function buildProvider(deps: ProviderDeps): Provider {
         // Tollgate is every scope the client is registered for.
         jwt: async (ctx: any, token: any, jwt: { payload: Record<string, unknown> }) => {
           if (String(ctx?.oidc?.params?.scope ?? '') !== '' || jwt.payload.scope) return;
-          const record = await workload(token.clientId);
+          const record = await workload(token.clientId, ctx);
           if (record.scopes.length) {
             token.scope = record.scopes.join(' ');
             jwt.payload.scope = token.scope;
@@ -206,8 +211,8 @@ export function buildProvider(deps: ProviderDeps): Provider {
 
   if (deps.stepUp) {
     registerStepUpGrant(provider, deps.stepUp, {
-      async resourceServer(clientId, resource) {
-        const record = await workload(clientId);
+      async resourceServer(clientId, resource, ctx) {
+        const record = await workload(clientId, ctx);
         resource ??= defaultResource(record);
         return { resource, info: resourceServerInfo(record, resource) };
       },
@@ -312,6 +317,8 @@ function answer(ctx: any, a: OAuthAnswer): void {
 export interface TokenRequestSource {
   ip?: string;
   clientId?: string;
+  /** The client's record, once ProviderHost looked it up (the request's one lookup). */
+  client?: ClientRecord;
 }
 
 /**

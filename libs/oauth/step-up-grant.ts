@@ -15,7 +15,7 @@ function asProviderError(err: unknown): unknown {
 
 export interface StepUpTokenRules {
   /** The RFC 8707 resource for this request and its resource-server settings (as for client_credentials). */
-  resourceServer(clientId: string, resource: string | undefined): Promise<{ resource: string; info: any }>;
+  resourceServer(clientId: string, resource: string | undefined, ctx: unknown): Promise<{ resource: string; info: any }>;
 }
 
 /**
@@ -30,7 +30,7 @@ export function registerStepUpGrant(provider: Provider, stepUp: Pick<StepUpChall
     // What the token is for is checked first: a mistyped scope or resource does not spend the challenge.
     const resources: string[] = params.resource === undefined ? [] : [params.resource].flat();
     if (resources.length > 1) throw new errors.InvalidTarget('only a single resource indicator value is supported for this grant type');
-    const { resource, info } = await rules.resourceServer(client.clientId, resources[0]);
+    const { resource, info } = await rules.resourceServer(client.clientId, resources[0], ctx);
     const requested: string[] = String(params.scope ?? '').split(' ').filter(Boolean);
     const granted = new Set(String(info.scope ?? '').split(' '));
     const outside = requested.filter((s) => !granted.has(s));

@@ -13,6 +13,9 @@ const utf8 = new TextEncoder();
 const UNRESERVED = /[A-Za-z0-9\-._~]/;
 /** RFC 3986 §3.3 pchar besides unreserved and pct-encoded: kept as they are. */
 const PCHAR_OTHER = "!$&'()*+,;=:@/";
+const HEX_PAIR = /^[0-9A-Fa-f]{2}$/;
+const ABSOLUTE = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*/;
+const REPEATED_SLASHES = /\/{2,}/g;
 
 /** Upper-case %XY of each UTF-8 byte of a character that may not appear raw in a path. */
 function encodeChar(ch: string): string {
@@ -34,7 +37,7 @@ function canonicalEscapes(path: string): string | undefined {
     if (code < 0x21 || code === 0x7f || ch === '\\') return undefined;
     if (ch === '%') {
       const hex = path.slice(i + 1, i + 3);
-      if (!/^[0-9A-Fa-f]{2}$/.test(hex)) return undefined;
+      if (!HEX_PAIR.test(hex)) return undefined;
       const byte = parseInt(hex, 16);
       if (byte < 0x20 || byte === 0x7f || byte === 0x2f || byte === 0x5c) return undefined;
       const decoded = String.fromCharCode(byte);
@@ -81,14 +84,14 @@ function removeDotSegments(path: string): string | undefined {
 export function normalizePath(raw: string): string | undefined {
   if (typeof raw !== 'string' || raw.length === 0 || raw.length > MAX_TARGET) return undefined;
   let target = raw;
-  const absolute = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*/.exec(target);
+  const absolute = ABSOLUTE.exec(target);
   if (absolute) target = target.slice(absolute[0].length) || '/';
   const end = target.search(/[?#]/);
   const path = end === -1 ? target : target.slice(0, end);
   if (!path.startsWith('/')) return undefined;
   const escaped = canonicalEscapes(path);
   if (escaped === undefined) return undefined;
-  return removeDotSegments(escaped.replace(/\/{2,}/g, '/'));
+  return removeDotSegments(escaped.replace(REPEATED_SLASHES, '/'));
 }
 
 interface CompiledRule {
