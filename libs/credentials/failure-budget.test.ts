@@ -58,7 +58,7 @@ describe('failure budgets (docs/risk.md)', () => {
         (t as { release(): void }).release();
       }
       await waiting;
-      assert.ok('retryAfter' in (fourth as object), JSON.stringify(fourth));
+      assert.ok('retryAfter' in (fourth as unknown as object), JSON.stringify(fourth));
       // Good attempts give their turn back: many at once just take turns, and all get one.
       const settled: { release(): void }[] = [];
       const good = Array.from({ length: 10 }, () => budget.enter('s2', 'b').then((t) => settled.push(t as { release(): void })));

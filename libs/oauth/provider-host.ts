@@ -3,7 +3,7 @@ import type { NextFunction, Request, Response } from 'express';
 import type { ClientRecord } from '#clients';
 import { BodyTooLarge, readBody } from '#inbound';
 import { isDependencyUnavailable } from '#persistence';
-import { assertionShape, callerAddress, errorAnswer, InvalidClient, NOT_VERIFIED, OAuthError, publicRefusal, send, SlowDown, unavailableAnswer, unexpectedAnswer, type OAuthAnswer } from '#credentials';
+import { assertionShape, callerAddress, errorAnswer, InvalidClient, NOT_VERIFIED, publicRefusal, send, SlowDown, unavailableAnswer, unexpectedAnswer, type OAuthAnswer } from '#credentials';
 import { CLIENT_SIGNING_ALGS, MAX_ASSERTION_LIFETIME, ROUTES } from '#protocol';
 import { buildProvider, type ProviderDeps, type TokenRequestSource } from './provider.js';
 
