@@ -63,9 +63,6 @@ export function withDataPlane(app: INestApplication, nest: RequestListener, logg
 function write(res: ServerResponse, answer: OAuthAnswer): void {
   if (res.headersSent) return;
   const text = answer.raw ?? JSON.stringify(answer.body);
-  res.statusCode = answer.status;
-  for (const [name, value] of Object.entries(answer.headers)) res.setHeader(name, value);
-  if (!res.hasHeader('Content-Type')) res.setHeader('Content-Type', 'application/json; charset=utf-8');
-  res.setHeader('Content-Length', Buffer.byteLength(text));
+  res.writeHead(answer.status, { 'Content-Type': 'application/json; charset=utf-8', ...answer.headers, 'Content-Length': Buffer.byteLength(text) });
   res.end(text);
 }
