@@ -43,7 +43,10 @@ export type AuthFailureReason =
   | 'assertion_signature'
   | 'assertion_replay'
   | 'client_secret'
-  | 'assertion_invalid';
+  | 'assertion_invalid'
+  /** docs/federation.md: a platform token from no trusted issuer, or matching none of the client's rules. */
+  | 'untrusted_issuer'
+  | 'identity_mismatch';
 
 export class InvalidClient extends OAuthError {
   constructor(description = 'client authentication failed', readonly reason: AuthFailureReason = 'assertion_invalid') {

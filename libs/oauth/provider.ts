@@ -8,7 +8,9 @@ import type { ReplayStore } from '#hot-state';
 import { isDependencyUnavailable, type PrismaClient } from '#persistence';
 import { ACR, ACR_LEVELS, CLIENT_SIGNING_ALGS, ROUTES, SERVER_SIGNING_ALG, WORKLOAD_GRANT_TYPES } from '#protocol';
 import type { Acr, Judgement, RiskJudge } from '#risk';
+import type { FederatedAuthentication, PlatformTokens } from '#federation';
 import type { ProvenLevel, StepUpChallenges } from '#step-up';
+import type { FederatedAssertions } from './federated-assertions.js';
 import { adapterFactory } from './provider-adapter.js';
 import { registerStepUpGrant } from './step-up-grant.js';
 
@@ -23,6 +25,12 @@ class StepUpRequired extends errors.CustomOIDCProviderError {
 
 /** docs/step-up.md §1: what every token that is not a step-up's proves (private_key_jwt + DPoP, now). */
 const KEY_LEVEL = { acr: ACR.key, amr: ['swk'] };
+/**
+ * docs/federation.md: a workload that authenticated with a platform token and proved its DPoP key.
+ * The same assurance level as a registered key; `fed` (Tollgate's amr value) says how, `pop`
+ * (RFC 8176 §2) the DPoP proof.
+ */
+const FEDERATED_LEVEL = { acr: ACR.key, amr: ['fed', 'pop'] };
 
 export interface ProviderDeps {
   config: TollgateConfig;
@@ -32,7 +40,7 @@ export interface ProviderDeps {
   signingJwks(): { keys: object[] };
   /** Secret shared by all instances for stateless DPoP nonces (derived from the KEK). */
   nonceSecret: Buffer;
-  logger?: { error(message: unknown): void };
+  logger?: { error(message: unknown): void; warn?(message: unknown): void };
   /** The risk judge, for every issuance; absent in unit setups. */
   judge?: Pick<RiskJudge, 'judge'>;
   /** Failed authentications, attributed to who caused them; absent in unit setups. */
@@ -41,6 +49,8 @@ export interface ProviderDeps {
   keysFor?(client: ClientRecord, want?: { kid?: string }): Promise<{ keys: object[] }>;
   /** The step-up grant's checks (libs/step-up); absent in unit setups. */
   stepUp?: Pick<StepUpChallenges, 'answer'>;
+  /** Client authentication with platform tokens (docs/federation.md); absent in unit setups. */
+  federation?: { tokens: Pick<PlatformTokens, 'verify'>; assertions: FederatedAssertions };
 }
 
 const epoch = () => Math.floor(Date.now() / 1000);
@@ -82,7 +92,7 @@ export function buildProvider(deps: ProviderDeps): Provider {
   }
 
   const provider = new Provider(issuer, {
-    adapter: adapterFactory(deps) as any,
+    adapter: adapterFactory({ ...deps, ...(deps.federation ? { federationJwk: deps.federation.assertions.publicJwk } : {}) }) as any,
     // Only workloads reach oidc-provider, and they authenticate with private_key_jwt (RFC 7523);
     // `none` and shared secrets are not offered at the token endpoint.
     clientAuthMethods: ['private_key_jwt'],
@@ -148,7 +158,12 @@ export function buildProvider(deps: ProviderDeps): Provider {
       // token is private_key_jwt + DPoP, proven now.
       const now = epoch();
       const proven = ctx.state.stepUp as ProvenLevel | undefined;
-      const level = proven ? { acr: proven.acr, amr: proven.amr, auth_time: proven.authTime } : { ...KEY_LEVEL, auth_time: now };
+      const federated = (ctx.req?.tollgate as TokenRequestSource | undefined)?.federated;
+      const level = proven
+        ? { acr: proven.acr, amr: proven.amr, auth_time: proven.authTime }
+        : federated
+          ? { ...FEDERATED_LEVEL, auth_time: now, federated_identity: { issuer: federated.issuer, subject: federated.subject } }
+          : { ...KEY_LEVEL, auth_time: now };
       // Issue 3 §4: the risk engine judges every issuance; deny refuses, step-up names the acr.
       if (deps.judge) {
         const audience = token?.resourceServer?.audience;
@@ -319,6 +334,8 @@ export interface TokenRequestSource {
   clientId?: string;
   /** The client's record, once ProviderHost looked it up (the request's one lookup). */
   client?: ClientRecord;
+  /** The platform token the client authenticated with, verified (docs/federation.md). */
+  federated?: FederatedAuthentication;
 }
 
 /**
