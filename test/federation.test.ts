@@ -397,6 +397,39 @@ describe('workload identity federation (issue 11), with a loopback HTTPS issuer'
       assert.equal((await tokenRequest(spiffeClient, svid, JWT_SPIFFE)).status, 200);
     });
 
+    it('revocation (RFC 7009) authenticates the workload with its platform token too', async () => {
+      const platformToken = await sign(issuer.k8sKeys[0]!, kubernetesClaims(k8sIssuer, server.issuer));
+      const issued = await tokenRequest(k8sClient, platformToken);
+      assert.equal(issued.status, 200, JSON.stringify(issued.body));
+      const res = await admin()
+        .post('/oauth/revoke')
+        .type('form')
+        .send({ token: issued.body.access_token, client_id: k8sClient, client_assertion_type: JWT_BEARER, client_assertion: platformToken });
+      assert.equal(res.status, 200, JSON.stringify(res.body));
+      const gateway = await post('/admin/clients', { roles: ['gateway'] });
+      const introspection = await admin().post('/oauth/introspect').type('form').auth(gateway.body.client_id, gateway.body.client_secret).send({ token: issued.body.access_token });
+      assert.equal(introspection.body.active, false);
+      // Another client's platform token cannot revoke it.
+      const stranger = await sign(issuer.ghKeys[0]!, githubClaims(ghIssuer, server.issuer));
+      const refusedRevoke = await admin().post('/oauth/revoke').type('form').send({ token: issued.body.access_token, client_id: k8sClient, client_assertion_type: JWT_BEARER, client_assertion: stranger });
+      assert.equal(refusedRevoke.status, 401, JSON.stringify(refusedRevoke.body));
+    });
+
+    it('a step-up challenge (docs/step-up.md §3) is handed to a workload that authenticates with a JWT-SVID', async () => {
+      const url = `${server.issuer}/step-up/challenges`;
+      const pair = await generateKeyPair('ES256');
+      const jwk = await exportJWK(pair.publicKey);
+      const proof = await new SignJWT({ jti: randomUUID(), htm: 'POST', htu: url, iat: now() }).setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk }).sign(pair.privateKey);
+      const svid = await sign(issuer.spireKeys[0]!, svidClaims('spiffe://example.org/ns/payments/sa/checkout', server.issuer));
+      const res = await admin()
+        .post('/step-up/challenges')
+        .type('form')
+        .set('DPoP', proof)
+        .send({ acr_values: 'urn:tollgate:acr:live', client_id: spiffeClient, client_assertion_type: JWT_SPIFFE, client_assertion: svid });
+      assert.equal(res.status, 201, JSON.stringify(res.body));
+      assert.match(res.body.nonce, /^[A-Za-z0-9_-]{43}$/);
+    });
+
     it('by hand with oauth4webapi: a DPoP-bound token with a federated assertion', async () => {
       const as = await oauth.processDiscoveryResponse(new URL(server.issuer), await oauth.discoveryRequest(new URL(server.issuer), { [oauth.allowInsecureRequests]: true }));
       const client: oauth.Client = { client_id: ghClient };
