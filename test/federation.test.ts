@@ -374,6 +374,18 @@ describe('workload identity federation (issue 11), with a loopback HTTPS issuer'
       assert.deepEqual(introspection.body.amr, ['fed', 'pop']);
     });
 
+    it('the issuance decision in the decision log names the identity: issuer, subject and the claims the rule named', async () => {
+      const res = await admin().get('/admin/decisions').query({ client_id: k8sClient, decision: 'allow', limit: '10' }).set('Authorization', server.admin);
+      assert.equal(res.status, 200);
+      const issuance = res.body.decisions.find((d: { kind: string }) => d.kind === 'issuance');
+      assert.ok(issuance, JSON.stringify(res.body));
+      assert.deepEqual(issuance.identity, {
+        issuer: k8sIssuer,
+        subject: 'system:serviceaccount:payments:checkout',
+        claims: { 'kubernetes.io.namespace': 'payments', 'kubernetes.io.serviceaccount.name': 'checkout' },
+      });
+    });
+
     it('Kubernetes re-reads one projected token: with reusable_tokens the same token works again (a new DPoP proof each time)', async () => {
       const token = await sign(issuer.k8sKeys[0]!, kubernetesClaims(k8sIssuer, server.issuer));
       assert.equal((await tokenRequest(k8sClient, token)).status, 200);

@@ -176,6 +176,7 @@ export function buildProvider(deps: ProviderDeps): Provider {
             scopes: requested.length ? requested : (await workload(ctx.oidc.client.clientId, ctx)).scopes,
             audience,
             dpopJkt: token?.jkt,
+            ...(federated ? { federated: { issuer: federated.issuer, subject: federated.subject, claims: federated.claims } } : {}),
             ...(proven ? { proven: { acr: proven.acr as Acr, authTime: proven.authTime } } : {}),
           },
           { kind: 'issuance', method: 'POST', route: audience },

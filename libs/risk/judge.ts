@@ -51,6 +51,7 @@ export class RiskJudge {
       score: judgement.score,
       reasons: judgement.reasons,
       ip: ctx.ip,
+      ...(ctx.federated ? { identity: ctx.federated } : {}),
     });
     if (judgement.decision === 'allow') {
       void this.state.learn(ctx).catch((error: unknown) => this.logger.warn({ message: 'risk state not updated', error: (error as Error).message }));

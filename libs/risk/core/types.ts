@@ -100,6 +100,8 @@ export interface RiskContext {
     /** Epoch seconds (added): bounds how long the token's networks are remembered (else 1 h). */
     exp?: number;
   };
+  /** docs/federation.md: the platform identity the workload authenticated with, when it used one. */
+  federated?: { issuer: string; subject: string; claims: Record<string, string> };
   /** Issuance by the step-up grant: the level just proven (epoch seconds), which answers step-ups up to it. */
   proven?: { acr: Acr; authTime: number };
 }

@@ -1,6 +1,9 @@
 -- AlterTable
 ALTER TABLE "clients" ADD COLUMN "federated_identities" JSONB NOT NULL DEFAULT '[]';
 
+-- AlterTable
+ALTER TABLE "decisions" ADD COLUMN "identity" JSONB;
+
 -- CreateTable
 CREATE TABLE "trusted_issuers" (
     "id" UUID NOT NULL DEFAULT gen_random_uuid(),
