@@ -12,7 +12,9 @@ import { after, before, describe, it } from 'node:test';
 import { decodeJwt, exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose';
 import * as oauth from 'oauth4webapi';
 import request from 'supertest';
+import { createServer as createHttpServer } from 'node:http';
 import { type RunningTollgate, startTollgate, tlsServerCertificate } from '#test-support';
+import { federatedCallback, githubActionsToken, tokenFile, WorkloadClient } from '#workload-client';
 
 const JWT_BEARER = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 const JWT_SPIFFE = 'urn:ietf:params:oauth:client-assertion-type:jwt-spiffe';
@@ -458,6 +460,60 @@ describe('workload identity federation (issue 11), with a loopback HTTPS issuer'
       const result = await oauth.processClientCredentialsResponse(as, client, response);
       assert.equal(result.token_type, 'dpop');
       assert.deepEqual(decodeJwt(result.access_token).federated_identity, { issuer: ghIssuer, subject: 'repo:octo-org/octo-repo:environment:prod' });
+    });
+  });
+
+  describe('the SDK takes a federated credential source', () => {
+    it('a token file the platform rotates (Kubernetes projected volume): read, and read again when it changes', async () => {
+      const path = join(dir, 'token');
+      const first = await sign(issuer.k8sKeys[0]!, kubernetesClaims(k8sIssuer, server.issuer));
+      writeFileSync(path, `${first}\n`);
+      const source = tokenFile(path);
+      assert.equal(await source.token(), first);
+      const client = new WorkloadClient({ issuer: server.issuer, clientId: k8sClient, federated: source, resource: RESOURCE });
+      const token = await client.token();
+      assert.deepEqual(decodeJwt(token).federated_identity, { issuer: k8sIssuer, subject: 'system:serviceaccount:payments:checkout' });
+      assert.match((decodeJwt(token).cnf as { jkt: string }).jkt, /^[A-Za-z0-9_-]{43}$/);
+      // The kubelet writes a new token: the next read sees it.
+      await sleep(20);
+      const second = await sign(issuer.k8sKeys[0]!, kubernetesClaims(k8sIssuer, server.issuer, { sub: 'system:serviceaccount:payments:other' }));
+      writeFileSync(path, second);
+      assert.equal(await source.token(), second);
+    });
+
+    it('the GitHub Actions ID-token request (ACTIONS_ID_TOKEN_REQUEST_URL / _TOKEN with an audience)', async () => {
+      const requests: string[] = [];
+      const actions = createHttpServer(async (req, res) => {
+        const url = new URL(req.url ?? '/', 'http://x');
+        requests.push(`${req.headers.authorization} ${url.searchParams.get('audience')}`);
+        if (req.headers.authorization !== 'bearer runtime-token') return res.writeHead(401).end();
+        res.setHeader('content-type', 'application/json');
+        res.end(JSON.stringify({ value: await sign(issuer.ghKeys[0]!, githubClaims(ghIssuer, url.searchParams.get('audience')!)) }));
+      });
+      await new Promise<void>((resolve) => actions.listen(0, '127.0.0.1', resolve));
+      try {
+        const env = { ACTIONS_ID_TOKEN_REQUEST_URL: `http://127.0.0.1:${(actions.address() as { port: number }).port}/token?api-version=2.0`, ACTIONS_ID_TOKEN_REQUEST_TOKEN: 'runtime-token' };
+        const client = new WorkloadClient({ issuer: server.issuer, clientId: ghClient, federated: githubActionsToken({ audience: server.issuer, env }), resource: RESOURCE });
+        const token = await client.token();
+        assert.equal(decodeJwt(token).client_id, ghClient);
+        // Each assertion is a new ID token (single use at Tollgate).
+        await client.token({ scope: 'orders:read' });
+        assert.deepEqual(requests, [`bearer runtime-token ${server.issuer}`, `bearer runtime-token ${server.issuer}`]);
+        await assert.rejects(githubActionsToken({ audience: server.issuer, env: {} }).token(), /id-token: write/);
+      } finally {
+        actions.close();
+      }
+    });
+
+    it('a callback returning a JWT-SVID (jwt-spiffe)', async () => {
+      const client = new WorkloadClient({
+        issuer: server.issuer,
+        clientId: spiffeClient,
+        federated: federatedCallback(() => sign(issuer.spireKeys[0]!, svidClaims('spiffe://example.org/ns/payments/sa/checkout', server.issuer)), { kind: 'jwt-spiffe' }),
+        resource: RESOURCE,
+      });
+      assert.equal(decodeJwt(await client.token()).client_id, spiffeClient);
+      assert.throws(() => new WorkloadClient({ issuer: server.issuer, clientId: spiffeClient }), /exactly one of clientKey and federated/);
     });
   });
 
