@@ -444,6 +444,41 @@ describe('workload identity federation (issue 11), with a loopback HTTPS issuer'
       assert.match(res.body.nonce, /^[A-Za-z0-9_-]{43}$/);
     });
 
+    it('a live step-up is answered with a fresh platform token and the challenge nonce in the DPoP proof', async () => {
+      const pair = await generateKeyPair('ES256');
+      const jwk = await exportJWK(pair.publicKey);
+      const proofFor = (htu: string, nonce?: string) =>
+        new SignJWT({ jti: randomUUID(), htm: 'POST', htu, iat: now(), ...(nonce ? { nonce } : {}) }).setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk }).sign(pair.privateKey);
+      const svid = () => sign(issuer.spireKeys[0]!, svidClaims('spiffe://example.org/ns/payments/sa/checkout', server.issuer));
+      const challengeFor = async () => {
+        const res = await admin()
+          .post('/step-up/challenges')
+          .type('form')
+          .set('DPoP', await proofFor(`${server.issuer}/step-up/challenges`))
+          .send({ acr_values: 'urn:tollgate:acr:live', client_id: spiffeClient, client_assertion_type: JWT_SPIFFE, client_assertion: await svid() });
+        assert.equal(res.status, 201, JSON.stringify(res.body));
+        return res.body as { challenge_id: string; nonce: string };
+      };
+      const answer = async (challenge: { challenge_id: string; nonce: string }, nonce?: string) =>
+        admin()
+          .post('/oauth/token')
+          .type('form')
+          .set('DPoP', await proofFor(`${server.issuer}/oauth/token`, nonce))
+          .send({ grant_type: 'urn:tollgate:params:oauth:grant-type:step-up', challenge_id: challenge.challenge_id, client_id: spiffeClient, client_assertion_type: JWT_SPIFFE, client_assertion: await svid() });
+
+      const challenge = await challengeFor();
+      const res = await answer(challenge, challenge.nonce);
+      assert.equal(res.status, 200, JSON.stringify(res.body));
+      const claims = decodeJwt(res.body.access_token);
+      assert.equal(claims.acr, 'urn:tollgate:acr:live');
+      assert.deepEqual(claims.amr, ['fed', 'pop']);
+      // Without the challenge nonce in the proof, the platform token alone does not answer it.
+      const other = await challengeFor();
+      const refused = await answer(other);
+      assert.equal(refused.status, 400, JSON.stringify(refused.body));
+      assert.equal(refused.body.error, 'invalid_dpop_proof');
+    });
+
     it('by hand with oauth4webapi: a DPoP-bound token with a federated assertion', async () => {
       const as = await oauth.processDiscoveryResponse(new URL(server.issuer), await oauth.discoveryRequest(new URL(server.issuer), { [oauth.allowInsecureRequests]: true }));
       const client: oauth.Client = { client_id: ghClient };
@@ -513,6 +548,10 @@ describe('workload identity federation (issue 11), with a loopback HTTPS issuer'
         resource: RESOURCE,
       });
       assert.equal(decodeJwt(await client.token()).client_id, spiffeClient);
+      // A live step-up: the SDK sends a fresh JWT-SVID and the challenge nonce in its DPoP proof.
+      const stepped = await client.stepUp('urn:tollgate:acr:live');
+      assert.equal(decodeJwt(stepped.access_token).acr, 'urn:tollgate:acr:live');
+      assert.deepEqual(decodeJwt(stepped.access_token).amr, ['fed', 'pop']);
       assert.throws(() => new WorkloadClient({ issuer: server.issuer, clientId: spiffeClient }), /exactly one of clientKey and federated/);
     });
   });

@@ -46,6 +46,8 @@ export function registerStepUpGrant(provider: Provider, stepUp: Pick<StepUpChall
         webauthnResponse: params.webauthn_response,
         tokenEndpoint,
         ip: ctx.ip,
+        // ProviderHost verified a platform token for this request and handed oidc-provider its own assertion.
+        federated: ctx.req?.tollgate?.federated !== undefined,
       });
     } catch (err) {
       throw asProviderError(err);

@@ -329,8 +329,7 @@ export class WorkloadClient {
   /** The client authentication members of a request: the client's own assertion, or its platform token. */
   private async credentials(challenge?: { nonce: string }): Promise<Record<string, string>> {
     if (this.federated) {
-      // A platform token cannot carry a step-up challenge's nonce (docs/federation.md, "Not built yet").
-      if (challenge) throw new StepUpError('step-up', 'unsupported', undefined, 'answering a step-up challenge with a platform token is not supported yet');
+      // A platform token cannot carry a step-up challenge's nonce: the DPoP proof carries it (docs/federation.md).
       return { client_assertion_type: this.federated.assertionType, client_assertion: await this.federated.token() };
     }
     return { client_assertion_type: JWT_BEARER_ASSERTION, client_assertion: await clientAssertion(this.clientKey!, this.clientId, this.issuer, challenge?.nonce) };
