@@ -683,6 +683,29 @@ describe('workload identity federation (issue 11), with a loopback HTTPS issuer'
     });
   });
 
+  it('risk: a federated identity never seen for the client is a signal like a new key (on_new_key)', async () => {
+    const client = await federatedClient([{ issuer: k8sIssuer, subject: 'system:serviceaccount:payments:*', claims: { 'kubernetes.io.namespace': 'payments' } }]);
+    const policy = await admin().put(`/admin/clients/${client}/policy`).set('Authorization', server.admin).send({ on_new_key: 'deny' });
+    assert.equal(policy.status, 200, JSON.stringify(policy.body));
+    // One DPoP key throughout, so that only the identity is new; the client learns for 20 issuances.
+    const key = await dpopKey();
+    const checkout = await sign(issuer.k8sKeys[0]!, kubernetesClaims(k8sIssuer, server.issuer));
+    for (let i = 0; i < 21; i++) {
+      const res = await tokenRequest(client, checkout, JWT_BEARER, key);
+      assert.equal(res.status, 200, `${i}: ${JSON.stringify(res.body)}`);
+    }
+    const billing = await sign(issuer.k8sKeys[0]!, kubernetesClaims(k8sIssuer, server.issuer, { sub: 'system:serviceaccount:payments:billing' }));
+    const res = await tokenRequest(client, billing, JWT_BEARER, key);
+    assert.equal(res.status, 400, JSON.stringify(res.body));
+    assert.equal(res.body.error, 'access_denied');
+    const decisions = await admin().get('/admin/decisions').query({ client_id: client, decision: 'deny', limit: '5' }).set('Authorization', server.admin);
+    const denied = decisions.body.decisions[0];
+    assert.deepEqual(denied.reasons.map((r: { code: string }) => r.code), ['new_federated_subject']);
+    assert.equal(denied.identity.subject, 'system:serviceaccount:payments:billing');
+    // The identity it knows still gets tokens.
+    assert.equal((await tokenRequest(client, checkout, JWT_BEARER, key)).status, 200);
+  });
+
   it('a deleted trusted issuer is no longer trusted on the next request', async () => {
     assert.equal((await admin().delete(`/admin/trusted-issuers/${ids.spiffe}`).set('Authorization', server.admin)).status, 204);
     const svid = await sign(issuer.spireKeys[0]!, svidClaims('spiffe://example.org/ns/payments/sa/checkout', server.issuer));
