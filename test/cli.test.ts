@@ -107,11 +107,12 @@ describe('tollgate clients', () => {
 
   it('create refuses a private key as --jwks before sending anything, and a missing --name: exit 2', async () => {
     const keys = await keyFiles('leaky');
-    const before = ((await (await admin('/admin/clients?limit=200')).json()) as { clients: unknown[] }).clients.length;
-    const leaked = await tollgate(['clients', 'create', '--name', 'leaky', '--roles', 'workload', '--jwks', keys.private]);
+    // Pointed at a port nobody listens on: a request would end in 3 (unreachable), not 2.
+    const nobody = `http://127.0.0.1:${await freePort()}`;
+    const leaked = await tollgate(['clients', 'create', '--name', 'leaky', '--roles', 'workload', '--jwks', keys.private], { TOLLGATE_URL: nobody });
     assert.equal(leaked.code, 2);
     assert.match(leaked.stderr, /private members \(d\)/);
-    assert.equal(((await (await admin('/admin/clients?limit=200')).json()) as { clients: unknown[] }).clients.length, before);
+    assert.equal((await tollgate(['clients', 'create', '--name', 'leaky', '--roles', 'workload', '--jwks', keys.public], { TOLLGATE_URL: nobody })).code, 3);
     assert.equal((await tollgate(['clients', 'create', '--roles', 'workload'])).code, 2);
     assert.equal((await tollgate(['clients', 'create', '--name', 'x', '--roles', 'workload', '--bogus'])).code, 2);
   });
@@ -138,10 +139,14 @@ describe('tollgate clients', () => {
 
   it('list (all pages), get, suspend, resume, delete', async () => {
     const { id } = await workload('lifecycle');
-    const listed = await json<{ clients: { client_id: string }[] }>(['clients', 'list', '--limit', '1', '--all']);
+    const page = await json<{ clients: { client_id: string }[] }>(['clients', 'list', '--limit', '3']);
+    assert.equal(page.clients.length, 3);
+    // More than one page by now (the suites before this one registered several clients).
+    const listed = await json<{ clients: { client_id: string }[] }>(['clients', 'list', '--limit', '3', '--all']);
+    assert.ok(listed.clients.length > 3);
     assert.ok(listed.clients.some((c) => c.client_id === id), 'followed next_cursor to the end');
     assert.equal(new Set(listed.clients.map((c) => c.client_id)).size, listed.clients.length);
-    const table = await tollgate(['clients', 'list', '--limit', '200']);
+    const table = await tollgate(['clients', 'list', '--all']);
     assert.match(table.stdout, /^CLIENT_ID\s+NAME\s+ROLES\s+STATUS\s+SCOPE$/m);
     assert.match(table.stdout, new RegExp(`^${id}\\s+lifecycle\\s+workload\\s+active\\s+orders:read orders:write$`, 'm'));
 
