@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { exportJWK, generateKeyPair } from 'jose';
-import { keepDefaultPolicy, type RunningTollgate, startTollgate } from '#test-support';
+import { keepDefaultPolicy, type RunningTollgate, startTollgate, Workload } from '#test-support';
 
 const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
 const DOCUMENT = JSON.parse(readFileSync(join(ROOT, 'libs/admin/openapi.json'), 'utf8'));
@@ -175,6 +175,13 @@ describe('the OpenAPI document (GET /openapi.json), checked against live answers
   });
 
   it('decisions, audit events and signing keys', async () => {
+    // A decision with reasons: a client allowed only from a network the test is not on.
+    const w = await Workload.register(server);
+    assert.equal((await exchange('PUT', `/admin/clients/${w.clientId}/policy`, { body: { allowed_networks: ['192.0.2.0/24'] } })).status, 200);
+    assert.ok((await w.requestToken()).status >= 400);
+    const decisions = await exchange('GET', `/admin/decisions?client_id=${w.clientId}&limit=5`);
+    assert.equal(decisions.status, 200);
+    assert.ok(decisions.body.decisions.some((d: { reasons: unknown[] }) => d.reasons.length > 0), JSON.stringify(decisions.body));
     assert.equal((await exchange('GET', '/admin/decisions?limit=5')).status, 200);
     assert.equal((await exchange('GET', '/admin/decisions?decision=maybe&since=yesterday')).status, 400);
     const audit = await exchange('GET', '/admin/audit?limit=5');
