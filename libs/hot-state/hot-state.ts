@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { type ConnectionLogger, watchRedis } from '#connection-watch';
 import { DependencyUnavailable } from '#persistence';
-import { createClientFor, isCluster, masterConnections, parseRedisUrl, redisAddress, shardHasReplica } from '#redis';
+import { createClientFor, isCluster, masterConnections, parseRedisUrl, redisAddress, shardOf } from '#redis';
 
 /**
  * Shared hot state: what every instance must agree on within milliseconds and that is too
@@ -187,9 +187,12 @@ export const REPLICA_ACK_TIMEOUT_MS = 100;
 /** How often a Sentinel master's replica count is read again (the cluster's slot map has its own). */
 const REPLICA_COUNT_REFRESH_MS = 2000;
 
-/** A replay record only the master holds: a failover now could lose it, so it is not acknowledged. */
-export class ReplayRecordNotReplicated extends DependencyUnavailable {
-  override readonly name = 'ReplayRecordNotReplicated';
+/**
+ * A claim that cannot be made safely now: no replica acknowledged the record (a failover could
+ * lose it), or the master that would hold it cannot be reached. Answered 503, fail closed.
+ */
+export class ReplayStoreUnavailable extends DependencyUnavailable {
+  override readonly name = 'ReplayStoreUnavailable';
 }
 
 async function openRedis(url: string, { logger }: HotStateOptions): Promise<HotState> {
@@ -205,6 +208,8 @@ async function openRedis(url: string, { logger }: HotStateOptions): Promise<HotS
   let runIds = new Set<string>();
   let startedAt = now();
   let replicas = 0;
+  /** Cluster masters (host:port) whose run_id was read since their connection opened. */
+  const verified = new Set<string>();
   const resyncHandlers: (() => void)[] = [];
   const resync = () => {
     for (const handler of resyncHandlers) handler();
@@ -214,19 +219,28 @@ async function openRedis(url: string, { logger }: HotStateOptions): Promise<HotS
   // master counts, and the store remembers since the latest of them started. A replica promoted
   // by a failover brings its own run_id and an older start: it holds every record a claim saw
   // acknowledged, because claims wait for a replica (WAIT, see claim) — so the bound stays.
+  // A cluster master that cannot be reached is left out (claims on its slots wait for it, see
+  // claim), so that one lost shard does not stop the others.
+  let first = true;
   const readServerInfo = async () => {
     const masters = masterConnections(command);
-    if (masters.length === 0) throw new ReplayRecordNotReplicated('no Redis master is known');
-    const infos = await Promise.all(masters.map((m) => m.info('server')));
+    if (masters.length === 0) throw new ReplayStoreUnavailable('no Redis master is known');
+    const settled = await Promise.allSettled(masters.map((m) => m.info('server')));
+    const read = settled.flatMap((r, i) => (r.status === 'fulfilled' ? [{ node: masters[i]!, info: r.value }] : []));
+    if (read.length === 0) throw (settled[0] as PromiseRejectedResult).reason;
     const ids = new Set<string>();
     let latest = 0;
-    for (const info of infos) {
+    verified.clear();
+    for (const { node, info } of read) {
       ids.add(/run_id:(\w+)/.exec(info)?.[1] ?? '');
       latest = Math.max(latest, now() - Number(/uptime_in_seconds:(\d+)/.exec(info)?.[1] ?? 0));
+      verified.add(`${node.options.host}:${node.options.port}`);
     }
     const changed = runIds.size > 0 && [...ids].some((id) => !runIds.has(id));
     runIds = ids;
-    startedAt = latest;
+    // Never earlier than known before: a master missing from this read may be the latest.
+    startedAt = first || !isCluster(command) ? latest : Math.max(startedAt, latest);
+    first = false;
     if (target.kind === 'sentinel') replicas = await countReplicas();
     if (changed) resync();
   };
@@ -248,7 +262,10 @@ async function openRedis(url: string, { logger }: HotStateOptions): Promise<HotS
     command.on('-node', forget);
     command.on('+node', (node: Redis) => {
       forget();
-      node.on('close', forget);
+      node.on('close', () => {
+        verified.delete(`${node.options.host}:${node.options.port}`);
+        forget();
+      });
     });
   }
   // The subscriber moved to another node, or a node failed: notices may have been missed.
@@ -262,10 +279,21 @@ async function openRedis(url: string, { logger }: HotStateOptions): Promise<HotS
     replicaTimer = setInterval(() => void countReplicas().then((n) => (replicas = n), () => undefined), REPLICA_COUNT_REFRESH_MS);
     replicaTimer.unref();
   }
-  /** Whether the record under `key` must reach a replica before it counts (the master has one). */
-  const replicated = (key: string): boolean => {
-    if (isCluster(command)) return shardHasReplica(command, key);
-    return target.kind === 'sentinel' && replicas > 0;
+  /**
+   * Whether the record under `key` must reach a replica before it counts (its master has one).
+   * On a cluster, first makes sure the master that holds it was read since it (re)connected: a
+   * master that restarted empty must move notBefore() before it takes a claim.
+   */
+  const prepareClaim = async (key: string): Promise<boolean> => {
+    if (!isCluster(command)) return target.kind === 'sentinel' && replicas > 0;
+    let shard = shardOf(command, key);
+    if (!shard || !verified.has(shard[0]!)) {
+      forget();
+      await current();
+      shard = shardOf(command, key);
+      if (!shard || !verified.has(shard[0]!)) throw new ReplayStoreUnavailable('the Redis master for this replay record cannot be reached');
+    }
+    return shard.length > 1;
   };
   // Watched from here: a failure to connect at start stops the server instead.
   const watches = [watchRedis(command, 'hot-state', logger, address), watchRedis(subscriber, 'hot-state-subscriber', logger, address)];
@@ -292,7 +320,7 @@ async function openRedis(url: string, { logger }: HotStateOptions): Promise<HotS
       async claim(key, ttlSeconds) {
         const k = `tollgate:replay:${key}`;
         const ttl = Math.max(1, Math.ceil(ttlSeconds));
-        if (!replicated(k)) return (await command.set(k, '1', 'EX', ttl, 'NX')) === 'OK';
+        if (!(await prepareClaim(k))) return (await command.set(k, '1', 'EX', ttl, 'NX')) === 'OK';
         // Redis replicates asynchronously: a master that fails before its replica has the record
         // loses it in the failover. WAIT on the same connection returns once a replica has
         // every write before it; the promoted replica then holds the record (Redis docs, WAIT,
@@ -302,7 +330,7 @@ async function openRedis(url: string, { logger }: HotStateOptions): Promise<HotS
         if (setError) throw setError;
         if (set !== 'OK') return false; // already recorded: a replay, whatever the replicas have
         if (waitError) throw waitError;
-        if (Number(acks) < 1) throw new ReplayRecordNotReplicated('no Redis replica acknowledged the replay record in time');
+        if (Number(acks) < 1) throw new ReplayStoreUnavailable('no Redis replica acknowledged the replay record in time');
         return true;
       },
       notBefore: () => startedAt,

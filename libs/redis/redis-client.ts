@@ -70,9 +70,10 @@ export function addressOf(url: string): string {
 }
 
 /**
- * Whether the node serving `key` has a replica in the cluster's slot map now (CLUSTER SLOTS
- * lists a shard's replicas after its master and leaves failed ones out).
+ * The nodes serving `key` in the cluster's slot map now, `host:port`, master first, then its
+ * replicas (CLUSTER SLOTS leaves failed ones out); undefined while the slot is not served.
  */
-export function shardHasReplica(cluster: Cluster, key: string): boolean {
-  return (cluster.slots[calculateSlot(key)]?.length ?? 0) > 1;
+export function shardOf(cluster: Cluster, key: string): string[] | undefined {
+  const nodes = cluster.slots[calculateSlot(key)];
+  return nodes?.length ? nodes : undefined;
 }
