@@ -209,4 +209,37 @@ describe('Redis Cluster: replay protection survives a failover (issue 10 §4)', 
   it('measures a replay claim after the failover (the promoted shard has no replica left: no WAIT there)', async (t) => {
     t.diagnostic(`cluster after the failover: ${await measureClaims(cluster.url)}`);
   });
+
+  it('a master restarted empty before its replica takes over: proofs made before are refused (restart guard per master)', async () => {
+    w = await Workload.register(server, { allowed_resources: [`${API}/`] });
+    const before: Spent[] = [];
+    for (let i = 0; i < 6; i++) {
+      const proof = await w.proof('POST', w.tokenUrl);
+      const assertion = await w.assertion();
+      const res = await w.requestToken({}, proof, assertion);
+      assert.equal(res.status, 200, JSON.stringify(res.body));
+      before.push({ proof, assertion });
+    }
+    // A master that has a replica (the promoted one has none left), killed and back within
+    // its node timeout: same slots, no data.
+    const master = cluster.topology().find((n) => n.role === 'master' && !n.failed && cluster.topology().some((r) => r.masterPort === n.port && !r.failed))!;
+    assert.ok(cluster.cli(master.port, 'dbsize').trim() !== '0');
+    await stopProcess(cluster.nodes.find((n) => n.port === master.port)!.child, 'SIGKILL');
+    await cluster.restart(master.port);
+    await waitFor(async () => cluster.cli(master.port, 'role').startsWith('master') && cluster.cli(master.port, 'cluster', 'info').includes('cluster_state:ok'), 'the restarted master did not serve its slots', 100, 100);
+    assert.equal(cluster.cli(master.port, 'dbsize').trim(), '0', 'it came back empty');
+
+    await sleep(1100); // new proofs carry an iat after the restart
+    await waitFor(async () => (await w.requestToken()).status === 200, 'Tollgate did not reach the restarted master', 100, 100);
+    let predates = 0;
+    for (const { proof, assertion } of before) {
+      const p = await w.requestToken({}, proof);
+      assert.equal(p.status, 400, JSON.stringify(p.body));
+      assert.equal(p.body.error, 'invalid_dpop_proof');
+      if (/predates/.test(String(p.body.error_description))) predates++;
+      const a = await w.requestToken({}, undefined, assertion);
+      assert.equal(a.status, 401, JSON.stringify(a.body));
+    }
+    assert.equal(predates, before.length, 'refused by the restart guard, whichever master held the record');
+  });
 });

@@ -288,10 +288,13 @@ async function openRedis(url: string, { logger }: HotStateOptions): Promise<HotS
     if (!isCluster(command)) return target.kind === 'sentinel' && replicas > 0;
     let shard = shardOf(command, key);
     if (!shard || !verified.has(shard[0]!)) {
+      const before = startedAt;
       forget();
       await current();
       shard = shardOf(command, key);
       if (!shard || !verified.has(shard[0]!)) throw new ReplayStoreUnavailable('the Redis master for this replay record cannot be reached');
+      // The caller judged its proof against the earlier bound: that master restarted empty.
+      if (startedAt > before) throw new ReplayStoreUnavailable('a Redis master restarted; the replay record cannot be trusted');
     }
     return shard.length > 1;
   };

@@ -19,6 +19,8 @@ export interface RedisClusterUnderTest {
   cli(port: number, ...args: string[]): string;
   /** port → role and, for a replica, its master's port; from CLUSTER NODES as `port` sees it. */
   topology(port?: number): { port: number; role: 'master' | 'replica'; masterPort?: number; failed: boolean }[];
+  /** Starts the node on `port` again (after it was killed), with its cluster config file and nothing else. */
+  restart(port: number): Promise<void>;
   /** Every replay key each live master holds. */
   replayKeys(): Set<string>;
   close(): Promise<void>;
@@ -77,8 +79,14 @@ export async function startRedisCluster(firstPort: number, masters = 3, replicas
     }
     return keys;
   };
+  const restart = async (port: number) => {
+    const node = nodes.find((n) => n.port === port)!;
+    node.child = start(port);
+    await waitFor(async () => cli(port, 'ping').includes('PONG'), `redis-server on ${port} did not start again`, 50, 100);
+  };
   return {
     nodes,
+    restart,
     url: `redis+cluster://${ports.slice(0, 3).map((p) => `127.0.0.1:${p}`).join(',')}`,
     cli,
     topology,
