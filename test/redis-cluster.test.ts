@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { tmpdir } from 'node:os';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import request from 'supertest';
@@ -137,7 +138,7 @@ describe('Redis Cluster: replay protection survives a failover (issue 10 §4)', 
 
   it('measures a replay claim: one Redis, and a cluster whose every shard has a replica (WAIT)', async (t) => {
     const port = FIRST_PORT + 9;
-    const single = await startRedisServer(port);
+    const single = await startRedisServer(port, ['--dir', tmpdir()]);
     try {
       t.diagnostic(`one Redis (no WAIT): ${await measureClaims(`redis://127.0.0.1:${port}`)}`);
     } finally {

@@ -33,8 +33,8 @@ export async function startSentinelGroup(firstPort: number, downAfterMs = 1000):
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    children.push(await startRedisServer(masterPort));
-    children.push(await startRedisServer(replicaPort, ['--replicaof', '127.0.0.1', String(masterPort)]));
+    children.push(await startRedisServer(masterPort, ['--dir', dir]));
+    children.push(await startRedisServer(replicaPort, ['--dir', dir, '--replicaof', '127.0.0.1', String(masterPort)]));
     await waitFor(async () => cli(replicaPort, 'info', 'replication').includes('master_link_status:up'), 'the replica did not sync', 100, 100);
     for (const port of sentinelPorts) {
       const conf = join(dir, `sentinel-${port}.conf`);
