@@ -1,6 +1,6 @@
 import calculateSlot from 'cluster-key-slot';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
-import { parseRedisUrl, redisAddress, type RedisTarget } from './redis-url.js';
+import { parseRedisUrl, type RedisTarget } from './redis-url.js';
 
 /** A connection to one Redis, a Redis Cluster or the master a Sentinel group names. */
 export type RedisClient = Redis | Cluster;
@@ -62,11 +62,6 @@ export const isCluster = (client: RedisClient): client is Cluster => client inst
  */
 export function masterConnections(client: RedisClient): Redis[] {
   return isCluster(client) ? client.nodes('master') : [client];
-}
-
-/** host:port list for log lines, never the password. */
-export function addressOf(url: string): string {
-  return redisAddress(parseRedisUrl(url));
 }
 
 /**
