@@ -1,5 +1,6 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { type ConnectionLogger, type ConnectionWatch, watchRedis } from '#connection-watch';
+import { createRedisClient, parseRedisUrl, redisAddress } from '#redis';
 import type { ClientState, RiskContext } from '../core/types.js';
 import { EWMA_ALPHA, minuteOf, readBaseline } from './baseline.js';
 import { type Facts, factsOf, RISK_STATE_LIMITS as L, type RiskStateStore, tokenTtlMs } from './store.js';
@@ -226,11 +227,14 @@ export class RedisRiskStateStore implements RiskStateStore {
 
 /** Connects (failing fast like the hot state: no offline queue) and defines the two scripts. */
 export async function openRedisRiskStateStore(url: string, options: { logger?: ConnectionLogger } = {}): Promise<RedisRiskStateStore> {
-  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 3000, enableAutoPipelining: true });
+  // On a cluster every key of one call names the client id as its hash tag: one slot per script.
+  const redis = createRedisClient(url, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 3000, enableAutoPipelining: true });
   // Errors surface on the calls that fail; the client reconnects by itself (the watch logs it).
   redis.on('error', () => undefined);
   redis.defineCommand('riskObserve', { numberOfKeys: 8 + L.failureMinutes, lua: OBSERVE });
   redis.defineCommand('riskLearn', { numberOfKeys: 6, lua: LEARN });
   await redis.connect();
-  return new RedisRiskStateStore(redis as ScriptedRedis, watchRedis(redis, 'risk-state', options.logger));
+  const target = parseRedisUrl(url);
+  const address = target.kind === 'single' ? undefined : redisAddress(target);
+  return new RedisRiskStateStore(redis as unknown as ScriptedRedis, watchRedis(redis, 'risk-state', options.logger, address));
 }
