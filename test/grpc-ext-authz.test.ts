@@ -71,11 +71,11 @@ describe('Envoy ext_authz over gRPC', () => {
   });
 
   /** What Envoy would send for `method url` with a fresh proof (or `proof`), plus `headers`. */
-  async function check(method: string, path: string, options: { headers?: Record<string, string>; proof?: string; credential?: string | null } = {}): Promise<CheckResponse> {
+  async function check(method: string, path: string, options: { headers?: Record<string, string>; proof?: string; credential?: string | null; source?: string } = {}): Promise<CheckResponse> {
     const url = new URL(path, api);
     const proof = options.proof ?? (await w.proof(method, `${url.origin}${url.pathname}`, { accessToken: token }));
     return grpc.check(
-      { method, host: url.host, path: `${url.pathname}${url.search}`, headers: { authorization: `DPoP ${token}`, dpop: proof, ...options.headers }, sourceAddress: '192.0.2.10' },
+      { method, host: url.host, path: `${url.pathname}${url.search}`, headers: { authorization: `DPoP ${token}`, dpop: proof, ...options.headers }, sourceAddress: options.source ?? '127.0.0.1' },
       options.credential === null ? undefined : (options.credential ?? gateway.basic),
     );
   }
@@ -96,7 +96,7 @@ describe('Envoy ext_authz over gRPC', () => {
 
   it('through the gRPC-calling gateway: the upstream gets the identity headers, not forged ones, and no gateway credential', async () => {
     const res = await w.call('POST', `${api}/orders/7?x=1`, token, { headers: { 'x-tollgate-client-id': 'forged', 'x-tollgate-acr': 'urn:tollgate:acr:attested', 'x-tollgate-extra': 'forged' } });
-    assert.equal(res.status, 200);
+    assert.equal(res.status, 200, `${res.headers.get('www-authenticate')}`);
     const seen = (await res.json()) as Echo;
     assert.equal(seen.method, 'POST');
     assert.equal(seen.url, '/orders/7?x=1');
@@ -133,7 +133,8 @@ describe('Envoy ext_authz over gRPC', () => {
 
   it('a replayed proof is refused (401 invalid_dpop_proof)', async () => {
     const proof = await w.proof('GET', `${api}/orders/5`, { accessToken: token });
-    assert.equal((await check('GET', '/orders/5', { proof })).status?.code ?? 0, OK);
+    const first = await check('GET', '/orders/5', { proof });
+    assert.equal(first.status?.code ?? 0, OK, JSON.stringify(first));
     const again = await check('GET', '/orders/5', { proof });
     assert.equal(again.status?.code, UNAUTHENTICATED);
     assert.equal(again.denied_response!.status?.code, 401);
@@ -147,7 +148,7 @@ describe('Envoy ext_authz over gRPC', () => {
     assert.match(header(res.denied_response!.headers, 'www-authenticate') ?? '', /invalid_dpop_proof/);
   });
 
-  it('a bad, missing or repeated gateway credential is an answered denial (never an RPC error)', async () => {
+  it('a bad, missing or malformed gateway credential is an answered denial (never an RPC error)', async () => {
     for (const credential of [`Basic ${Buffer.from(`${gateway.id}:wrong`).toString('base64')}`, null, 'Bearer nonsense']) {
       const res = await check('GET', '/orders/1', { credential });
       assert.equal(res.status?.code, UNAUTHENTICATED, String(credential));
@@ -167,6 +168,14 @@ describe('Envoy ext_authz over gRPC', () => {
     assert.notEqual(res.status?.code ?? 0, OK);
     assert.equal(res.denied_response!.status?.code, 400);
     assert.equal((JSON.parse(res.denied_response!.body!) as { error: string }).error, 'invalid_request');
+  });
+
+  it('the caller from attributes.source reaches the risk judge: the same token from another network is stepped up', async () => {
+    const res = await check('GET', '/orders/6', { source: '192.0.2.10' });
+    assert.equal(res.status?.code, UNAUTHENTICATED);
+    const body = JSON.parse(res.denied_response!.body!) as { decision: string; reasons: { code: string }[] };
+    assert.equal(body.decision, 'step_up');
+    assert.ok(body.reasons.some((r) => r.code === 'token_multiple_networks'), JSON.stringify(body.reasons));
   });
 
   it('step-up answered by the SDK through the gRPC-calling gateway: challenged, stepped up, the retry passes with acr live', async () => {
