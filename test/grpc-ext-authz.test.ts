@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import request from 'supertest';
 import {
@@ -11,7 +14,9 @@ import {
   type RunningTollgate,
   startProtectedApi,
   Workload,
+  freePort,
 } from '#test-support';
+import { stopProcess, waitFor } from './support/processes.js';
 import { signerFromCryptoKey, WorkloadClient } from '#workload-client';
 
 const LIVE = 'urn:tollgate:acr:live';
@@ -217,5 +222,72 @@ describe('Envoy ext_authz over gRPC', () => {
     await watch.ended;
     assert.deepEqual(watch.statuses, ['SERVING', 'NOT_SERVING']);
     await assert.rejects(check('GET', '/orders/1'), (err: { code?: number }) => err.code === 14);
+  });
+});
+
+const MAIN = fileURLToPath(new URL('../apps/tollgate/src/main.js', import.meta.url));
+const shared = Boolean(process.env.DATABASE_URL && process.env.REDIS_URL);
+
+/** TOLLGATE_WORKERS with TOLLGATE_GRPC_PORT: every worker serves the gRPC port (node:cluster shares it). */
+describe('ext_authz over gRPC under TOLLGATE_WORKERS', { skip: !shared && 'needs DATABASE_URL and REDIS_URL' }, () => {
+  let primary: ChildProcess;
+  let stdout = '';
+  let server: RunningTollgate;
+  let grpcPort: number;
+  const listening = () => stdout.split('\n').filter((l) => l.includes('"tollgate listening"')).map((l) => JSON.parse(l) as { pid: number; grpc_port?: number });
+
+  before(async () => {
+    const port = await freePort();
+    grpcPort = await freePort();
+    const adminToken = randomBytes(32).toString('base64url');
+    primary = spawn(process.execPath, [MAIN], {
+      env: {
+        ...process.env,
+        PORT: String(port),
+        HOST: '127.0.0.1',
+        TOLLGATE_ISSUER: `http://127.0.0.1:${port}`,
+        TOLLGATE_WORKERS: '2',
+        TOLLGATE_GRPC_PORT: String(grpcPort),
+        TOLLGATE_ADMIN_TOKEN: adminToken,
+        TOLLGATE_KEY_ENCRYPTION_KEY: Buffer.alloc(32, 7).toString('base64url'),
+        TOLLGATE_LOG_LEVEL: 'info',
+      },
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    primary.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
+    await waitFor(async () => listening().length === 2, () => `workers did not start:\n${stdout}`, 600, 100);
+    const url = `http://127.0.0.1:${port}`;
+    server = { url, issuer: url, adminToken, admin: `Bearer ${adminToken}` } as RunningTollgate;
+  });
+
+  after(async () => {
+    if (primary) await stopProcess(primary);
+  });
+
+  it('both workers bind the gRPC port; a proof used at one worker is refused at the other', async () => {
+    const workers = listening();
+    assert.equal(new Set(workers.map((l) => l.pid)).size, 2);
+    assert.deepEqual(workers.map((l) => l.grpc_port), [grpcPort, grpcPort]);
+    const gw = await registerGateway(server);
+    const w = await Workload.register(server);
+    const token = await w.token();
+    const proof = await w.proof('GET', 'https://api.example.test/orders/1', { accessToken: token });
+    const call = { method: 'GET', host: 'api.example.test', scheme: 'https', path: '/orders/1', headers: { authorization: `DPoP ${token}`, dpop: proof } };
+    // Each client is a connection of its own, so the primary hands it to the next worker.
+    const answers: CheckResponse[] = [];
+    for (let i = 0; i < 4; i++) {
+      const client = extAuthzClient(grpcPort);
+      try {
+        assert.equal((await client.health()).status, 'SERVING');
+        answers.push(await client.check(call, gw.basic));
+      } finally {
+        client.close();
+      }
+    }
+    assert.equal(answers[0]!.status?.code ?? 0, OK, JSON.stringify(answers[0]));
+    for (const replay of answers.slice(1)) {
+      assert.equal(replay.status?.code, UNAUTHENTICATED);
+      assert.match(header(replay.denied_response!.headers, 'www-authenticate') ?? '', /invalid_dpop_proof/);
+    }
   });
 });
