@@ -3,6 +3,7 @@ import { request as httpRequest } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import request from 'supertest';
 import { HAPROXY, type ProtectedApi, type RunningTollgate, startProtectedApi, Workload } from '#test-support';
+import { signerFromCryptoKey, WorkloadClient } from '#workload-client';
 
 interface Echo {
   method: string;
@@ -69,6 +70,21 @@ describe('HAProxy (Lua core.httpclient) in front of an API', { skip: !HAPROXY &&
     const body = (await res.json()) as { decision: string; acr_values: string };
     assert.equal(body.decision, 'step_up');
     assert.equal(body.acr_values, 'urn:tollgate:acr:live');
+  });
+
+  it('step-up answered by the workload SDK through HAProxy: challenged, stepped up, the retry passes with acr live', async () => {
+    const client = new WorkloadClient({
+      issuer: tollgate.issuer,
+      clientId: w.clientId,
+      clientKey: await signerFromCryptoKey(w.clientKey.privateKey, 'ES256', 'k1'),
+      resource: `${api}/`,
+      scope: 'orders:read',
+    });
+    const res = await client.fetch(`${api}/admin/users`, { method: 'POST', body: 'x', headers: { 'content-type': 'text/plain' } });
+    assert.equal(res.status, 200, stack.errorLog());
+    const seen = (await res.json()) as Echo;
+    assert.equal(seen.url, '/admin/users');
+    assert.equal(seen.headers['x-tollgate-acr'], 'urn:tollgate:acr:live');
   });
 
   it('denies a route whose scope the token lacks (403 insufficient_scope, with the body)', async () => {
