@@ -128,6 +128,23 @@ describe('HAProxy (Lua core.httpclient) in front of an API', { skip: !HAPROXY &&
     assert.match(again.headers.get('www-authenticate') ?? '', /invalid_dpop_proof/);
   });
 
+  it('a repeated DPoP header reaches /check whole and is refused', async () => {
+    const proof = await w.proof('GET', `${api}/orders/4`, { accessToken: token });
+    // Two header lines (node sends an array that way), each a good proof on its own.
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = httpRequest(
+        { host: '127.0.0.1', port: Number(new URL(api).port), path: '/orders/4', headers: { authorization: `DPoP ${token}`, dpop: [proof, proof] } },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        },
+      );
+      req.on('error', reject);
+      req.end();
+    });
+    assert.equal(status, 401);
+  });
+
   it('a client cannot smuggle a description of another call past HAProxy', async () => {
     const res = await w.call('GET', `${api}/admin/users`, token, {
       headers: { 'x-forwarded-method': 'GET', 'x-forwarded-uri': '/orders/1', 'x-forwarded-host': new URL(api).host },

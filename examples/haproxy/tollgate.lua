@@ -20,6 +20,20 @@ local function first(headers, name)
   return values[0] or values[1]
 end
 
+-- Every value of a request header, joined: a repeated Authorization or DPoP reaches /check as
+-- sent (and is refused there), never just its first value.
+local function joined(headers, name)
+  local values = headers[name]
+  if values == nil then return nil end
+  local list = {}
+  local i = 0
+  while values[i] ~= nil do
+    list[#list + 1] = values[i]
+    i = i + 1
+  end
+  return table.concat(list, ", ")
+end
+
 local function refuse(txn, status, headers, body)
   local reply = txn:reply({ status = status })
   for _, name in ipairs(PASSED_ON) do
@@ -40,9 +54,9 @@ local function check(txn, check_url, credential)
     ["x-real-ip"] = { txn.sf:src() },
     ["x-gateway-authorization"] = { "Basic " .. credential },
   }
-  local authorization = first(sent, "authorization")
+  local authorization = joined(sent, "authorization")
   if authorization then headers["authorization"] = { authorization } end
-  local dpop = first(sent, "dpop")
+  local dpop = joined(sent, "dpop")
   if dpop then headers["dpop"] = { dpop } end
 
   local ok, res = pcall(function()

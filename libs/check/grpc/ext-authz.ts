@@ -156,7 +156,11 @@ export class ExtAuthzServer {
     };
     this.server.addService(loaded.envoy.service.auth.v3.Authorization.service, {
       Check: (call: grpc.ServerUnaryCall<CheckRequestMessage, CheckResponseMessage>, callback: grpc.sendUnaryData<CheckResponseMessage>) => {
-        this.answer(call).then((response) => callback(null, response));
+        // answer() renders every failure itself; this is the last guard against an RPC error.
+        this.answer(call).then(
+          (response) => callback(null, response),
+          () => callback(null, checkResponse(unexpectedAnswer(), new Map())),
+        );
       },
     });
     this.server.addService(loaded.grpc.health.v1.Health.service, {
@@ -171,8 +175,10 @@ export class ExtAuthzServer {
       },
       Watch: (call: grpc.ServerWritableStream<{ service?: string }, { status: string }>) => {
         call.write({ status: this.status(call.request.service ?? '') });
+        if (!this.serving) return call.end();
         this.watchers.add(call);
         call.on('cancelled', () => this.watchers.delete(call));
+        call.on('close', () => this.watchers.delete(call));
       },
     });
   }
