@@ -152,6 +152,13 @@ describe('HAProxy (Lua core.httpclient) in front of an API', { skip: !HAPROXY &&
     assert.notEqual(res.status, 200);
   });
 
+  it('counts the checks by face and decision (the HTTP face)', async () => {
+    const metrics = (await request(tollgate.url).get('/metrics').expect(200)).text;
+    for (const decision of ['allow', 'step_up', 'deny', 'invalid']) {
+      assert.match(metrics, new RegExp(`tollgate_checks_total\\{face="http",decision="${decision}"\\} [1-9]`), decision);
+    }
+  });
+
   it('fails closed when Tollgate is down (HAProxy answers 503)', async () => {
     await tollgate.close();
     const res = await w.call('GET', `${api}/orders/9`, token);
