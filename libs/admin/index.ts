@@ -1,2 +1,3 @@
 export { AdminTokenGuard, ADMIN_TOKEN } from './admin-token.guard.js';
 export { adminValidationPipe, AdminInputError, type FieldProblem } from './validation.js';
+export { OpenApiController } from './openapi.controller.js';

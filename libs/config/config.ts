@@ -3,6 +3,7 @@ import { randomBytes, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseEgressAllow } from '#egress';
+import { parseRedisUrl } from '#redis';
 
 /**
  * Tollgate's whole configuration surface, read from the environment once at start-up.
@@ -185,6 +186,21 @@ function egressCa(env: Env): Pick<TollgateConfig, 'egressCaFile' | 'egressCa'> {
   return { egressCaFile: file, egressCa: `${blocks.join('\n')}\n` };
 }
 
+/**
+ * REDIS_URL: one Redis, a Redis Cluster (redis+cluster://seed,seed) or a Sentinel group
+ * (redis+sentinel://sentinel,sentinel/master), TLS with `rediss` (libs/redis/redis-url.ts).
+ */
+function redisUrl(env: Env): string | undefined {
+  const raw = env.REDIS_URL;
+  if (raw === undefined || raw === '') return undefined;
+  try {
+    parseRedisUrl(raw);
+  } catch (error) {
+    throw new ConfigError('REDIS_URL', (error as Error).message);
+  }
+  return raw.trim();
+}
+
 /** TOLLGATE_WORKERS: a count, or `auto` for one per core (os.availableParallelism). */
 function workers(env: Env, shared: boolean): number {
   const name = 'TOLLGATE_WORKERS';
@@ -233,7 +249,7 @@ export function loadConfig(env: Env = process.env): TollgateConfig {
     databaseUrl,
     // `memory://` keeps the embedded database in memory (tests); anything else is a folder.
     dataDir: env.TOLLGATE_DATA_DIR === 'memory://' ? 'memory://' : resolve(env.TOLLGATE_DATA_DIR || '.tollgate'),
-    redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
+    redisUrl: redisUrl(env),
     adminToken: adminTokenRaw || randomBytes(32).toString('base64url'),
     adminTokenGenerated: !adminTokenRaw,
     keyEncryptionKey: keyEncryptionKey(env),
@@ -249,7 +265,7 @@ export function loadConfig(env: Env = process.env): TollgateConfig {
     authFailureBudget: { perSource, perSourceAndClient, windowSeconds: integer(env, 'TOLLGATE_AUTH_FAILURE_WINDOW', 60, 10, 3600) },
     defaultResources: resources(env, 'TOLLGATE_DEFAULT_RESOURCES', [issuerUrl]),
     decisionDurability,
-    workers: workers(env, Boolean(databaseUrl && url(env, 'REDIS_URL', ['redis:', 'rediss:']))),
+    workers: workers(env, Boolean(databaseUrl && redisUrl(env))),
     logLevel: logLevel as TollgateConfig['logLevel'],
     grpcPort,
     egressAllow: egressAllow(env),

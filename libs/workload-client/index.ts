@@ -37,4 +37,5 @@ export {
   type SoftwareAuthenticatorState,
   type SoftwareCredentialState,
 } from './software-authenticator.js';
+export { dpopProof, type ProofClaims } from './dpop.js';
 export { parseWwwAuthenticate, type AuthChallenge } from './www-authenticate.js';

@@ -1,5 +1,5 @@
 import { type DynamicModule, Global, Module } from '@nestjs/common';
-import { ADMIN_TOKEN } from '#admin';
+import { ADMIN_TOKEN, OpenApiController } from '#admin';
 import { AuditModule } from '#audit';
 import { CheckModule } from '#check';
 import { ClientsModule } from '#clients';
@@ -43,7 +43,7 @@ export class AppModule {
     return {
       module: AppModule,
       imports: [RuntimeModule.of(runtime), ClientsModule, OAuthModule, KeysModule, AuditModule, MetricsModule, RiskModule, CheckModule, StepUpModule],
-      controllers: [HealthController],
+      controllers: [HealthController, OpenApiController],
     };
   }
 }

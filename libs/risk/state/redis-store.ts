@@ -1,8 +1,9 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { type ConnectionLogger, type ConnectionWatch, watchRedis } from '#connection-watch';
+import { createRedisClient, parseRedisUrl, redisAddress } from '#redis';
 import type { ClientState, RiskContext } from '../core/types.js';
 import { EWMA_ALPHA, minuteOf, readBaseline } from './baseline.js';
-import { factsOf, RISK_STATE_LIMITS as L, type RiskStateStore, tokenTtlMs } from './store.js';
+import { type Facts, factsOf, RISK_STATE_LIMITS as L, type RiskStateStore, tokenTtlMs } from './store.js';
 
 /**
  * Learned state in Redis, shared by every instance. Keys (all with a TTL):
@@ -12,7 +13,10 @@ import { factsOf, RISK_STATE_LIMITS as L, type RiskStateStore, tokenTtlMs } from
  *   tollgate:risk:{client}:state                  learned count, baseline per kind (hash, 30 days)
  *   tollgate:risk:{client}:route|net|key|scope|aud  member → last seen ms (sorted set, 30 days, capped)
  * The client id is a hash tag ({…}) so one client's keys share a Redis Cluster slot, as a
- * script's keys must. observe and learn are one Lua script each (atomic, one round trip).
+ * script's keys must. observe and learn are one Lua script each (atomic, one round trip), and the
+ * lessons of allows that finish in the same turn of the event loop with the same facts are
+ * learned in one call (`count` of them): under load most allows of a client teach the same route,
+ * network and key, so this saves a Redis command per check at no cost in what is learned.
  */
 const PREFIX = 'tollgate:risk:';
 const RATE_TTL_MS = 120_000;
@@ -49,11 +53,12 @@ out[#out + 1] = failures
 return out
 `;
 
-/** KEYS: state, route, net, key, scope, aud. ARGV: kind, minute, now, member ttl, 5 members, 5 caps, alpha. */
+/** KEYS: state, route, net, key, scope, aud. ARGV: kind, minute, now, member ttl, 5 members, 5 caps, alpha, count. */
 const LEARN = `
 local kind = ARGV[1]
 local m = tonumber(ARGV[2])
 local alpha = tonumber(ARGV[15])
+local count = tonumber(ARGV[16])
 local h = redis.call('HMGET', KEYS[1], 'bm:' .. kind, 'bc:' .. kind, 'avg:' .. kind, 'mins:' .. kind)
 local bm, bc = tonumber(h[1] or '-1'), tonumber(h[2] or '0')
 if m > bm then
@@ -62,11 +67,11 @@ if m > bm then
     if mins == 0 then avg = bc else avg = alpha * bc + (1 - alpha) * avg end
     redis.call('HSET', KEYS[1], 'avg:' .. kind, string.format('%.17g', avg), 'mins:' .. kind, mins + 1)
   end
-  redis.call('HSET', KEYS[1], 'bm:' .. kind, m, 'bc:' .. kind, 1)
+  redis.call('HSET', KEYS[1], 'bm:' .. kind, m, 'bc:' .. kind, count)
 else
-  redis.call('HINCRBY', KEYS[1], 'bc:' .. kind, 1)
+  redis.call('HINCRBY', KEYS[1], 'bc:' .. kind, count)
 end
-redis.call('HINCRBY', KEYS[1], 'learned', 1)
+redis.call('HINCRBY', KEYS[1], 'learned', count)
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 local now = tonumber(ARGV[3])
 local cutoff = now - tonumber(ARGV[4])
@@ -93,8 +98,20 @@ interface ScriptedRedis extends Redis {
 
 const keyOf = (clientId: string) => `${PREFIX}{${clientId}}:`;
 
+/** Allows with the same client, kind, minute and facts, learned together; the latest time wins. */
+interface Lesson {
+  ctx: RiskContext;
+  facts: Facts;
+  count: number;
+  done: Promise<void>;
+  settle: (error?: unknown) => void;
+}
+
 export class RedisRiskStateStore implements RiskStateStore {
   readonly kind = 'redis' as const;
+
+  /** Lessons of this turn of the event loop, by what they teach; flushed by setImmediate. */
+  private lessons = new Map<string, Lesson>();
 
   constructor(
     private readonly redis: ScriptedRedis,
@@ -142,9 +159,39 @@ export class RedisRiskStateStore implements RiskStateStore {
     };
   }
 
-  async learn(ctx: RiskContext): Promise<void> {
-    const k = keyOf(ctx.clientId);
+  learn(ctx: RiskContext): Promise<void> {
     const facts = factsOf(ctx);
+    const minute = minuteOf(ctx.now);
+    const id = [ctx.clientId, ctx.kind, minute, facts.route, facts.network, facts.key, facts.scopes, facts.audience].join('\n');
+    const same = this.lessons.get(id);
+    if (same) {
+      same.count += 1;
+      if (ctx.now > same.ctx.now) same.ctx = ctx;
+      return same.done;
+    }
+    if (this.lessons.size === 0) setImmediate(() => this.flush());
+    let settle!: (error?: unknown) => void;
+    const done = new Promise<void>((resolve, reject) => {
+      settle = (error) => (error === undefined ? resolve() : reject(error));
+    });
+    this.lessons.set(id, { ctx, facts, count: 1, done, settle });
+    return done;
+  }
+
+  /** One script call per distinct lesson of the turn that just ended. */
+  private flush(): void {
+    const lessons = this.lessons;
+    this.lessons = new Map();
+    for (const lesson of lessons.values()) {
+      this.teach(lesson).then(
+        () => lesson.settle(),
+        (error: unknown) => lesson.settle(error ?? new Error('risk state not updated')),
+      );
+    }
+  }
+
+  private async teach({ ctx, facts, count }: Lesson): Promise<void> {
+    const k = keyOf(ctx.clientId);
     await this.redis.riskLearn(
       `${k}state`,
       ...SETS.map((s) => `${k}${s}`),
@@ -163,6 +210,7 @@ export class RedisRiskStateStore implements RiskStateStore {
       L.scopeSets,
       L.audiences,
       EWMA_ALPHA,
+      count,
     );
   }
 
@@ -179,11 +227,14 @@ export class RedisRiskStateStore implements RiskStateStore {
 
 /** Connects (failing fast like the hot state: no offline queue) and defines the two scripts. */
 export async function openRedisRiskStateStore(url: string, options: { logger?: ConnectionLogger } = {}): Promise<RedisRiskStateStore> {
-  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 3000, enableAutoPipelining: true });
+  // On a cluster every key of one call names the client id as its hash tag: one slot per script.
+  const redis = createRedisClient(url, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 3000, enableAutoPipelining: true });
   // Errors surface on the calls that fail; the client reconnects by itself (the watch logs it).
   redis.on('error', () => undefined);
   redis.defineCommand('riskObserve', { numberOfKeys: 8 + L.failureMinutes, lua: OBSERVE });
   redis.defineCommand('riskLearn', { numberOfKeys: 6, lua: LEARN });
   await redis.connect();
-  return new RedisRiskStateStore(redis as ScriptedRedis, watchRedis(redis, 'risk-state', options.logger));
+  const target = parseRedisUrl(url);
+  const address = target.kind === 'single' ? undefined : redisAddress(target);
+  return new RedisRiskStateStore(redis as unknown as ScriptedRedis, watchRedis(redis, 'risk-state', options.logger, address));
 }

@@ -96,6 +96,16 @@ export function storeContract(name: string, open: () => Promise<RiskStateStore>)
       assert.equal((await store.observe(call(c))).learning, false);
     });
 
+    it('counts every lesson of allows that finish together (the Redis store learns them in one call)', async () => {
+      const c = client();
+      await Promise.all(Array.from({ length: RISK_STATE_LIMITS.learningCalls - 1 }, (_, i) => store.learn(call(c, { now: T0 + i }))));
+      assert.equal((await store.observe(call(c))).learning, true);
+      await Promise.all([store.learn(call(c, { now: T0 + 100 })), store.learn(call(c, { now: T0 + 101, dpopJkt: 'jkt-2' }))]);
+      const s = await store.observe(call(c, { now: T0 + 60_000, dpopJkt: 'jkt-2' }));
+      assert.equal(s.learning, false);
+      assert.deepEqual([s.baselinePerMinute, s.baselineMinutes, s.keySeen], [RISK_STATE_LIMITS.learningCalls + 1, 1, true]);
+    });
+
     it('counts the networks a token came from, per token, this call included', async () => {
       const c = client();
       assert.equal((await store.observe(call(c))).tokenNetworks, 1);
