@@ -53,7 +53,14 @@ export async function startHaproxy(o: { upstreamPort: number; tollgatePort: numb
   const child: ChildProcess = spawn(HAPROXY, ['-db', '-f', config], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout!.on('data', (d: Buffer) => (log += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (log += d.toString()));
-  await waitFor(answersHttp(`http://127.0.0.1:${port}/`), () => `haproxy did not start: ${log}`);
+  try {
+    await waitFor(answersHttp(`http://127.0.0.1:${port}/`), () => `haproxy did not start: ${log}`);
+  } catch (error) {
+    // Not left running behind a failed start (the test process would never exit).
+    await stopProcess(child);
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
   return {
     url: `http://127.0.0.1:${port}`,
     errorLog: () => log,
