@@ -59,6 +59,11 @@ export interface TollgateConfig {
    */
   workers: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
+  /**
+   * Envoy ext_authz over gRPC (envoy.service.auth.v3.Authorization/Check, docs/gateways.md) on
+   * this port, with grpc.health.v1 beside it; undefined (TOLLGATE_GRPC_PORT unset) = off.
+   */
+  grpcPort?: number;
   /** Outbound fetches (a client's jwks_uri): host names and CIDRs reachable although not public. */
   egressAllow: string[];
   /** PEM file of extra CAs trusted for outbound https fetches (absolute path), and its certificates. */
@@ -229,6 +234,10 @@ export function loadConfig(env: Env = process.env): TollgateConfig {
   if (perSourceAndClient > perSource) {
     throw new ConfigError('TOLLGATE_AUTH_FAILURES_PER_CLIENT', `must not exceed TOLLGATE_AUTH_FAILURES_PER_SOURCE (${perSource})`);
   }
+  const grpcPort = env.TOLLGATE_GRPC_PORT ? integer(env, 'TOLLGATE_GRPC_PORT', 0, 0, 65535) : undefined;
+  if (grpcPort !== undefined && grpcPort !== 0 && grpcPort === port) {
+    throw new ConfigError('TOLLGATE_GRPC_PORT', `must differ from PORT (${port}): gRPC has a port of its own`);
+  }
   const decisionDurability = (env.TOLLGATE_DECISION_DURABILITY || 'refusals').toLowerCase();
   if (decisionDurability !== 'refusals' && decisionDurability !== 'all') {
     throw new ConfigError('TOLLGATE_DECISION_DURABILITY', `must be refusals or all, got "${env.TOLLGATE_DECISION_DURABILITY}"`);
@@ -258,6 +267,7 @@ export function loadConfig(env: Env = process.env): TollgateConfig {
     decisionDurability,
     workers: workers(env, Boolean(databaseUrl && redisUrl(env))),
     logLevel: logLevel as TollgateConfig['logLevel'],
+    grpcPort,
     egressAllow: egressAllow(env),
     ...egressCa(env),
   };

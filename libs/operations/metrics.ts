@@ -31,6 +31,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  private readonly checks = new Counter({
+    name: 'tollgate_checks_total',
+    help: 'Gateway checks answered, by face (http: /check; grpc: Envoy ext_authz) and decision (allow, step_up, deny, invalid, error).',
+    labelNames: ['face', 'decision'] as const,
+    registers: [this.registry],
+  });
+
   private readonly reasons = new Counter({
     name: 'tollgate_decision_reasons_total',
     help: 'Reasons (signal codes) that contributed to risk decisions, by kind.',
@@ -115,7 +122,7 @@ export class Metrics {
   private readonly children = new Map<string, { inc(n?: number): void; observe(v: number): void }>();
 
   private child(metric: Counter<string> | Histogram<string>, ...values: string[]) {
-    const key = `${metric === this.httpDuration ? 'h' : metric === this.decisions ? 'd' : 'r'}\u0000${values.join('\u0000')}`;
+    const key = `${metric === this.httpDuration ? 'h' : metric === this.decisions ? 'd' : metric === this.checks ? 'c' : 'r'}\u0000${values.join('\u0000')}`;
     let child = this.children.get(key);
     if (!child) {
       child = (metric as Counter<string>).labels(...values) as unknown as { inc(n?: number): void; observe(v: number): void };
@@ -127,6 +134,11 @@ export class Metrics {
   decision(kind: string, decision: string, reasons: readonly { code: string }[]): void {
     this.child(this.decisions, kind, decision).inc();
     for (const reason of reasons) this.child(this.reasons, kind, reason.code).inc();
+  }
+
+  /** One gateway check answered, by face and decision (both bounded). */
+  check(face: string, decision: string): void {
+    this.child(this.checks, face, decision).inc();
   }
 
   /** One failed client authentication (endpoint and reason are bounded codes). */
