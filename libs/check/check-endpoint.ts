@@ -14,6 +14,8 @@ export interface CheckRequest {
   headers: IncomingHttpHeaders;
   /** The address the request came from (the gateway's), for its failure budget. */
   ip?: string;
+  /** The request id (X-Request-Id), kept with the decision. */
+  requestId?: string;
 }
 
 /**
@@ -37,7 +39,7 @@ export class CheckEndpoint {
   async answer(req: CheckRequest): Promise<OAuthAnswer> {
     // The gateway's own credential. A failure says nothing about the workload's token.
     try {
-      await this.gateways.authenticate(req.headers['x-gateway-authorization'], { kind: 'check', method: req.method, path: ROUTES.check }, req.ip);
+      await this.gateways.authenticate(req.headers['x-gateway-authorization'], { kind: 'check', method: req.method, path: ROUTES.check, requestId: req.requestId }, req.ip);
     } catch (error) {
       if (!(error instanceof OAuthError) || (error.error !== 'invalid_client' && error.error !== 'slow_down')) throw error;
       const refusal = errorAnswer(error);
@@ -58,6 +60,7 @@ export class CheckEndpoint {
       ip: call.ip,
       token: presentedToken(req.headers.authorization),
       proof: req.headers.dpop,
+      requestId: req.requestId,
     });
     return { status: result.status, headers: { 'Cache-Control': 'no-store', ...result.headers }, body: assessmentBody(result) };
   }

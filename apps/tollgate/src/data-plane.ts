@@ -1,11 +1,11 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { INestApplication, LoggerService } from '@nestjs/common';
-import { CheckEndpoint } from '#check';
+import { AuthzenEndpoint, CheckEndpoint, isProtectedResourceMetadataPath, ProtectedResourceMetadata } from '#check';
 import { CONFIG, type TollgateConfig } from '#config';
 import { callerAddress, errorAnswer, type OAuthAnswer, OAuthError, unavailableAnswer, unexpectedAnswer } from '#credentials';
 import { requestBodies } from '#inbound';
 import { IntrospectionEndpoint } from '#oauth';
-import { httpMetrics, Metrics } from '#operations';
+import { assignRequestId, httpMetrics, Metrics } from '#operations';
 import { isDependencyUnavailable } from '#persistence';
 import { isCheckPath, ROUTES } from '#protocol';
 
@@ -20,16 +20,20 @@ export function withDataPlane(app: INestApplication, nest: RequestListener, logg
   const config = app.get<TollgateConfig>(CONFIG);
   const check = app.get(CheckEndpoint);
   const introspection = app.get(IntrospectionEndpoint);
+  const authzen = app.get(AuthzenEndpoint);
+  const resourceMetadata = app.get(ProtectedResourceMetadata);
   const timed = httpMetrics(app.get(Metrics));
   const forms = requestBodies();
-  const fail = (res: ServerResponse, error: unknown, usedBasic = false) => {
+  const fail = (res: ServerResponse, error: unknown, usedBasic = false, requestId?: string) => {
     if (error instanceof OAuthError) return write(res, errorAnswer(error, { usedBasic }));
     if (isDependencyUnavailable(error)) return write(res, unavailableAnswer());
-    if (logger) logger.error({ message: 'unhandled error', error: (error as Error)?.name, detail: (error as Error)?.message }, 'data-plane');
+    if (logger) logger.error({ message: 'unhandled error', error: (error as Error)?.name, detail: (error as Error)?.message, request_id: requestId }, 'data-plane');
     write(res, unexpectedAnswer());
   };
 
   return (req: IncomingMessage, res: ServerResponse) => {
+    // Every answer, whoever writes it, carries the request's id (docs/operations.md "Request ids").
+    const requestId = assignRequestId(req, res);
     const url = req.url ?? '/';
     const query = url.indexOf('?');
     const path = query === -1 ? url : url.slice(0, query);
@@ -37,9 +41,34 @@ export function withDataPlane(app: INestApplication, nest: RequestListener, logg
       timed(req as never, res as never, () => undefined);
       // What a gateway forwards of the protected call's body is not ours to read (docs/gateways.md).
       req.resume();
-      check.answer({ method: req.method ?? 'GET', path, headers: req.headers, ip: callerAddress(req, config.trustProxy) }).then(
+      check.answer({ method: req.method ?? 'GET', path, headers: req.headers, ip: callerAddress(req, config.trustProxy), requestId }).then(
         (answer) => write(res, answer),
-        (error: unknown) => fail(res, error),
+        (error: unknown) => fail(res, error, false, requestId),
+      );
+      return;
+    }
+    // AuthZEN 1.0: the same call assessment as /check, asked in JSON by a policy enforcement point.
+    if ((path === ROUTES.accessEvaluation || path === ROUTES.accessEvaluations) && req.method === 'POST') {
+      timed(req as never, res as never, () => undefined);
+      forms(req as IncomingMessage & { body?: unknown }, res, () => {
+        const body = (req as { body?: unknown }).body;
+        authzen.answer({ path, headers: req.headers, body, ip: callerAddress(req, config.trustProxy), requestId }).then(
+          (answer) => write(res, answer),
+          (error: unknown) => fail(res, error, true, requestId),
+        );
+      });
+      return;
+    }
+    if (path === ROUTES.authzenMetadata && (req.method === 'GET' || req.method === 'HEAD')) {
+      write(res, authzen.metadata(), req.method === 'HEAD');
+      return;
+    }
+    // RFC 9728: a protected API's metadata, routed here by its gateway.
+    if (isProtectedResourceMetadataPath(path)) {
+      req.resume();
+      resourceMetadata.answer({ method: req.method ?? 'GET', path, headers: req.headers }).then(
+        (answer) => write(res, answer, req.method === 'HEAD'),
+        (error: unknown) => fail(res, error, false, requestId),
       );
       return;
     }
@@ -48,9 +77,9 @@ export function withDataPlane(app: INestApplication, nest: RequestListener, logg
       const authorization = req.headers.authorization;
       forms(req as IncomingMessage & { body?: unknown }, res, () => {
         const form = ((req as { body?: unknown }).body ?? {}) as Record<string, unknown>;
-        introspection.answer({ form, authorization, accept: req.headers.accept, ip: callerAddress(req, config.trustProxy) }).then(
+        introspection.answer({ form, authorization, accept: req.headers.accept, ip: callerAddress(req, config.trustProxy), requestId }).then(
           (answer) => write(res, answer),
-          (error: unknown) => fail(res, error, /^basic /i.test(authorization ?? '')),
+          (error: unknown) => fail(res, error, /^basic /i.test(authorization ?? ''), requestId),
         );
       });
       return;
@@ -60,9 +89,9 @@ export function withDataPlane(app: INestApplication, nest: RequestListener, logg
 }
 
 /** Writes one of the renderer's answers with Node's own response API. */
-function write(res: ServerResponse, answer: OAuthAnswer): void {
+function write(res: ServerResponse, answer: OAuthAnswer, headOnly = false): void {
   if (res.headersSent) return;
   const text = answer.raw ?? JSON.stringify(answer.body);
   res.writeHead(answer.status, { 'Content-Type': 'application/json; charset=utf-8', ...answer.headers, 'Content-Length': Buffer.byteLength(text) });
-  res.end(text);
+  res.end(headOnly ? undefined : text);
 }
