@@ -3,7 +3,7 @@ import type { INestApplication, LoggerService } from '@nestjs/common';
 import { AuthzenEndpoint, CheckEndpoint, isProtectedResourceMetadataPath, ProtectedResourceMetadata } from '#check';
 import { CONFIG, type TollgateConfig } from '#config';
 import { callerAddress, errorAnswer, type OAuthAnswer, OAuthError, unavailableAnswer, unexpectedAnswer } from '#credentials';
-import { requestBodies } from '#inbound';
+import { isJson, mediaType, requestBodies } from '#inbound';
 import { IntrospectionEndpoint } from '#oauth';
 import { assignRequestId, httpMetrics, Metrics } from '#operations';
 import { isDependencyUnavailable } from '#persistence';
@@ -51,7 +51,8 @@ export function withDataPlane(app: INestApplication, nest: RequestListener, logg
     if ((path === ROUTES.accessEvaluation || path === ROUTES.accessEvaluations) && req.method === 'POST') {
       timed(req as never, res as never, () => undefined);
       forms(req as IncomingMessage & { body?: unknown }, res, () => {
-        const body = (req as { body?: unknown }).body;
+        // Only a JSON body is an AuthZEN request (a form, parsed too, is not): none is a 415.
+        const body = isJson(mediaType(req.headers['content-type'])?.essence ?? '') ? ((req as { body?: unknown }).body ?? {}) : undefined;
         authzen.answer({ path, headers: req.headers, body, ip: callerAddress(req, config.trustProxy), requestId }).then(
           (answer) => write(res, answer),
           (error: unknown) => fail(res, error, true, requestId),

@@ -1,0 +1,221 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import request from 'supertest';
+import { type Gateway, registerGateway, type RunningTollgate, startTollgate, Workload } from '#test-support';
+
+// OpenID AuthZEN Authorization API 1.0 as a face of the call assessment (docs/gateways.md "AuthZEN").
+const API = 'https://api.example.test';
+
+let server: RunningTollgate;
+let gateway: Gateway;
+before(async () => {
+  server = await startTollgate();
+  gateway = await registerGateway(server, 'authzen pep');
+});
+after(async () => {
+  await server.close();
+});
+
+async function workload(options: Parameters<typeof Workload.register>[1] = {}) {
+  const w = await Workload.register(server, { allowed_resources: [`${API}/`], ...options });
+  return { w, token: await w.token() };
+}
+
+/** The AuthZEN subject of a workload presenting `token` with a fresh proof for `method url`. */
+async function subject(w: Workload, token: string, method: string, url: string, id = w.clientId) {
+  return { type: 'workload', id, properties: { access_token: token, dpop_proof: await w.proof(method, url, { accessToken: token }) } };
+}
+
+async function tuple(w: Workload, token: string, method: string, url: string, ip = '203.0.113.7') {
+  return { subject: await subject(w, token, method, url), action: { name: method }, resource: { type: 'url', id: url }, context: { ip } };
+}
+
+function evaluate(body: unknown, path = '/access/v1/evaluation') {
+  return request(server.url).post(path).set('Authorization', gateway.basic).set('Content-Type', 'application/json').send(JSON.stringify(body));
+}
+
+describe('AuthZEN: the PDP and its metadata', () => {
+  it('publishes its metadata at /.well-known/authzen-configuration, and a PEP that follows it gets a decision', async () => {
+    const meta = await request(server.url).get('/.well-known/authzen-configuration');
+    assert.equal(meta.status, 200);
+    assert.match(meta.headers['content-type'], /^application\/json/);
+    assert.deepEqual(meta.body, {
+      policy_decision_point: server.issuer,
+      access_evaluation_endpoint: `${server.issuer}/access/v1/evaluation`,
+      access_evaluations_endpoint: `${server.issuer}/access/v1/evaluations`,
+    });
+    // A PEP as the spec describes one: the endpoint from the metadata, its credential, the 4-tuple, X-Request-ID.
+    const { w, token } = await workload();
+    const endpoint = new URL(meta.body.access_evaluation_endpoint);
+    const res = await request(endpoint.origin).post(endpoint.pathname).set('Authorization', gateway.basic)
+      .set('X-Request-ID', 'pep-req-0001').type('json').send(await tuple(w, token, 'GET', `${API}/orders/1`));
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    assert.match(res.headers['content-type'], /^application\/json/);
+    // AuthZEN "Request Identification in a Response": the same identifier comes back.
+    assert.equal(res.headers['x-request-id'], 'pep-req-0001');
+    assert.equal(res.body.decision, true);
+    assert.equal(res.body.context.decision, 'allow');
+    assert.equal(res.body.context.client_id, w.clientId);
+    assert.equal(res.body.context.acr, 'urn:tollgate:acr:key');
+    assert.equal(typeof res.body.context.decision_id, 'string');
+    assert.ok(Array.isArray(res.body.context.reasons));
+    // The decision is logged under the request's id.
+    const log = await request(server.url).get('/admin/decisions').query({ client_id: w.clientId }).set('Authorization', server.admin);
+    const entry = log.body.decisions.find((d: { decision_id: string }) => d.decision_id === res.body.context.decision_id);
+    assert.equal(entry?.request_id, 'pep-req-0001', JSON.stringify(log.body));
+    assert.equal(entry.kind, 'check');
+    assert.equal(entry.ip, '203.0.113.7');
+  });
+
+  it('401 for a PEP that does not authenticate as a gateway (Basic challenge), or with a workload credential', async () => {
+    const { w, token } = await workload();
+    const body = await tuple(w, token, 'GET', `${API}/orders/1`);
+    const none = await request(server.url).post('/access/v1/evaluation').type('json').send(body);
+    assert.equal(none.status, 401);
+    assert.equal(none.body.error, 'invalid_client');
+    assert.match(none.headers['www-authenticate'], /^Basic realm="tollgate"/);
+    assert.equal(none.body.decision, undefined);
+    const wrong = await request(server.url).post('/access/v1/evaluation').auth(gateway.id, 'not-the-secret').type('json').send(body);
+    assert.equal(wrong.status, 401);
+    const bearer = await request(server.url).post('/access/v1/evaluations').set('Authorization', `DPoP ${token}`).type('json').send(body);
+    assert.equal(bearer.status, 401);
+  });
+});
+
+describe('AuthZEN: one evaluation is the /check judgement', () => {
+  it('decision false with context when no token is presented (as /check: no error code, a challenge)', async () => {
+    const { w } = await workload();
+    const res = await evaluate({ subject: { type: 'workload', id: w.clientId }, action: { name: 'GET' }, resource: { type: 'url', id: `${API}/orders/1` } });
+    assert.equal(res.status, 200);
+    assert.equal(res.body.decision, false);
+    assert.equal(res.body.context.decision, 'invalid');
+    assert.equal(res.body.context.status, 401);
+    assert.deepEqual(res.body.context.reasons.map((r: { code: string }) => r.code), ['no_token']);
+    assert.match(res.body.context.www_authenticate, /^DPoP algs="/);
+  });
+
+  it('the subject must be the client the token was issued to', async () => {
+    const { w, token } = await workload();
+    const { w: other } = await workload();
+    const body = await tuple(w, token, 'GET', `${API}/orders/1`);
+    body.subject.id = other.clientId;
+    const res = await evaluate(body);
+    assert.equal(res.body.decision, false);
+    assert.equal(res.body.context.error, 'invalid_token');
+    assert.deepEqual(res.body.context.reasons.map((r: { code: string }) => r.code), ['subject_mismatch']);
+  });
+
+  it('a replayed proof is refused (RFC 9449 §11.1), as at /check', async () => {
+    const { w, token } = await workload();
+    const body = await tuple(w, token, 'GET', `${API}/orders/1`);
+    assert.equal((await evaluate(body)).body.decision, true);
+    const again = await evaluate(body);
+    assert.equal(again.body.decision, false);
+    assert.equal(again.body.context.error, 'invalid_dpop_proof');
+  });
+
+  it('step-up: decision false with acr_values, max_age, a DPoP nonce and the challenge a gateway would send', async () => {
+    const { w, token } = await workload();
+    await request(server.url).put(`/admin/clients/${w.clientId}/policy`).set('Authorization', server.admin)
+      .send({ routes: [{ path: '/admin/**', acr: 'urn:tollgate:acr:live', max_age: 300 }] }).expect(200);
+    const res = await evaluate(await tuple(w, token, 'POST', `${API}/admin/users`));
+    assert.equal(res.status, 200);
+    assert.equal(res.body.decision, false);
+    const c = res.body.context;
+    assert.equal(c.decision, 'step_up');
+    assert.equal(c.status, 401);
+    assert.equal(c.error, 'insufficient_user_authentication');
+    assert.equal(c.acr_values, 'urn:tollgate:acr:live');
+    assert.equal(c.max_age, 300);
+    assert.match(c.dpop_nonce, /^[A-Za-z0-9_-]+$/);
+    assert.match(c.www_authenticate, /error="insufficient_user_authentication"/);
+    assert.match(c.www_authenticate, /acr_values="urn:tollgate:acr:live"/);
+    assert.match(c.www_authenticate, /resource_metadata="https:\/\/api\.example\.test\/\.well-known\/oauth-protected-resource"/);
+    assert.ok(c.reasons.some((r: { code: string }) => r.code === 'route_requires_acr'));
+  });
+});
+
+describe('AuthZEN: evaluations (boxcarred), defaults and the three semantics', () => {
+  let w: Workload;
+  let token: string;
+  before(async () => {
+    ({ w, token } = await workload({ scope: 'orders:read' }));
+    await request(server.url).put(`/admin/clients/${w.clientId}/policy`).set('Authorization', server.admin)
+      .send({ routes: [{ methods: ['DELETE'], path: '/orders/**', scopes: ['orders:delete'] }] }).expect(200);
+  });
+
+  /** allow, deny, allow: the resource is a top-level default; each item its own subject (its proof) and action. */
+  async function batch(semantic?: string) {
+    const url = `${API}/orders/7`;
+    const item = async (method: string) => ({ subject: await subject(w, token, method, url), action: { name: method } });
+    return evaluate(
+      {
+        resource: { type: 'url', id: url },
+        context: { ip: '203.0.113.9' },
+        ...(semantic ? { options: { evaluations_semantic: semantic } } : {}),
+        evaluations: [await item('GET'), await item('DELETE'), await item('GET')],
+      },
+      '/access/v1/evaluations',
+    );
+  }
+
+  it('execute_all (the default): every evaluation, in order', async () => {
+    const res = await batch();
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    assert.deepEqual(res.body.evaluations.map((e: { decision: boolean }) => e.decision), [true, false, true]);
+    assert.equal(res.body.evaluations[1].context.decision, 'deny');
+    assert.equal(res.body.evaluations[1].context.error, 'insufficient_scope');
+    assert.equal(res.body.decision, undefined);
+    assert.deepEqual((await batch('execute_all')).body.evaluations.map((e: { decision: boolean }) => e.decision), [true, false, true]);
+  });
+
+  it('deny_on_first_deny stops after the first false; permit_on_first_permit after the first true', async () => {
+    assert.deepEqual((await batch('deny_on_first_deny')).body.evaluations.map((e: { decision: boolean }) => e.decision), [true, false]);
+    assert.deepEqual((await batch('permit_on_first_permit')).body.evaluations.map((e: { decision: boolean }) => e.decision), [true]);
+  });
+
+  it('without an evaluations array, /evaluations answers as /evaluation does', async () => {
+    const res = await evaluate(await tuple(w, token, 'GET', `${API}/orders/8`), '/access/v1/evaluations');
+    assert.equal(res.status, 200);
+    assert.equal(res.body.decision, true);
+    assert.equal(res.body.evaluations, undefined);
+  });
+});
+
+describe('AuthZEN: bad input is a 400 naming the member, never a decision', () => {
+  it('names the member at fault', async () => {
+    const { w, token } = await workload();
+    const good = await tuple(w, token, 'GET', `${API}/orders/1`);
+    const cases: [unknown, RegExp, string?][] = [
+      [{ ...good, subject: { ...good.subject, type: 'user' } }, /^subject\.type: must be "workload"/],
+      [{ ...good, subject: { ...good.subject, id: 7 } }, /^subject\.id: /],
+      [{ ...good, action: {} }, /^action\.name: /],
+      [{ ...good, action: { name: 'GET /x' } }, /^action\.name: must be an HTTP method/],
+      [{ ...good, resource: { type: 'url', id: '/orders/1' } }, /^resource\.id: must be an absolute http\(s\) URL/],
+      [{ ...good, resource: { type: 'document', id: `${API}/x` } }, /^resource\.type: must be "url"/],
+      [{ ...good, context: { ip: 'not an address' } }, /^context\.ip: must be an IPv4 or IPv6 address/],
+      [{ ...good, subject: { ...good.subject, properties: { access_token: 5 } } }, /^subject\.properties\.access_token: /],
+      [[good], /the request body must be a JSON object/],
+      [{ evaluations: {} }, /^evaluations: must be an array/, '/access/v1/evaluations'],
+      [{ ...good, evaluations: [good, { resource: { type: 'url', id: 'nope' } }] }, /^evaluations\[1\]\.resource\.id: /, '/access/v1/evaluations'],
+      [{ ...good, options: { evaluations_semantic: 'first' }, evaluations: [good] }, /^options\.evaluations_semantic: must be one of/, '/access/v1/evaluations'],
+      [{ evaluations: Array.from({ length: 65 }, () => good) }, /^evaluations: at most 64/, '/access/v1/evaluations'],
+    ];
+    for (const [body, message, path] of cases) {
+      const res = await evaluate(body, path);
+      assert.equal(res.status, 400, `${JSON.stringify(body).slice(0, 80)} → ${res.status} ${JSON.stringify(res.body)}`);
+      assert.equal(res.body.error, 'invalid_request');
+      assert.match(res.body.error_description, message);
+      assert.equal(res.headers['cache-control'], 'no-store');
+    }
+  });
+
+  it('415 for a body that is not JSON; 400 for JSON that does not parse', async () => {
+    const form = await request(server.url).post('/access/v1/evaluation').set('Authorization', gateway.basic).type('form').send({ subject: 'x' });
+    assert.equal(form.status, 415);
+    assert.equal(form.body.error, 'invalid_request');
+    const broken = await request(server.url).post('/access/v1/evaluation').set('Authorization', gateway.basic).set('Content-Type', 'application/json').send('{"subject":');
+    assert.equal(broken.status, 400);
+    assert.equal(broken.body.error, 'invalid_request');
+  });
+});
