@@ -113,6 +113,14 @@ describe('request ids', () => {
     assert.deepEqual(byRequest('trace-check-1'), ['check/allow']);
     assert.equal(stored.find((d) => d.request_id === 'trace-check-1')?.decision_id, checked.body.decision_id);
     assert.deepEqual(byRequest(failedId), ['issuance/invalid']);
+    // Our own endpoints (Nest) too: a revocation whose assertion is for another audience.
+    const revoked = await request(server.url).post('/oauth/revoke').type('form').set('X-Request-Id', 'trace-revoke-1').send({
+      token,
+      client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+      client_assertion: await w.assertion({ aud: 'https://elsewhere.test' }),
+    });
+    assert.equal(revoked.status, 401);
+    assert.deepEqual((await decisionsOf(w.clientId)).filter((d) => d.request_id === 'trace-revoke-1').map((d) => `${d.kind}/${d.decision}`), ['revocation/invalid']);
     // The log line written while refusing that request carries its id.
     const line = logged().find((e) => e.message === 'client authentication failed' && e.request_id === failedId);
     assert.ok(line, JSON.stringify(logged().filter((e) => e.message === 'client authentication failed')));

@@ -56,7 +56,7 @@ export class RiskJudge {
       requestId: request.requestId,
     });
     if (judgement.decision === 'allow') {
-      void this.state.learn(ctx).catch((error: unknown) => this.logger.warn({ message: 'risk state not updated', error: (error as Error).message }));
+      void this.state.learn(ctx).catch((error: unknown) => this.logger.warn({ message: 'risk state not updated', error: (error as Error).message, request_id: request.requestId }));
     }
     return judgement;
   }
