@@ -219,3 +219,24 @@ describe('AuthZEN: bad input is a 400 naming the member, never a decision', () =
     assert.equal(broken.body.error, 'invalid_request');
   });
 });
+
+describe('AuthZEN: the PEP shares /check’s failure budget', () => {
+  let limited: RunningTollgate;
+  before(async () => {
+    limited = await startTollgate({ TOLLGATE_AUTH_FAILURES_PER_SOURCE: '3', TOLLGATE_AUTH_FAILURES_PER_CLIENT: '3' });
+  });
+  after(async () => limited?.close());
+
+  it('a PEP that keeps failing to authenticate is refused with 429 slow_down and Retry-After, before its secret is checked', async () => {
+    const pep = await registerGateway(limited, 'flooding pep');
+    const wrong = () => request(limited.url).post('/access/v1/evaluation').auth(pep.id, 'wrong').type('json').send({});
+    for (let i = 0; i < 3; i++) assert.equal((await wrong()).status, 401);
+    const refused = await wrong();
+    assert.equal(refused.status, 429, JSON.stringify(refused.body));
+    assert.equal(refused.body.error, 'slow_down');
+    assert.ok(Number(refused.headers['retry-after']) >= 1);
+    // The failures were recorded as the gateway's, under the check endpoint's budget.
+    const log = await request(limited.url).get('/admin/decisions').query({ client_id: pep.id }).set('Authorization', limited.admin);
+    assert.equal(log.body.decisions.filter((d: { reasons: { code: string }[] }) => d.reasons[0]?.code === 'client_secret').length, 3);
+  });
+});
