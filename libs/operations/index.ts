@@ -4,3 +4,4 @@ export { Metrics, httpMetrics, type CacheStats } from './metrics.js';
 export { MetricsController, MetricsModule } from './metrics.controller.js';
 export { serveClusterMetrics } from './cluster-metrics.js';
 export { assignRequestId, requestIdFrom, requestIdOf, REQUEST_ID_HEADER } from './request-id.js';
+export { startTracing, type Tracing } from './tracing.js';

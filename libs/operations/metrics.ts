@@ -7,7 +7,7 @@ import { type Endpoint, endpointOf } from '#protocol';
 import { clusterWorkerMetrics } from './cluster-metrics.js';
 
 /** The package's own version, read once (dist/libs/operations → the repository root). */
-const BUILD: { version: string } = (() => {
+export const BUILD: { version: string } = (() => {
   try {
     return { version: String(JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')).version) };
   } catch {

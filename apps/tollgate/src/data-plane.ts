@@ -4,8 +4,8 @@ import { AuthzenEndpoint, CheckEndpoint, isProtectedResourceMetadataPath, Protec
 import { CONFIG, type TollgateConfig } from '#config';
 import { callerAddress, errorAnswer, type OAuthAnswer, OAuthError, unavailableAnswer, unexpectedAnswer } from '#credentials';
 import { isJson, mediaType, requestBodies } from '#inbound';
-import { IntrospectionEndpoint } from '#oauth';
-import { assignRequestId, httpMetrics, Metrics } from '#operations';
+import { IntrospectionEndpoint, TOKEN_ERROR } from '#oauth';
+import { assignRequestId, httpMetrics, Metrics, type Tracing } from '#operations';
 import { isDependencyUnavailable } from '#persistence';
 import { isCheckPath, ROUTES } from '#protocol';
 
@@ -16,7 +16,7 @@ import { isCheckPath, ROUTES } from '#protocol';
  * (CheckEndpoint, IntrospectionEndpoint) and the one renderer — instead of Express's router,
  * Nest's pipes, guards and filters. Everything else goes to Nest as before.
  */
-export function withDataPlane(app: INestApplication, nest: RequestListener, logger: LoggerService | false): RequestListener {
+export function withDataPlane(app: INestApplication, nest: RequestListener, logger: LoggerService | false, tracing?: Tracing): RequestListener {
   const config = app.get<TollgateConfig>(CONFIG);
   const check = app.get(CheckEndpoint);
   const introspection = app.get(IntrospectionEndpoint);
@@ -34,6 +34,8 @@ export function withDataPlane(app: INestApplication, nest: RequestListener, logg
   return (req: IncomingMessage, res: ServerResponse) => {
     // Every answer, whoever writes it, carries the request's id (docs/operations.md "Request ids").
     const requestId = assignRequestId(req, res);
+    // OpenTelemetry (off unless TOLLGATE_OTLP_TRACES_ENDPOINT is set): a span per token or check request.
+    if (tracing) tracing.request(req, res, requestId, () => ({ error: (res as ServerResponse & { [TOKEN_ERROR]?: string })[TOKEN_ERROR] }));
     const url = req.url ?? '/';
     const query = url.indexOf('?');
     const path = query === -1 ? url : url.slice(0, query);
