@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
 import { after, before, describe, it } from 'node:test';
+import { decodeJwt } from 'jose';
 import request from 'supertest';
 import { type Gateway, registerGateway, type RunningTollgate, startTollgate, Workload } from '#test-support';
+import { signerFromCryptoKey, WorkloadClient } from '#workload-client';
 
 // OpenID AuthZEN Authorization API 1.0 as a face of the call assessment (docs/gateways.md "AuthZEN").
 const API = 'https://api.example.test';
@@ -238,5 +241,68 @@ describe('AuthZEN: the PEP shares /check’s failure budget', () => {
     // The failures were recorded as the gateway's, under the check endpoint's budget.
     const log = await request(limited.url).get('/admin/decisions').query({ client_id: pep.id }).set('Authorization', limited.admin);
     assert.equal(log.body.decisions.filter((d: { reasons: { code: string }[] }) => d.reasons[0]?.code === 'client_secret').length, 3);
+  });
+});
+
+/**
+ * A policy enforcement point in front of an API, as small as one can be: it asks Tollgate over
+ * AuthZEN about every call and enforces the answer, passing on the status, challenge and nonce
+ * from `context` on a refusal (docs/gateways.md "AuthZEN"), the identity on an allow.
+ */
+async function startPep(tollgate: RunningTollgate, pep: Gateway): Promise<{ url: string; server: Server }> {
+  const server = createServer((req, res) => {
+    void (async () => {
+      const url = `http://${req.headers.host}${req.url}`;
+      const match = /^DPoP (.+)$/.exec(req.headers.authorization ?? '');
+      // AuthZEN asks for the subject's id: the PEP reads the token's client_id (RFC 9068 §2.2, unverified); Tollgate checks it.
+      const token = match?.[1];
+      const id = token ? String(decodeJwt(token).client_id) : 'anonymous';
+      const answer = await request(tollgate.url).post('/access/v1/evaluation').set('Authorization', pep.basic).type('json').send({
+        subject: { type: 'workload', id, properties: { ...(token ? { access_token: token } : {}), ...(req.headers.dpop ? { dpop_proof: req.headers.dpop } : {}) } },
+        action: { name: req.method },
+        resource: { type: 'url', id: url },
+        context: { ip: '203.0.113.50' },
+      });
+      const { decision, context } = answer.body;
+      if (decision) {
+        res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ client_id: context.client_id, acr: context.acr }));
+        return;
+      }
+      const headers: Record<string, string> = { 'Content-Type': 'application/json' };
+      if (context?.www_authenticate) headers['WWW-Authenticate'] = context.www_authenticate;
+      if (context?.dpop_nonce) headers['DPoP-Nonce'] = context.dpop_nonce;
+      res.writeHead(context?.status ?? 403, headers).end(JSON.stringify(context ?? answer.body));
+    })().catch(() => res.writeHead(500).end());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${(server.address() as { port: number }).port}`, server };
+}
+
+describe('AuthZEN: a PEP in front of an API, and the workload SDK stepping up through it', () => {
+  let pep: { url: string; server: Server };
+  before(async () => {
+    pep = await startPep(server, gateway);
+  });
+  after(() => pep?.server.close());
+
+  it('an ordinary call passes; a call that needs live is challenged, the SDK steps up, the retry passes', async () => {
+    const w = await Workload.register(server, { allowed_resources: [`${pep.url}/`] });
+    await request(server.url).put(`/admin/clients/${w.clientId}/policy`).set('Authorization', server.admin)
+      .send({ routes: [{ path: '/ops/**', acr: 'urn:tollgate:acr:live', max_age: 300 }] }).expect(200);
+    const client = new WorkloadClient({ issuer: server.issuer, clientId: w.clientId, clientKey: await signerFromCryptoKey(w.clientKey.privateKey, 'ES256', 'k1'), resource: `${pep.url}/` });
+    const plain = await client.fetch(`${pep.url}/orders/1`);
+    assert.equal(plain.status, 200);
+    assert.deepEqual(await plain.json(), { client_id: w.clientId, acr: 'urn:tollgate:acr:key' });
+    // Without the SDK's step-up: the PEP passes on Tollgate's challenge (RFC 9470 §3) and names the metadata (RFC 9728 §5.1).
+    const token = await w.token({ resource: `${pep.url}/` });
+    const challenged = await w.call('POST', `${pep.url}/ops/restart`, token);
+    assert.equal(challenged.status, 401);
+    assert.match(challenged.headers.get('www-authenticate') ?? '', /error="insufficient_user_authentication", .*acr_values="urn:tollgate:acr:live"/);
+    assert.match(challenged.headers.get('www-authenticate') ?? '', new RegExp(`resource_metadata="${pep.url}/\\.well-known/oauth-protected-resource"`));
+    assert.ok(challenged.headers.get('dpop-nonce'));
+    // The SDK reads the same challenge, steps up and retries.
+    const stepped = await client.fetch(`${pep.url}/ops/restart`, { method: 'POST' });
+    assert.equal(stepped.status, 200);
+    assert.deepEqual(await stepped.json(), { client_id: w.clientId, acr: 'urn:tollgate:acr:live' });
   });
 });
