@@ -293,7 +293,9 @@ describe('AuthZEN: a PEP in front of an API, and the workload SDK stepping up th
     const plain = await client.fetch(`${pep.url}/orders/1`);
     assert.equal(plain.status, 200);
     assert.deepEqual(await plain.json(), { client_id: w.clientId, acr: 'urn:tollgate:acr:key' });
-    // Without the SDK's step-up: the PEP passes on Tollgate's challenge (RFC 9470 §3) and names the metadata (RFC 9728 §5.1).
+    // Without the SDK's step-up: the PEP passes on Tollgate's challenge (RFC 9470 §3) and names the metadata (RFC 9728 §5.1),
+    // once the resource catalog has this new workload's resource (it reloads in the background; the metadata endpoint waits).
+    await request(server.url).get('/.well-known/oauth-protected-resource').set('X-Forwarded-Host', new URL(pep.url).host).set('X-Forwarded-Proto', 'http').expect(200);
     const token = await w.token({ resource: `${pep.url}/` });
     const challenged = await w.call('POST', `${pep.url}/ops/restart`, token);
     assert.equal(challenged.status, 401);

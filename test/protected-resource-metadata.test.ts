@@ -118,6 +118,9 @@ describe('an RFC 9728 client follows a 401 through NGINX to the metadata', { ski
     const { tollgate, api } = stack;
     const w = await Workload.register(tollgate, { allowed_resources: [`${api}/`], scope: 'orders:read' });
     const insecure = { [oauth.allowInsecureRequests]: true };
+    // The catalog behind resource_metadata follows client changes in the background (ResourceCatalog);
+    // the metadata endpoint waits for it, so this makes the new workload's resource known first.
+    await request(tollgate.url).get(WELL_KNOWN).set('X-Forwarded-Host', new URL(api).host).set('X-Forwarded-Proto', 'http').expect(200);
     // 1. A call without a valid token: the challenge names the metadata (RFC 9728 §5.1).
     let challenges: oauth.WWWAuthenticateChallenge[] | undefined;
     try {
