@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
+import { randomInt } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { decodeJwt } from 'jose';
 import request from 'supertest';
-import { type Gateway, registerGateway, type RunningTollgate, startTollgate, Workload } from '#test-support';
+import { type Gateway, registerGateway, type RunningTollgate, sendFrom, startTollgate, Workload } from '#test-support';
 import { signerFromCryptoKey, WorkloadClient } from '#workload-client';
 
 // OpenID AuthZEN Authorization API 1.0 as a face of the call assessment (docs/gateways.md "AuthZEN").
@@ -232,7 +233,13 @@ describe('AuthZEN: the PEP shares /check’s failure budget', () => {
 
   it('a PEP that keeps failing to authenticate is refused with 429 slow_down and Retry-After, before its secret is checked', async () => {
     const pep = await registerGateway(limited, 'flooding pep');
-    const wrong = () => request(limited.url).post('/access/v1/evaluation').auth(pep.id, 'wrong').type('json').send({});
+    // From an address of its own: with Redis the budgets are shared by every server of the run.
+    const source = `127.${randomInt(1, 255)}.${randomInt(0, 256)}.${randomInt(1, 255)}`;
+    const wrong = () =>
+      sendFrom(source, `${limited.url}/access/v1/evaluation`, {
+        method: 'POST',
+        headers: { authorization: `Basic ${Buffer.from(`${pep.id}:wrong`).toString('base64')}` },
+      });
     for (let i = 0; i < 3; i++) assert.equal((await wrong()).status, 401);
     const refused = await wrong();
     assert.equal(refused.status, 429, JSON.stringify(refused.body));
