@@ -15,6 +15,8 @@ export interface CheckRequest {
   headers: IncomingHttpHeaders;
   /** The address the request came from (the gateway's), for its failure budget. */
   ip?: string;
+  /** The request id (X-Request-Id), kept with the decision. */
+  requestId?: string;
 }
 
 /**
@@ -33,6 +35,8 @@ export interface GatewayQuestion {
   call(): OriginalCall;
   authorization: string | string[] | undefined;
   dpop: string | string[] | undefined;
+  /** The request id (X-Request-Id, or Envoy's request id), kept with the decision. */
+  requestId?: string;
 }
 
 /**
@@ -69,6 +73,7 @@ export class CheckEndpoint {
       call: () => originalCall(req.method, req.path, req.headers, this.scheme),
       authorization: req.headers.authorization,
       dpop: req.headers.dpop,
+      requestId: req.requestId,
     });
   }
 
@@ -87,7 +92,7 @@ export class CheckEndpoint {
   private async decision(q: GatewayQuestion): Promise<OAuthAnswer> {
     // The gateway's own credential. A failure says nothing about the workload's token.
     try {
-      await this.gateways.authenticate(q.gatewayCredential, { kind: 'check', ...q.gatewayRequest }, q.gatewayIp);
+      await this.gateways.authenticate(q.gatewayCredential, { kind: 'check', ...q.gatewayRequest, requestId: q.requestId }, q.gatewayIp);
     } catch (error) {
       if (!(error instanceof OAuthError) || (error.error !== 'invalid_client' && error.error !== 'slow_down')) throw error;
       const refusal = errorAnswer(error);
@@ -108,6 +113,7 @@ export class CheckEndpoint {
       ip: call.ip,
       token: presentedToken(q.authorization),
       proof: q.dpop,
+      requestId: q.requestId,
     });
     return { status: result.status, headers: { 'Cache-Control': 'no-store', ...result.headers }, body: assessmentBody(result) };
   }

@@ -119,7 +119,7 @@ export function describedCall(parts: { method: string; scheme?: string; host?: s
 }
 
 /** The path and query exactly as sent inside a full URL (URL parsing would resolve dot segments). */
-function rawTarget(url: string): string {
+export function rawTarget(url: string): string {
   const afterScheme = url.indexOf('//');
   const slash = url.indexOf('/', afterScheme + 2);
   return slash === -1 ? '/' : url.slice(slash).split('#')[0]!;

@@ -4,3 +4,5 @@ export { originalCall, clientIp, type OriginalCall } from './gateway-request.js'
 export { CheckEndpoint, type CheckRequest, type GatewayQuestion } from './check-endpoint.js';
 export { ExtAuthzServer, checkResponse, type CheckResponseMessage } from './grpc/ext-authz.js';
 export { describedCall } from './gateway-request.js';
+export { AuthzenEndpoint, type AuthzenRequest } from './authzen.js';
+export { ProtectedResourceMetadata, isProtectedResourceMetadataPath, type MetadataRequest } from './protected-resource-metadata.js';

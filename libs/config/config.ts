@@ -69,6 +69,11 @@ export interface TollgateConfig {
   /** PEM file of extra CAs trusted for outbound https fetches (absolute path), and its certificates. */
   egressCaFile?: string;
   egressCa?: string;
+  /**
+   * OpenTelemetry traces of the token and check paths, sent as OTLP/HTTP to this URL (e.g.
+   * `http://collector:4318/v1/traces`); undefined → no tracing, and its modules are never loaded.
+   */
+  otlpTracesEndpoint?: string;
 }
 
 export class ConfigError extends Error {
@@ -270,5 +275,6 @@ export function loadConfig(env: Env = process.env): TollgateConfig {
     grpcPort,
     egressAllow: egressAllow(env),
     ...egressCa(env),
+    otlpTracesEndpoint: url(env, 'TOLLGATE_OTLP_TRACES_ENDPOINT', ['http:', 'https:']),
   };
 }

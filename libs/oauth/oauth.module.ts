@@ -5,6 +5,7 @@ import { CONFIG, type TollgateConfig } from '#config';
 import { AuthenticationFailures, clientKeys, CredentialsModule } from '#credentials';
 import { HOT_STATE, type HotState } from '#hot-state';
 import { KEY_ENCRYPTION_KEY, KEY_RING, type KeyRing } from '#keys';
+import { Metrics, MetricsModule } from '#operations';
 import { DATABASE, type Database } from '#persistence';
 import { RiskJudge, RiskModule } from '#risk';
 import { StepUpChallenges, StepUpModule } from '#step-up';
@@ -19,13 +20,13 @@ import { TokenEndpointsController } from './token-endpoints.controller.js';
  * libs/step-up (the step-up grant's checks), libs/credentials and libs/risk.
  */
 @Module({
-  imports: [ClientsModule, CredentialsModule, RiskModule, CheckModule, StepUpModule],
+  imports: [ClientsModule, CredentialsModule, RiskModule, CheckModule, StepUpModule, MetricsModule],
   controllers: [TokenEndpointsController],
   providers: [
     IntrospectionEndpoint,
     {
       provide: ProviderHost,
-      inject: [CONFIG, DATABASE, HOT_STATE, KEY_RING, KEY_ENCRYPTION_KEY, ClientRegistry, ClientKeySets, RiskJudge, StepUpChallenges, AuthenticationFailures],
+      inject: [CONFIG, DATABASE, HOT_STATE, KEY_RING, KEY_ENCRYPTION_KEY, ClientRegistry, ClientKeySets, RiskJudge, StepUpChallenges, AuthenticationFailures, Metrics],
       useFactory: (
         config: TollgateConfig,
         db: Database,
@@ -37,6 +38,7 @@ import { TokenEndpointsController } from './token-endpoints.controller.js';
         judge: RiskJudge,
         stepUp: StepUpChallenges,
         failures: AuthenticationFailures,
+        metrics: Metrics,
       ) =>
         new ProviderHost({
           config,
@@ -50,6 +52,7 @@ import { TokenEndpointsController } from './token-endpoints.controller.js';
           logger: new Logger('oauth'),
           judge,
           stepUp,
+          tokenAnswered: (status, error) => metrics.tokenAnswered(status, error),
         }),
     },
   ],

@@ -10,7 +10,7 @@ import { requestBodies, requestTarget } from '#inbound';
 import { KeyRing, loadKeyEncryptionKey } from '#keys';
 import { OAuthErrorFilter } from '#credentials';
 import { ProviderHost } from '#oauth';
-import { httpMetrics, Metrics } from '#operations';
+import { httpMetrics, Metrics, startTracing } from '#operations';
 import { openDatabase } from '#persistence';
 import { AppModule, type Runtime } from './app.module.js';
 import { withDataPlane } from './data-plane.js';
@@ -93,7 +93,9 @@ export async function createTollgate(config: TollgateConfig, logger: LoggerServi
     const server = app.getHttpServer() as Server;
     const [nest] = server.listeners('request') as RequestListener[];
     server.removeAllListeners('request');
-    server.on('request', withDataPlane(app, nest!, logger));
+    const tracing = await startTracing(config.otlpTracesEndpoint);
+    if (tracing && logger) logger.log({ message: 'tracing to OTLP', endpoint: config.otlpTracesEndpoint });
+    server.on('request', withDataPlane(app, nest!, logger, tracing));
     let closed = false;
     let extAuthz: ExtAuthzServer | undefined;
     return {
@@ -109,6 +111,7 @@ export async function createTollgate(config: TollgateConfig, logger: LoggerServi
         closed = true;
         await extAuthz?.close();
         await app.close();
+        await tracing?.shutdown().catch(() => undefined);
         await hot.close();
         await db.close();
       },

@@ -3,6 +3,7 @@ import grpc from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import type { LoggerService } from '@nestjs/common';
 import { type OAuthAnswer, OAuthError, errorAnswer, unavailableAnswer, unexpectedAnswer } from '#credentials';
+import { requestIdFrom } from '#operations';
 import { isDependencyUnavailable } from '#persistence';
 import type { CheckEndpoint } from '../check-endpoint.js';
 import { describedCall } from '../gateway-request.js';
@@ -43,6 +44,7 @@ interface CheckRequestMessage {
     source?: { address?: { socket_address?: { address?: string } } };
     request?: {
       http?: {
+        id?: string;
         method?: string;
         path?: string;
         host?: string;
@@ -206,6 +208,8 @@ export class ExtAuthzServer {
           ),
         authorization: headers.get('authorization'),
         dpop: headers.get('dpop'),
+        // Envoy makes an x-request-id for every request (and sends it among the headers).
+        requestId: requestIdFrom(headers.get('x-request-id') ?? http.id),
       });
     } catch (error) {
       if (error instanceof OAuthError) answer = errorAnswer(error);
