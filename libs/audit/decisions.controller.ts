@@ -116,6 +116,7 @@ function toWire(d: StoredDecision) {
     score: d.score,
     reasons: d.reasons,
     ip: d.ip,
+    request_id: d.requestId,
     ...(d.identity ? { identity: d.identity } : {}),
   };
 }

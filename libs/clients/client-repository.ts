@@ -68,6 +68,15 @@ export class ClientRepository {
     return rows.map(toRecord);
   }
 
+  /** What active workloads may ask tokens for: each one's resources (RFC 8707) and scopes. */
+  async resourceGrants(): Promise<{ resources: string[]; scopes: string[]; dpopBound: boolean }[]> {
+    const rows = await this.db.prisma.client.findMany({
+      where: { status: 'active', roles: { has: 'workload' } },
+      select: { allowedResources: true, scope: true, dpopBoundAccessTokens: true },
+    });
+    return rows.map((r) => ({ resources: r.allowedResources, scopes: r.scope.split(' ').filter(Boolean), dpopBound: r.dpopBoundAccessTokens }));
+  }
+
   async create(clientId: string, fields: ClientChanges & Pick<ClientRecord, 'roles' | 'tokenEndpointAuthMethod'>, audit: AuditEntry): Promise<ClientRecord> {
     const data = { clientId, ...toData(fields) } as Parameters<Database['prisma']['client']['create']>[0]['data'];
     const [row] = await this.db.prisma.$transaction([

@@ -4,6 +4,7 @@ export { ClientKeySets, ClientKeysUnavailable, fetchCheckedJwks, JwksBreaksKeyRu
 export { checkClientJwks, publicJwks } from './client-keys.js';
 export type { ClientRecord, ClientRole, ClientStatus } from './client-record.js';
 export { SecretVerifier } from './client-secret.js';
+export { ResourceCatalog, type ProtectedResource } from './resource-catalog.js';
 export {
   claimAt,
   DEFAULT_MAX_LIFETIME,

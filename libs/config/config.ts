@@ -59,11 +59,21 @@ export interface TollgateConfig {
    */
   workers: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
+  /**
+   * Envoy ext_authz over gRPC (envoy.service.auth.v3.Authorization/Check, docs/gateways.md) on
+   * this port, with grpc.health.v1 beside it; undefined (TOLLGATE_GRPC_PORT unset) = off.
+   */
+  grpcPort?: number;
   /** Outbound fetches (a client's jwks_uri): host names and CIDRs reachable although not public. */
   egressAllow: string[];
   /** PEM file of extra CAs trusted for outbound https fetches (absolute path), and its certificates. */
   egressCaFile?: string;
   egressCa?: string;
+  /**
+   * OpenTelemetry traces of the token and check paths, sent as OTLP/HTTP to this URL (e.g.
+   * `http://collector:4318/v1/traces`); undefined → no tracing, and its modules are never loaded.
+   */
+  otlpTracesEndpoint?: string;
 }
 
 export class ConfigError extends Error {
@@ -229,6 +239,10 @@ export function loadConfig(env: Env = process.env): TollgateConfig {
   if (perSourceAndClient > perSource) {
     throw new ConfigError('TOLLGATE_AUTH_FAILURES_PER_CLIENT', `must not exceed TOLLGATE_AUTH_FAILURES_PER_SOURCE (${perSource})`);
   }
+  const grpcPort = env.TOLLGATE_GRPC_PORT ? integer(env, 'TOLLGATE_GRPC_PORT', 0, 0, 65535) : undefined;
+  if (grpcPort !== undefined && grpcPort !== 0 && grpcPort === port) {
+    throw new ConfigError('TOLLGATE_GRPC_PORT', `must differ from PORT (${port}): gRPC has a port of its own`);
+  }
   const decisionDurability = (env.TOLLGATE_DECISION_DURABILITY || 'refusals').toLowerCase();
   if (decisionDurability !== 'refusals' && decisionDurability !== 'all') {
     throw new ConfigError('TOLLGATE_DECISION_DURABILITY', `must be refusals or all, got "${env.TOLLGATE_DECISION_DURABILITY}"`);
@@ -258,7 +272,9 @@ export function loadConfig(env: Env = process.env): TollgateConfig {
     decisionDurability,
     workers: workers(env, Boolean(databaseUrl && redisUrl(env))),
     logLevel: logLevel as TollgateConfig['logLevel'],
+    grpcPort,
     egressAllow: egressAllow(env),
     ...egressCa(env),
+    otlpTracesEndpoint: url(env, 'TOLLGATE_OTLP_TRACES_ENDPOINT', ['http:', 'https:']),
   };
 }

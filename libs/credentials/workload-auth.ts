@@ -44,6 +44,8 @@ export interface WorkloadEndpoint {
   /** Its path (for the decision log) and its URL (an accepted assertion `aud`, the DPoP `htu`). */
   path: string;
   url: string;
+  /** The request (X-Request-Id), for the decision log and the log line of a failure. */
+  requestId?: string;
 }
 
 /**
@@ -101,7 +103,7 @@ export class WorkloadAuthenticator {
       return { client, assertion: verified };
     } catch (err) {
       if (!(err instanceof InvalidClient)) throw err;
-      await this.failures.unauthenticated({ endpoint: endpoint.kind, method: 'POST', path: endpoint.path, ip, clientId, reason: err.reason });
+      await this.failures.unauthenticated({ endpoint: endpoint.kind, method: 'POST', path: endpoint.path, ip, clientId, reason: err.reason, requestId: endpoint.requestId });
       throw publicRefusal(err);
     } finally {
       release();

@@ -6,6 +6,7 @@ import { AuthenticationFailures, clientKeys, CredentialsModule } from '#credenti
 import { FederationModule, PlatformTokens } from '#federation';
 import { HOT_STATE, type HotState } from '#hot-state';
 import { KEY_ENCRYPTION_KEY, KEY_RING, type KeyRing } from '#keys';
+import { Metrics, MetricsModule } from '#operations';
 import { DATABASE, type Database } from '#persistence';
 import { RiskJudge, RiskModule } from '#risk';
 import { StepUpChallenges, StepUpModule } from '#step-up';
@@ -21,13 +22,13 @@ import { TokenEndpointsController } from './token-endpoints.controller.js';
  * libs/step-up (the step-up grant's checks), libs/credentials and libs/risk.
  */
 @Module({
-  imports: [ClientsModule, CredentialsModule, RiskModule, CheckModule, StepUpModule, FederationModule],
+  imports: [ClientsModule, CredentialsModule, RiskModule, CheckModule, StepUpModule, MetricsModule, FederationModule],
   controllers: [TokenEndpointsController],
   providers: [
     IntrospectionEndpoint,
     {
       provide: ProviderHost,
-      inject: [CONFIG, DATABASE, HOT_STATE, KEY_RING, KEY_ENCRYPTION_KEY, ClientRegistry, ClientKeySets, RiskJudge, StepUpChallenges, AuthenticationFailures, PlatformTokens],
+      inject: [CONFIG, DATABASE, HOT_STATE, KEY_RING, KEY_ENCRYPTION_KEY, ClientRegistry, ClientKeySets, RiskJudge, StepUpChallenges, AuthenticationFailures, Metrics, PlatformTokens],
       useFactory: (
         config: TollgateConfig,
         db: Database,
@@ -39,6 +40,7 @@ import { TokenEndpointsController } from './token-endpoints.controller.js';
         judge: RiskJudge,
         stepUp: StepUpChallenges,
         failures: AuthenticationFailures,
+        metrics: Metrics,
         platformTokens: PlatformTokens,
       ) =>
         new ProviderHost({
@@ -53,6 +55,7 @@ import { TokenEndpointsController } from './token-endpoints.controller.js';
           logger: new Logger('oauth'),
           judge,
           stepUp,
+          tokenAnswered: (status, error) => metrics.tokenAnswered(status, error),
           // Per process: the hand-over never leaves the process that verified the platform token.
           federation: { tokens: platformTokens, assertions: new FederatedAssertions() },
         }),

@@ -6,7 +6,8 @@ import { isDependencyUnavailable } from '#persistence';
 import { assertionShape, callerAddress, errorAnswer, InvalidClient, NOT_VERIFIED, publicRefusal, send, SlowDown, unavailableAnswer, unexpectedAnswer, type OAuthAnswer } from '#credentials';
 import { IssuerKeysUnavailable, PlatformTokenRefused, PlatformTokens } from '#federation';
 import { CLIENT_SIGNING_ALGS, JWT_BEARER_ASSERTION_TYPE, MAX_ASSERTION_LIFETIME, ROUTES } from '#protocol';
-import { buildProvider, type ProviderDeps, type TokenRequestSource } from './provider.js';
+import { requestIdOf } from '#operations';
+import { buildProvider, type ProviderDeps, TOKEN_ERROR, type TokenRequestSource } from './provider.js';
 
 const PROVIDER_PATHS = new Set<string>([ROUTES.discovery, ROUTES.token, ROUTES.jwks]);
 /** oidc-provider's own limit for form bodies (lib/shared/selective_body.js). */
@@ -45,14 +46,22 @@ export class ProviderHost {
         return this.handler(req, res);
       }
       if (!PROVIDER_PATHS.has(path)) return next();
+      if (path === ROUTES.token && req.method === 'POST' && this.deps.tokenAnswered) {
+        const counted = res as Response & { [TOKEN_ERROR]?: string };
+        res.once('finish', () => this.deps.tokenAnswered!(res.statusCode, counted[TOKEN_ERROR]));
+      }
       if (path !== ROUTES.token || req.method !== 'POST' || !this.deps.failures) return this.handler(req, res);
+      const refuse = (answer: OAuthAnswer) => {
+        (res as Response & { [TOKEN_ERROR]?: unknown })[TOKEN_ERROR] = answer.body.error;
+        send(res, answer);
+      };
       this.screen(req, res).then(
-        (refusal) => (refusal ? send(res, refusal) : this.handler(req, res)),
+        (refusal) => (refusal ? refuse(refusal) : this.handler(req, res)),
         (error: unknown) => {
           // As the token endpoint answers a dependency outage (provider.ts): 503, retry later; never a 500 with details.
-          if (isDependencyUnavailable(error)) return send(res, unavailableAnswer(1));
-          this.deps.logger?.error({ message: 'token request screening failed', error: (error as Error)?.name, detail: (error as Error)?.message });
-          send(res, unexpectedAnswer());
+          if (isDependencyUnavailable(error)) return refuse(unavailableAnswer(1));
+          this.deps.logger?.error({ message: 'token request screening failed', error: (error as Error)?.name, detail: (error as Error)?.message, request_id: requestIdOf(req) });
+          refuse(unexpectedAnswer());
         },
       );
     };
@@ -127,7 +136,7 @@ export class ProviderHost {
       return undefined;
     } catch (error) {
       if (!(error instanceof InvalidClient)) throw error;
-      await failures!.unauthenticated({ endpoint: 'token', method: 'POST', path: ROUTES.token, ip, clientId, reason: error.reason });
+      await failures!.unauthenticated({ endpoint: 'token', method: 'POST', path: ROUTES.token, ip, clientId, reason: error.reason, requestId: requestIdOf(req) });
       return errorAnswer(publicRefusal(error));
     }
   }
@@ -186,7 +195,7 @@ export class ProviderHost {
       return undefined;
     } catch (error) {
       if (!(error instanceof InvalidClient)) throw error;
-      await failures!.unauthenticated({ endpoint: 'token', method: 'POST', path: ROUTES.token, ip, clientId, reason: error.reason });
+      await failures!.unauthenticated({ endpoint: 'token', method: 'POST', path: ROUTES.token, ip, clientId, reason: error.reason, requestId: requestIdOf(req) });
       return errorAnswer(publicRefusal(error));
     }
   }

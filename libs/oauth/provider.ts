@@ -5,6 +5,7 @@ import type { TollgateConfig } from '#config';
 import type { ClientRecord } from '#clients';
 import { type AuthenticationFailures, type AuthFailureReason, dpopChallenge, errorAnswer, InvalidClient, InvalidDpopProof, normalizeHtu, type OAuthAnswer, publicRefusal, unavailableAnswer } from '#credentials';
 import type { ReplayStore } from '#hot-state';
+import { requestIdOf } from '#operations';
 import { isDependencyUnavailable, type PrismaClient } from '#persistence';
 import { ACR, ACR_LEVELS, CLIENT_SIGNING_ALGS, ROUTES, SERVER_SIGNING_ALG, WORKLOAD_GRANT_TYPES } from '#protocol';
 import type { Acr, Judgement, RiskJudge } from '#risk';
@@ -49,9 +50,14 @@ export interface ProviderDeps {
   keysFor?(client: ClientRecord, want?: { kid?: string }): Promise<{ keys: object[] }>;
   /** The step-up grant's checks (libs/step-up); absent in unit setups. */
   stepUp?: Pick<StepUpChallenges, 'answer'>;
+  /** Counts each token endpoint answer by outcome and error code (tollgate_token_requests_total); absent in unit setups. */
+  tokenAnswered?(status: number, error: string | undefined): void;
   /** Client authentication with platform tokens (docs/federation.md); absent in unit setups. */
   federation?: { tokens: Pick<PlatformTokens, 'verify'>; assertions: FederatedAssertions };
 }
+
+/** Where the token endpoint's OAuth error code is left on the response, for the count made when it is sent (ProviderHost). */
+export const TOKEN_ERROR = Symbol('tollgate.tokenError');
 
 const epoch = () => Math.floor(Date.now() / 1000);
 
@@ -179,7 +185,7 @@ export function buildProvider(deps: ProviderDeps): Provider {
             ...(federated ? { federated: { issuer: federated.issuer, subject: federated.subject, claims: federated.claims } } : {}),
             ...(proven ? { proven: { acr: proven.acr as Acr, authTime: proven.authTime } } : {}),
           },
-          { kind: 'issuance', method: 'POST', route: audience },
+          { kind: 'issuance', method: 'POST', route: audience, requestId: requestIdOf(ctx.req) },
         );
         ctx.state.issuance = verdict;
         if (verdict.decision === 'deny') throw new errors.AccessDenied('the token request was denied by policy');
@@ -256,6 +262,7 @@ export function buildProvider(deps: ProviderDeps): Provider {
         ip: screened?.ip ?? ctx.ip,
         clientId: screened?.clientId ?? ctx.oidc?.client?.clientId,
         reason: failure.reason,
+        requestId: requestIdOf(ctx.req),
       });
     }
   });
@@ -266,8 +273,14 @@ export function buildProvider(deps: ProviderDeps): Provider {
     if (isDependencyUnavailable(error)) {
       answer(ctx, unavailableAnswer());
     } else {
-      deps.logger?.error({ message: 'token endpoint error', error: error?.name, detail: error?.message });
+      deps.logger?.error({ message: 'token endpoint error', error: error?.name, detail: error?.message, request_id: requestIdOf(ctx.req) });
     }
+  });
+
+  // Outermost: whatever answered the token request, its error code is left for the count (ProviderHost).
+  provider.use(async (ctx: any, next: () => Promise<void>) => {
+    await next();
+    if (ctx.path === ROUTES.token && ctx.method === 'POST') ctx.res[TOKEN_ERROR] = typeof ctx.body?.error === 'string' ? ctx.body.error : undefined;
   });
 
   provider.use(async (ctx: any, next: () => Promise<void>) => {

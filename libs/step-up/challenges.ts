@@ -33,6 +33,8 @@ export interface StepUpAnswer {
   tokenEndpoint: string;
   /** The caller's address (as for risk at issuance), for the decision log. */
   ip?: string;
+  /** The request (X-Request-Id), for the decision log. */
+  requestId?: string;
   /**
    * The client re-authenticated with a platform token verified for this request (docs/federation.md):
    * the token cannot carry the nonce, so the DPoP proof's nonce alone answers the challenge.
@@ -176,7 +178,7 @@ export class StepUpChallenges {
 
   /** docs/step-up.md §4, recorded in the decision log (kind step_up): who proved what, or why not. */
   async answer(a: StepUpAnswer): Promise<ProvenLevel> {
-    const entry = { id: randomUUID(), at: new Date(), kind: 'step_up' as const, clientId: a.clientId, method: 'POST', score: 0, ip: a.ip };
+    const entry = { id: randomUUID(), at: new Date(), kind: 'step_up' as const, clientId: a.clientId, method: 'POST', score: 0, ip: a.ip, requestId: a.requestId };
     try {
       const proven = await this.check(a);
       await this.decisions.record({ ...entry, decision: 'allow', reasons: [{ code: 'step_up_proven', score: 0, detail: proven.acr }] });
