@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -190,6 +191,27 @@ describe('the OpenAPI document (GET /openapi.json), checked against live answers
     assert.equal((await exchange('GET', '/admin/audit?client_id=a&client_id=b')).status, 400);
     assert.equal((await exchange('GET', '/admin/keys')).status, 200);
     assert.equal((await exchange('POST', '/admin/keys/rotate')).status, 201);
+  });
+
+  it('trusted issuers and federated identities (docs/federation.md)', async () => {
+    const issuer = `https://token.${randomUUID().slice(0, 8)}.example.test`;
+    const created = await exchange('POST', '/admin/trusted-issuers', { body: { kind: 'oidc', issuer, jwks_uri: `${issuer}/keys`, reusable_tokens: false } });
+    assert.equal(created.status, 201);
+    const spiffe = await exchange('POST', '/admin/trusted-issuers', { body: { kind: 'spiffe', trust_domain: `${randomUUID().slice(0, 8)}.example.org`, bundle_endpoint: 'https://bundle.example.org/' } });
+    assert.equal(spiffe.status, 201);
+    assert.equal((await exchange('POST', '/admin/trusted-issuers', { body: { kind: 'oidc', issuer: 'http://plain.example' } })).status, 400);
+    assert.equal((await exchange('GET', '/admin/trusted-issuers')).status, 200);
+    assert.equal((await exchange('GET', `/admin/trusted-issuers/${created.body.id}`)).status, 200);
+    assert.equal((await exchange('GET', `/admin/trusted-issuers/${randomUUID()}`)).status, 404);
+    assert.equal((await exchange('PATCH', `/admin/trusted-issuers/${created.body.id}`, { body: { allowed_addresses: ['10.0.0.0/8'], reusable_tokens: true } })).status, 200);
+    assert.equal((await exchange('PATCH', `/admin/trusted-issuers/${created.body.id}`, { body: { allowed_addresses: ['nonsense'] } })).status, 400);
+    const client = await exchange('POST', '/admin/clients', { body: { federated_identities: [{ issuer, subject: 'repo:octo-org/app:environment:prod', claims: { ref: 'refs/heads/main' }, max_lifetime: 600 }], allowed_resources: [API] } });
+    assert.equal(client.status, 201);
+    assert.equal((await exchange('GET', `/admin/clients/${client.body.client_id}`)).status, 200);
+    assert.equal((await exchange('POST', '/admin/clients', { body: { federated_identities: [{ issuer, subject: '**' }], allowed_resources: [API] } })).status, 400);
+    assert.equal((await exchange('DELETE', `/admin/trusted-issuers/${created.body.id}`)).status, 204);
+    assert.equal((await exchange('DELETE', `/admin/trusted-issuers/${spiffe.body.id}`)).status, 204);
+    assert.equal((await exchange('DELETE', `/admin/trusted-issuers/${spiffe.body.id}`)).status, 404);
   });
 
   it('RFC 7591 registration and RFC 7592 management', async () => {

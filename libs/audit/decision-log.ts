@@ -32,6 +32,14 @@ export interface DecisionEntry {
   ip?: string;
   /** The request it was made under (X-Request-Id, docs/operations.md). */
   requestId?: string;
+  /** docs/federation.md: the platform identity the workload authenticated with (issuer, subject, the claims its rule named). */
+  identity?: DecisionIdentity;
+}
+
+export interface DecisionIdentity {
+  issuer: string;
+  subject: string;
+  claims?: Record<string, string>;
 }
 
 export interface DecisionLogOptions {
@@ -104,7 +112,7 @@ export interface DecisionFilter {
 
 export type StoredDecision = Prisma.DecisionModel;
 
-type Row = Prisma.DecisionCreateManyInput & { at: Date; reasons: DecisionReason[] };
+type Row = Omit<Prisma.DecisionCreateManyInput, 'identity'> & { at: Date; reasons: DecisionReason[]; identity: DecisionIdentity | null };
 
 /** A queued entry. */
 interface Pending {
@@ -171,6 +179,22 @@ function toRow(entry: DecisionEntry): Row {
     reasons,
     ip: optional('ip'),
     requestId: optional('requestId'),
+    identity: identityOf(entry.identity, fail),
+  };
+}
+
+/** The identity as stored: strings only, bounded like the other fields; at most 20 claims. */
+function identityOf(identity: DecisionIdentity | undefined, fail: (what: string) => never): DecisionIdentity | null {
+  if (identity === undefined || identity === null) return null;
+  if (typeof identity.issuer !== 'string' || typeof identity.subject !== 'string') fail('identity needs an issuer and a subject');
+  const claims = Object.entries(identity.claims ?? {})
+    .slice(0, 20)
+    .filter(([, value]) => typeof value === 'string')
+    .map(([path, value]) => [storable(path, MAX_LENGTH.code), storable(value, MAX_LENGTH.detail)]);
+  return {
+    issuer: storable(identity.issuer, MAX_LENGTH.detail),
+    subject: storable(identity.subject, MAX_LENGTH.detail),
+    ...(claims.length ? { claims: Object.fromEntries(claims) } : {}),
   };
 }
 
@@ -350,12 +374,13 @@ export class DecisionLog implements OnApplicationShutdown {
   private insertRows(rows: Row[]): Promise<number> {
     const col = (pick: (r: Row) => string | null | undefined) => rows.map((r) => pick(r) ?? null);
     return this.db.prisma.$executeRaw`
-      INSERT INTO "decisions" ("id", "at", "kind", "client_id", "method", "route", "decision", "score", "reasons", "ip", "request_id")
+      INSERT INTO "decisions" ("id", "at", "kind", "client_id", "method", "route", "decision", "score", "reasons", "ip", "request_id", "identity")
       SELECT * FROM unnest(
         ${col((r) => r.id)}::text[], ${rows.map((r) => r.at.toISOString())}::timestamptz[], ${col((r) => r.kind)}::text[],
         ${col((r) => r.clientId)}::text[], ${col((r) => r.method)}::text[], ${col((r) => r.route)}::text[],
         ${col((r) => r.decision)}::text[], ${rows.map((r) => r.score)}::int4[],
-        ${rows.map((r) => JSON.stringify(r.reasons))}::jsonb[], ${col((r) => r.ip)}::text[], ${col((r) => r.requestId)}::text[]
+        ${rows.map((r) => JSON.stringify(r.reasons))}::jsonb[], ${col((r) => r.ip)}::text[], ${col((r) => r.requestId)}::text[],
+        ${rows.map((r) => (r.identity ? JSON.stringify(r.identity) : null))}::jsonb[]
       )
       ON CONFLICT ("id") DO NOTHING`;
   }

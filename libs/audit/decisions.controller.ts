@@ -117,6 +117,7 @@ function toWire(d: StoredDecision) {
     reasons: d.reasons,
     ip: d.ip,
     request_id: d.requestId,
+    ...(d.identity ? { identity: d.identity } : {}),
   };
 }
 

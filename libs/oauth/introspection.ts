@@ -125,5 +125,9 @@ function activeBody(claims: AccessTokenClaims): Record<string, unknown> {
     ...(claims.acr ? { acr: claims.acr } : {}),
     ...(Array.isArray(claims.amr) ? { amr: claims.amr } : {}),
     ...(typeof claims.auth_time === 'number' ? { auth_time: claims.auth_time } : {}),
+    // docs/federation.md: who the workload proved to be with its platform token.
+    ...(isRecord(claims.federated_identity) ? { federated_identity: claims.federated_identity } : {}),
   };
 }
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);

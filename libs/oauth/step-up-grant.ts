@@ -48,6 +48,8 @@ export function registerStepUpGrant(provider: Provider, stepUp: Pick<StepUpChall
         tokenEndpoint,
         ip: ctx.ip,
         requestId: requestIdOf(ctx.req),
+        // ProviderHost verified a platform token for this request and handed oidc-provider its own assertion.
+        federated: ctx.req?.tollgate?.federated !== undefined,
       });
     } catch (err) {
       throw asProviderError(err);

@@ -62,6 +62,8 @@ export const WORKLOAD_GRANT_TYPES = [CLIENT_CREDENTIALS_GRANT, STEP_UP_GRANT_TYP
 
 /** RFC 7523 §2.2. */
 export const JWT_BEARER_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
+/** draft-ietf-oauth-spiffe-client-auth §4: a JWT-SVID as the client assertion (docs/federation.md). */
+export const JWT_SPIFFE_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-spiffe';
 /** RFC 7523bis: client assertions are short-lived; one that lives longer is refused (seconds). */
 export const MAX_ASSERTION_LIFETIME = 300;
 

@@ -54,6 +54,7 @@ export class RiskJudge {
       reasons: judgement.reasons,
       ip: ctx.ip,
       requestId: request.requestId,
+      ...(ctx.federated ? { identity: ctx.federated } : {}),
     });
     if (judgement.decision === 'allow') {
       void this.state.learn(ctx).catch((error: unknown) => this.logger.warn({ message: 'risk state not updated', error: (error as Error).message, request_id: request.requestId }));

@@ -4,6 +4,7 @@ import { AuditModule } from '#audit';
 import { CheckModule } from '#check';
 import { ClientsModule } from '#clients';
 import { CONFIG, type TollgateConfig } from '#config';
+import { FederationModule } from '#federation';
 import { HOT_STATE, type HotState } from '#hot-state';
 import { KEY_ENCRYPTION_KEY, KEY_RING, KeysModule, type KeyRing } from '#keys';
 import { OAuthModule } from '#oauth';
@@ -42,7 +43,7 @@ export class AppModule {
   static with(runtime: Runtime): DynamicModule {
     return {
       module: AppModule,
-      imports: [RuntimeModule.of(runtime), ClientsModule, OAuthModule, KeysModule, AuditModule, MetricsModule, RiskModule, CheckModule, StepUpModule],
+      imports: [RuntimeModule.of(runtime), ClientsModule, OAuthModule, KeysModule, AuditModule, MetricsModule, RiskModule, CheckModule, StepUpModule, FederationModule],
       controllers: [HealthController, OpenApiController],
     };
   }
