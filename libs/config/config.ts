@@ -63,6 +63,8 @@ export interface TollgateConfig {
   /** PEM file of extra CAs trusted for outbound https fetches (absolute path), and its certificates. */
   egressCaFile?: string;
   egressCa?: string;
+  /** Admin console (docs/console.md): seconds a console session lasts from sign-in (no renewal). */
+  consoleSessionTtl: number;
 }
 
 export class ConfigError extends Error {
@@ -244,5 +246,6 @@ export function loadConfig(env: Env = process.env): TollgateConfig {
     logLevel: logLevel as TollgateConfig['logLevel'],
     egressAllow: egressAllow(env),
     ...egressCa(env),
+    consoleSessionTtl: integer(env, 'TOLLGATE_CONSOLE_SESSION_TTL', 1800, 60, 43_200),
   };
 }
