@@ -116,4 +116,4 @@ api('GET', '/console/session').then(
     route();
   },
   () => route(),
-);
+).finally(() => performance.mark('tollgate-console-ready'));
