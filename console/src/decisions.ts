@@ -41,6 +41,7 @@ export function decisionsScreen(root: HTMLElement): () => void {
   const rows: Decision[] = [];
   /** Decision ids shown or counted: the history and the live stream overlap for a moment. */
   const seen = new Set<string>();
+  let redrawSoon: ReturnType<typeof setTimeout> | undefined;
 
   const clientInput = h('input', { type: 'text', name: 'client_id', autocomplete: 'off' });
   const decisionSelect = h('select', { name: 'decision' }, h('option', { value: '' }, 'any'), ...OUTCOMES.map((o) => h('option', { value: o }, o)));
@@ -129,6 +130,11 @@ export function decisionsScreen(root: HTMLElement): () => void {
     tbody.prepend(rowOf(d));
     while (tbody.children.length > MAX_ROWS) tbody.lastElementChild?.remove();
     chart.add(d.at, d.decision);
+    // Redrawn soon after a burst, not once per decision.
+    redrawSoon ??= setTimeout(() => {
+      redrawSoon = undefined;
+      chart.draw();
+    }, 200);
   };
 
   const loadHistory = async () => {
@@ -191,10 +197,12 @@ export function decisionsScreen(root: HTMLElement): () => void {
     filters = { client_id: clientInput.value.trim(), decision: decisionSelect.value, reason: reasonInput.value.trim(), route: routeInput.value.trim() };
     void start();
   });
-  const redraw = setInterval(() => chart.draw(), 2000);
+  // The minutes move on even without decisions.
+  const redraw = setInterval(() => chart.draw(), 10_000);
   void start();
   return () => {
     source?.close();
     clearInterval(redraw);
+    clearTimeout(redrawSoon);
   };
 }

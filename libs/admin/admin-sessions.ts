@@ -1,5 +1,4 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { ChallengeStore } from '#hot-state';
 
 /** Nest injection token for AdminSessions. */
 export const ADMIN_SESSIONS = Symbol('AdminSessions');
@@ -18,6 +17,13 @@ export interface AdminSession {
   csrf: string;
   /** Epoch milliseconds. */
   expiresAt: number;
+}
+
+/** Where sessions live: the hot state's challenge store (libs/hot-state), seen from below. */
+export interface SessionStore {
+  put(key: string, value: string, ttlSeconds: number): Promise<void>;
+  get(key: string): Promise<string | null>;
+  take(key: string): Promise<string | null>;
 }
 
 const KEY_PREFIX = 'console-session:';
@@ -41,7 +47,7 @@ export function sameSecret(given: unknown, expected: string): boolean {
  * `lifetimeSeconds`. Bound and expiry: the challenge store's (entries live `lifetimeSeconds`).
  */
 export class AdminSessions {
-  constructor(private readonly store: ChallengeStore, readonly lifetimeSeconds: number) {}
+  constructor(private readonly store: SessionStore, readonly lifetimeSeconds: number) {}
 
   /** A new session: its cookie value (the id, 256 random bits) and what the page may know of it. */
   async open(now = Date.now()): Promise<{ id: string; session: AdminSession }> {
