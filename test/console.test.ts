@@ -166,6 +166,29 @@ describe('console sessions and the decision stream (HTTP)', () => {
     assert.ok(events.every((d) => d.client_id === w.clientId), 'only the filtered client');
   });
 
+  it('GET /admin/clients/{id}/risk-state shows what a real check taught the risk engine; 404 for an unknown client', async () => {
+    const w = await Workload.register(server, { allowed_resources: [`${API}/`] });
+    const token = await w.token();
+    assert.equal((await check(server, gateway, w, token, '/orders/7')).status, 200);
+    let state: any;
+    for (let i = 0; i < 20; i++) {
+      state = (await request(server.url).get(`/admin/clients/${w.clientId}/risk-state`).set('Authorization', server.admin).expect(200)).body;
+      if (state.routes.length) break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.equal(state.client_id, w.clientId);
+    assert.equal(state.learned_calls, 2, JSON.stringify(state)); // the issuance and the call
+    assert.equal(state.learning, true);
+    assert.equal(state.routes.length, 1);
+    assert.match(state.routes[0].value, /^GET \/orders\//);
+    assert.ok(state.networks.some((n: { value: string }) => n.value.startsWith('203.0.113.')), JSON.stringify(state.networks));
+    assert.equal(state.dpop_keys.length, 1);
+    assert.ok(!Number.isNaN(Date.parse(state.dpop_keys[0].last_seen)));
+    assert.equal(state.recent_failures, 0);
+    assert.equal((await request(server.url).get('/admin/clients/tg_nobody/risk-state').set('Authorization', server.admin)).status, 404);
+    assert.equal((await request(server.url).get(`/admin/clients/${w.clientId}/risk-state`)).status, 401);
+  });
+
   it('refuses unknown stream filters by name, and streams to a console session', async () => {
     const bad = await request(server.url).get('/admin/decisions/stream?outcome=deny').set('Authorization', server.admin);
     assert.equal(bad.status, 400);
@@ -321,6 +344,9 @@ describe('the console in a real browser', { skip: !CHROMIUM && 'chromium is not 
   it('suspends the workload from its page, and its next call is refused', async () => {
     await page.locator(`tr[data-client-id="${workloadId}"] a`).click();
     await page.getByRole('heading', { name: hostileName, level: 1 }).waitFor();
+    // What its allowed check taught the risk engine.
+    await page.getByRole('heading', { name: 'Routes (1)' }).waitFor();
+    assert.match((await page.locator('#learned').textContent())!, /GET \/orders\//);
     await page.getByRole('button', { name: 'Suspend' }).click();
     await page.getByText('Suspended: its next call is denied.').waitFor();
     await page.getByRole('button', { name: 'Resume' }).waitFor();

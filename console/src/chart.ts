@@ -20,11 +20,17 @@ export class MinuteChart {
   private readonly figure: HTMLElement;
   private readonly summary: HTMLElement;
   private note = '';
+  private baseline: number | null = null;
 
-  constructor(private readonly minutes = 60) {
+  constructor(private readonly minutes = 60, caption = 'Decisions per minute, last hour') {
     this.figure = h('div', { class: 'chart-canvas' });
     this.summary = h('p', { class: 'chart-summary', 'aria-live': 'polite' });
-    this.element = h('figure', { class: 'chart' }, h('figcaption', {}, 'Decisions per minute, last hour'), this.figure, this.summary);
+    this.element = h('figure', { class: 'chart' }, h('figcaption', {}, caption), this.figure, this.summary);
+  }
+
+  /** A learned rate (per minute) drawn across the chart as a dashed line. */
+  setBaseline(perMinute: number | null): void {
+    this.baseline = perMinute;
   }
 
   add(atIso: string, outcome: string): void {
@@ -58,6 +64,7 @@ export class MinuteChart {
       max = Math.max(max, c.allow + c.step_up + c.deny + c.invalid);
       for (const o of OUTCOMES) totals[o] += c[o];
     }
+    if (this.baseline !== null) max = Math.max(max, Math.ceil(this.baseline));
     const plotW = WIDTH - PAD.left - PAD.right;
     const plotH = HEIGHT - PAD.top - PAD.bottom;
     const barW = plotW / this.minutes;
@@ -85,8 +92,13 @@ export class MinuteChart {
         svg.appendChild(s('rect', { x: x.toFixed(1), y: y.toFixed(1), width: Math.max(barW - 2, 1).toFixed(1), height: bh.toFixed(1), class: `bar bar-${o}` }, s('title', {}, `${time}: ${c[o]} ${o}`)));
       }
     }
+    if (this.baseline !== null && this.baseline > 0) {
+      const y = (PAD.top + plotH - (this.baseline / max) * plotH).toFixed(1);
+      svg.appendChild(s('line', { x1: PAD.left, y1: y, x2: WIDTH - PAD.right, y2: y, class: 'baseline' }, s('title', {}, `learned rate: ${this.baseline.toFixed(1)} per minute`)));
+    }
     this.figure.replaceChildren(svg);
     const legend = h('ul', { class: 'legend' }, ...OUTCOMES.map((o) => h('li', {}, h('span', { class: `swatch swatch-${o}`, 'aria-hidden': 'true' }), `${o}: ${totals[o]}`)));
-    this.summary.replaceChildren(legend, this.note ? h('span', { class: 'hint' }, this.note) : '');
+    const baseline = this.baseline !== null ? h('span', { class: 'hint' }, `Dashed line: learned rate, ${this.baseline.toFixed(1)} allowed calls per minute. `) : '';
+    this.summary.replaceChildren(legend, baseline, this.note ? h('span', { class: 'hint' }, this.note) : '');
   }
 }

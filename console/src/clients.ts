@@ -1,4 +1,5 @@
 import { api, ApiError, query } from './api.js';
+import { MinuteChart } from './chart.js';
 import { badge } from './decisions.js';
 import { field, fill, h, when } from './dom.js';
 
@@ -270,6 +271,8 @@ export function clientScreen(root: HTMLElement, clientId: string): () => void {
       ['Updated', when(client.updated_at)],
     ];
     const authenticators = h('div', {}, 'Loading…');
+    const learned = h('div', { id: 'learned' }, 'Loading…');
+    const rate = new MinuteChart(60, 'This client’s decisions per minute, last hour');
     const policy = h('pre', { class: 'json' }, 'Loading…');
     const recent = h('tbody');
     fill(
@@ -278,6 +281,9 @@ export function clientScreen(root: HTMLElement, clientId: string): () => void {
       actions,
       confirmSlot,
       h('dl', { class: 'facts' }, ...facts.flatMap(([k, v]) => [h('dt', {}, k), h('dd', { class: k === 'Keys' ? 'mono wrap' : '' }, v)])),
+      h('h2', {}, 'What the risk engine has learned'),
+      learned,
+      rate.element,
       h('h2', {}, 'Recent decisions'),
       h('div', { class: 'scroll' }, h('table', { class: 'list' }, h('thead', {}, h('tr', {}, ...['Time', 'Call', 'Outcome', 'Score', 'Reasons'].map((t) => h('th', { scope: 'col' }, t)))), recent)),
       h('h2', {}, 'Effective policy'),
@@ -294,6 +300,20 @@ export function clientScreen(root: HTMLElement, clientId: string): () => void {
             : [h('tr', {}, h('td', { colspan: '5' }, 'No decisions yet.'))]),
         ),
       (e: Error) => fill(recent, h('tr', {}, h('td', { colspan: '5' }, e.message))),
+    );
+    const since = new Date(Date.now() - 3600_000).toISOString();
+    Promise.all([
+      api('GET', `/admin/clients/${encodeURIComponent(clientId)}/risk-state`),
+      api('GET', `/admin/decisions${query({ client_id: clientId, since, limit: 200 })}`),
+    ]).then(
+      ([state, page]: [LearnedState, { decisions: { at: string; decision: string }[]; next_cursor: string | null }]) => {
+        fill(learned, learnedView(state));
+        for (const d of page.decisions) rate.add(d.at, d.decision);
+        rate.setBaseline(state.baseline.call.minutes ? state.baseline.call.per_minute : null);
+        if (page.next_cursor) rate.setNote('(the newest 200 decisions of the hour)');
+        rate.draw();
+      },
+      (e: Error) => fill(learned, e.message),
     );
     api('GET', `/admin/clients/${encodeURIComponent(clientId)}/policy`).then(
       (p: { effective: unknown; policy: unknown }) => (policy.textContent = `${JSON.stringify(p.effective, null, 2)}\n\n${p.policy ? '(the server default merged with this client’s own policy)' : '(the server default: this client has no policy of its own)'}`),
@@ -312,4 +332,55 @@ export function clientScreen(root: HTMLElement, clientId: string): () => void {
   };
   void show();
   return () => undefined;
+}
+
+interface LearnedState {
+  learned_calls: number;
+  learning: boolean;
+  baseline: Record<'call' | 'issuance', { per_minute: number; minutes: number }>;
+  routes: { value: string; last_seen: string }[];
+  networks: { value: string; last_seen: string }[];
+  dpop_keys: { value: string; last_seen: string }[];
+  scope_sets: { value: string; last_seen: string }[];
+  audiences: { value: string; last_seen: string }[];
+  recent_failures: number;
+}
+
+/** The learned state as lists, each member with when it was last seen. */
+function learnedView(state: LearnedState): HTMLElement {
+  const rateText = (b: { per_minute: number; minutes: number }) => (b.minutes ? `${b.per_minute.toFixed(1)} per minute over ${b.minutes} active minutes` : 'not learned yet');
+  const list = (title: string, id: string, items: { value: string; last_seen: string }[]) =>
+    h(
+      'section',
+      { 'aria-labelledby': id },
+      h('h3', { id }, `${title} (${items.length})`),
+      items.length
+        ? h('table', { class: 'list' }, h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, title), h('th', { scope: 'col' }, 'Last seen'))), h('tbody', {}, ...items.map((m) => h('tr', {}, h('td', { class: 'mono wrap' }, m.value), h('td', {}, when(m.last_seen))))))
+        : h('p', { class: 'hint' }, 'None yet.'),
+    );
+  return h(
+    'div',
+    {},
+    h(
+      'dl',
+      { class: 'facts' },
+      h('dt', {}, 'Learned from'),
+      h('dd', {}, `${state.learned_calls} allowed calls and issuances${state.learning ? ' (still learning: “never seen” signals stay quiet)' : ''}`),
+      h('dt', {}, 'Call rate'),
+      h('dd', {}, rateText(state.baseline.call)),
+      h('dt', {}, 'Issuance rate'),
+      h('dd', {}, rateText(state.baseline.issuance)),
+      h('dt', {}, 'Failures, last 5 minutes'),
+      h('dd', {}, String(state.recent_failures)),
+    ),
+    h(
+      'div',
+      { class: 'learned' },
+      list('Routes', 'learned-routes', state.routes),
+      list('Networks', 'learned-networks', state.networks),
+      list('DPoP keys', 'learned-keys', state.dpop_keys),
+      list('Scope sets', 'learned-scopes', state.scope_sets),
+      list('Audiences', 'learned-audiences', state.audiences),
+    ),
+  );
 }
