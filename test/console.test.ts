@@ -203,6 +203,22 @@ describe('console sessions and the decision stream (HTTP)', () => {
   });
 });
 
+describe('shutdown with a decision stream open', () => {
+  it('ends the stream, and the server closes without waiting for it', async () => {
+    const server = await startTollgate();
+    const res = await fetch(`${server.url}/admin/decisions/stream`, { headers: { Authorization: server.admin } });
+    assert.equal(res.status, 200);
+    const body = res.body!.getReader();
+    await body.read(); // the opening comment
+    const closing = server.close().then(() => 'closed');
+    const outcome = await Promise.race([closing, new Promise((resolve) => setTimeout(resolve, 5000, 'still open')).then(String)]);
+    assert.equal(outcome, 'closed', 'the server closed within 5 s');
+    let done = false;
+    for (let i = 0; i < 10 && !done; i++) done = (await body.read()).done;
+    assert.equal(done, true, 'the stream ended');
+  });
+});
+
 describe('console sign-in throttling', () => {
   it('wrong tokens spend the source’s failure budget: 429 with Retry-After past it, even for the right token', async () => {
     const server = await startTollgate({ TOLLGATE_AUTH_FAILURES_PER_SOURCE: '3', TOLLGATE_AUTH_FAILURES_PER_CLIENT: '3' });

@@ -1,4 +1,4 @@
-import { Controller, Get, Header, Inject, Query, Req, Res, ServiceUnavailableException, UseGuards } from '@nestjs/common';
+import { type BeforeApplicationShutdown, Controller, Get, Header, Inject, Query, Req, Res, ServiceUnavailableException, UseGuards } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { ADMIN_SESSIONS, AdminInputError, type AdminSessions, AdminTokenGuard, type FieldProblem, sessionCookie } from '#admin';
 import type { FedDecision } from './decision-feed.js';
@@ -176,7 +176,10 @@ const HEARTBEAT_MS = 10_000;
  */
 @Controller('admin/decisions')
 @UseGuards(AdminTokenGuard)
-export class DecisionsController {
+export class DecisionsController implements BeforeApplicationShutdown {
+  /** Open streams, each by the function that ends it. */
+  private readonly streams = new Set<() => void>();
+
   constructor(
     private readonly log: DecisionLog,
     @Inject(ADMIN_SESSIONS) private readonly sessions: AdminSessions,
@@ -200,6 +203,11 @@ export class DecisionsController {
    * Bounded: MAX_STREAMS at once, and a consumer that leaves more than MAX_BUFFERED unread is
    * disconnected. A stream opened with a console session ends when the session does.
    */
+  /** Streams never end by themselves: they are ended before the HTTP server closes, or it would wait for them. */
+  beforeApplicationShutdown(): void {
+    for (const end of [...this.streams]) end();
+  }
+
   @Get('stream')
   stream(@Query() query: Record<string, unknown>, @Req() req: Request, @Res() res: Response): void {
     const filter = parseStreamQuery(query ?? {});
@@ -220,6 +228,7 @@ export class DecisionsController {
     const end = () => {
       if (ended) return;
       ended = true;
+      this.streams.delete(end);
       unsubscribe();
       clearInterval(heartbeat);
       res.end();
@@ -239,6 +248,7 @@ export class DecisionsController {
       }
     }, HEARTBEAT_MS);
     heartbeat.unref();
+    this.streams.add(end);
     req.on('close', end);
     res.on('error', end);
   }
