@@ -32,6 +32,8 @@ const API_URL = 'https://api.example.test/orders';
 /** The caller's address the bench gateway reports on /check (X-Real-IP; TEST-NET-3, RFC 5737). */
 const CHECK_CLIENT_IP = '203.0.113.10';
 const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
+/** The trusted issuer of the federated issuance phase (static keys: nothing is fetched). */
+const BENCH_PLATFORM_ISSUER = 'https://token.bench.example.test';
 /** Prepared assertions/proofs older than this are re-signed just before sending (server window: 60 s). */
 const MAX_PREPARED_AGE_MS = 40_000;
 
@@ -64,7 +66,7 @@ interface PhaseResult {
 
 type Command =
   | { id: number; cmd: 'setup'; url: string; admin: string; concurrency: number }
-  | { id: number; cmd: 'tokens'; n: number; concurrency: number; batch: number; timed: boolean }
+  | { id: number; cmd: 'tokens'; n: number; concurrency: number; batch: number; timed: boolean; federated?: boolean }
   | { id: number; cmd: 'introspect'; n: number; concurrency: number; batch: number; withProof: boolean; timed: boolean }
   | { id: number; cmd: 'check'; n: number; concurrency: number; batch: number; timed: boolean }
   | { id: number; cmd: 'flood'; n: number; concurrency: number; floodConcurrency: number; floodSource: string }
@@ -98,6 +100,9 @@ async function generator(): Promise<void> {
   let dpopKey: KeyPair;
   let dpopJwk: JWK;
   const tokens: string[] = [];
+  // docs/federation.md: a workload with no registered key, authenticating with a GitHub-style platform token.
+  let federatedClientId = '';
+  let platformKey: KeyPair;
 
   /** A form POST when `body` is given, else a bodyless request (a gateway's GET /check). */
   function send(method: string, path: string, headers: Record<string, string>, body?: string): Promise<{ status: number; body: string }> {
@@ -178,6 +183,28 @@ async function generator(): Promise<void> {
     const body = new URLSearchParams({
       grant_type: 'client_credentials',
       client_id: clientId,
+      client_assertion_type: ASSERTION_TYPE,
+      client_assertion: a,
+      scope: 'orders:read',
+    }).toString();
+    return { made: Date.now(), headers: { dpop: p }, body };
+  }
+
+  /** A platform token as a trusted issuer would sign it (single-use jti), sent as the client assertion. */
+  async function federatedTokenItem(): Promise<Prepared> {
+    const now = Math.floor(Date.now() / 1000);
+    const platformToken = new SignJWT({ jti: randomUUID(), repository: 'bench-org/bench', ref: 'refs/heads/main' })
+      .setProtectedHeader({ alg: 'ES256', kid: 'platform-1', typ: 'JWT' })
+      .setIssuer(BENCH_PLATFORM_ISSUER)
+      .setSubject('repo:bench-org/bench:environment:prod')
+      .setAudience(url)
+      .setIssuedAt(now)
+      .setExpirationTime(now + 300)
+      .sign(platformKey.privateKey);
+    const [a, p] = await Promise.all([platformToken, proof('POST', tokenUrl())]);
+    const body = new URLSearchParams({
+      grant_type: 'client_credentials',
+      client_id: federatedClientId,
       client_assertion_type: ASSERTION_TYPE,
       client_assertion: a,
       scope: 'orders:read',
@@ -302,6 +329,32 @@ async function generator(): Promise<void> {
       allowed_resources: [RESOURCE],
     });
     clientId = workload.client_id!;
+    // A trusted issuer with static keys (no fetch in the measured path once cached either way) and a federated workload.
+    platformKey = await generateKeyPair('ES256', { extractable: true });
+    const issuerRes = await fetch(`${url}/admin/trusted-issuers`, {
+      method: 'POST',
+      headers: { authorization: admin, 'content-type': 'application/json' },
+      body: JSON.stringify({ kind: 'oidc', issuer: BENCH_PLATFORM_ISSUER, jwks: { keys: [{ ...(await exportJWK(platformKey.publicKey)), kid: 'platform-1', alg: 'ES256', use: 'sig' }] } }),
+    });
+    // A second server in the same database (the durability phase) finds the issuer already there.
+    if (issuerRes.status !== 201 && issuerRes.status !== 400) throw new Error(`trusted issuer registration failed: ${issuerRes.status}`);
+    if (issuerRes.status === 400) {
+      const list = (await (await fetch(`${url}/admin/trusted-issuers`, { headers: { authorization: admin } })).json()) as { trusted_issuers: { id: string; issuer: string }[] };
+      const existing = list.trusted_issuers.find((t) => t.issuer === BENCH_PLATFORM_ISSUER);
+      if (!existing) throw new Error('trusted issuer registration failed');
+      await fetch(`${url}/admin/trusted-issuers/${existing.id}`, {
+        method: 'PATCH',
+        headers: { authorization: admin, 'content-type': 'application/json' },
+        body: JSON.stringify({ jwks: { keys: [{ ...(await exportJWK(platformKey.publicKey)), kid: 'platform-1', alg: 'ES256', use: 'sig' }] } }),
+      });
+    }
+    const federatedWorkload = await register({
+      client_name: 'bench federated workload',
+      federated_identities: [{ issuer: BENCH_PLATFORM_ISSUER, subject: 'repo:bench-org/bench:environment:prod', claims: { ref: 'refs/heads/main' }, max_lifetime: 600 }],
+      scope: 'orders:read orders:write',
+      allowed_resources: [RESOURCE],
+    });
+    federatedClientId = federatedWorkload.client_id!;
     const gateway = await register({ client_name: 'bench gateway', roles: ['gateway'], token_endpoint_auth_method: 'client_secret_basic' });
     const form = (s: string) => encodeURIComponent(s);
     gatewayAuth = `Basic ${Buffer.from(`${form(gateway.client_id!)}:${form(gateway.client_secret!)}`).toString('base64')}`;
@@ -473,7 +526,7 @@ async function generator(): Promise<void> {
       if (message.cmd === 'setup') {
         result = await setup(message.url, message.admin, message.concurrency);
       } else if (message.cmd === 'tokens') {
-        result = await runPhase(message.n, message.concurrency, message.batch, message.timed, () => tokenItem(), '/oauth/token', tokenOk);
+        result = await runPhase(message.n, message.concurrency, message.batch, message.timed, () => (message.federated ? federatedTokenItem() : tokenItem()), '/oauth/token', tokenOk);
       } else if (message.cmd === 'flood') {
         const r = await flood(message.n, message.concurrency, message.floodConcurrency, message.floodSource);
         port.postMessage({ type: 'result', id: message.id, result: r } satisfies WorkerMessage, [r.good.latencies.buffer as ArrayBuffer]);
@@ -1039,6 +1092,15 @@ async function main(): Promise<void> {
     const tokenResult = await call<PhaseResult>({ cmd: 'tokens', n: tokensN, concurrency, batch, timed: true });
     await profiler.stop('token_issuance');
     const tokenStats = summarize(tokenResult);
+    console.log(`federated token issuance (a platform token as the client assertion, docs/federation.md): ${tokensN} requests`);
+    if (warmup > 0) {
+      const wf = await call<PhaseResult>({ cmd: 'tokens', n: warmup, concurrency, batch, timed: false, federated: true });
+      if (wf.errors) console.log(`warm-up error (federated): ${wf.firstError}`);
+    }
+    await profiler.start();
+    const federatedResult = await call<PhaseResult>({ cmd: 'tokens', n: tokensN, concurrency, batch, timed: true, federated: true });
+    await profiler.stop('federated_token_issuance');
+    const federatedStats = summarize(federatedResult);
     const plainN = Math.ceil(introspectionsN / 2);
     const proofN = introspectionsN - plainN;
     console.log(`introspection: ${plainN} plain + ${proofN} with DPoP proof, ${concurrency} in flight`);
@@ -1098,6 +1160,8 @@ async function main(): Promise<void> {
     const S = crypto.best_sign;
     const floors = {
       token_issuance: { mix: '2 verify + 1 sign', per_second: round(1 / (2 / V + 1 / S)) },
+      // Platform token, hand-over assertion (signed and verified), DPoP proof, access token.
+      federated_token_issuance: { mix: '3 verify + 2 sign', per_second: round(1 / (3 / V + 2 / S)) },
       introspection_plain: { mix: '1 verify', per_second: round(V) },
       introspection_with_proof: { mix: '2 verify', per_second: round(V / 2) },
       check: { mix: '2 verify', per_second: round(V / 2) },
@@ -1109,6 +1173,7 @@ async function main(): Promise<void> {
     });
     const phases = {
       token_issuance: withFloor(tokenStats, floors.token_issuance.per_second),
+      federated_token_issuance: withFloor(federatedStats, floors.federated_token_issuance.per_second),
       introspection_plain: withFloor(plainStats, floors.introspection_plain.per_second),
       introspection_with_proof: withFloor(proofStats, floors.introspection_with_proof.per_second),
       check: withFloor(checkStats, floors.check.per_second),
@@ -1168,6 +1233,7 @@ async function main(): Promise<void> {
         `${name.padEnd(28)}${pad(s.requests, 9)}${pad(s.errors, 7)}${pad(s.requests_per_second.toFixed(0), 9)}${pad(s.latency_ms.p50.toFixed(2), 9)}${pad(s.latency_ms.p99.toFixed(2), 9)}${pad(s.floor_per_second!.toFixed(0), 9)}${pad(`${s.percent_of_floor!.toFixed(1)}%`, 9)}${pad(inProcess ? `${Math.round(s.server_event_loop_busy * 100)}%` : 'n/a', 9)}${pad(s.server_thread_on_cpu === null || !inProcess ? 'n/a' : `${Math.round(s.server_thread_on_cpu * 100)}%`, 8)}${pad(inProcess ? s.server_event_loop_delay_ms.max.toFixed(0) : 'n/a', 8)}${pad(s.process_cpu_cores.toFixed(2), 6)}${pad(s.other_processes_cpu_cores === null ? 'n/a' : s.other_processes_cpu_cores.toFixed(2), 7)}${pad(s.server_cores_per_1000_per_second === null ? 'n/a' : s.server_cores_per_1000_per_second.toFixed(3), 8)}`,
       );
     row('token issuance (DPoP)', phases.token_issuance);
+    row('  federated (platform token)', phases.federated_token_issuance);
     row('introspection, plain', phases.introspection_plain);
     row('introspection + DPoP proof', phases.introspection_with_proof);
     row('gateway check (allow)', phases.check);

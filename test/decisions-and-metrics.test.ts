@@ -94,6 +94,7 @@ describe('decision log (GET /admin/decisions) and metrics (GET /metrics)', () =>
       score: 55,
       reasons: [{ code: 'new_network', score: 30, detail: '198.51.100.0/24' }, { code: 'new_dpop_key', score: 25 }],
       ip: '198.51.100.23',
+      requestId: 'req-e2e-1',
     });
     const res = await decisions({ client_id: `${run}-now` }).expect(200);
     assert.equal(res.headers['cache-control'], 'no-store');
@@ -110,6 +111,7 @@ describe('decision log (GET /admin/decisions) and metrics (GET /metrics)', () =>
           score: 55,
           reasons: [{ code: 'new_network', score: 30, detail: '198.51.100.0/24' }, { code: 'new_dpop_key', score: 25 }],
           ip: '198.51.100.23',
+          request_id: 'req-e2e-1',
         },
       ],
       next_cursor: null,

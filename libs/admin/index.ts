@@ -10,3 +10,4 @@ export {
   sessionCookie,
 } from './admin-sessions.js';
 export { adminValidationPipe, AdminInputError, type FieldProblem } from './validation.js';
+export { OpenApiController } from './openapi.controller.js';

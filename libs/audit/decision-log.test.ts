@@ -131,7 +131,8 @@ describe('DecisionLog', () => {
   it('flush() writes everything recorded before it, with every field', async () => {
     const h = harness({ flushIntervalMs: 60_000 });
     const at = new Date('2026-11-23T21:00:00.123Z');
-    h.log.record(h.entry({ at, kind: 'issuance', decision: 'step_up', score: 41.6, reasons: [{ code: 'new_network', score: 25, detail: '198.51.100.0/24' }, { code: 'unusual_scope', score: 16.6 }] }));
+    const identity = { issuer: 'https://token.actions.githubusercontent.com', subject: 'repo:octo-org/app:environment:prod', claims: { ref: 'refs/heads/main' } };
+    h.log.record(h.entry({ at, kind: 'issuance', decision: 'step_up', score: 41.6, reasons: [{ code: 'new_network', score: 25, detail: '198.51.100.0/24' }, { code: 'unusual_scope', score: 16.6 }], identity, requestId: 'req-7f3a' }));
     for (let i = 0; i < 6; i++) h.log.record(h.entry());
     await h.log.flush();
     assert.equal(await h.stored(), 7);
@@ -149,8 +150,12 @@ describe('DecisionLog', () => {
         score: 42,
         reasons: [{ code: 'new_network', score: 25, detail: '198.51.100.0/24' }, { code: 'unusual_scope', score: 16.6 }],
         ip: '203.0.113.7',
+        requestId: 'req-7f3a',
+        identity: { issuer: 'https://token.actions.githubusercontent.com', subject: 'repo:octo-org/app:environment:prod', claims: { ref: 'refs/heads/main' } },
       },
     );
+    const other = await db.prisma.decision.findUniqueOrThrow({ where: { id: `${h.clientId}-2` } });
+    assert.equal(other.identity, null);
   });
 
   it('keeps only the documented fields (nothing else a caller attaches is stored)', async () => {

@@ -31,6 +31,16 @@ export interface DecisionEntry {
   score: number;
   reasons: DecisionReason[];
   ip?: string;
+  /** The request it was made under (X-Request-Id, docs/operations.md). */
+  requestId?: string;
+  /** docs/federation.md: the platform identity the workload authenticated with (issuer, subject, the claims its rule named). */
+  identity?: DecisionIdentity;
+}
+
+export interface DecisionIdentity {
+  issuer: string;
+  subject: string;
+  claims?: Record<string, string>;
 }
 
 export interface DecisionLogOptions {
@@ -103,7 +113,7 @@ export interface DecisionFilter {
 
 export type StoredDecision = Prisma.DecisionModel;
 
-type Row = Prisma.DecisionCreateManyInput & { at: Date; reasons: DecisionReason[] };
+type Row = Omit<Prisma.DecisionCreateManyInput, 'identity'> & { at: Date; reasons: DecisionReason[]; identity: DecisionIdentity | null };
 
 /** A queued entry. */
 interface Pending {
@@ -121,7 +131,7 @@ const MAX_REASONS = 32;
 const REFUSALS_BEFORE_ISOLATION = 3;
 // Longest kept length per field: a path or a detail can come from a request, and the queue's
 // bound is in entries, so each entry's size is bounded here.
-const MAX_LENGTH = { clientId: 200, method: 16, route: 1024, ip: 64, code: 64, detail: 512 } as const;
+const MAX_LENGTH = { clientId: 200, method: 16, route: 1024, ip: 64, requestId: 128, code: 64, detail: 512 } as const;
 
 /**
  * What PostgreSQL refuses must never reach a batch (one bad row would fail all 500 on every
@@ -146,7 +156,7 @@ function toRow(entry: DecisionEntry): Row {
   if (!DECISION_OUTCOMES.includes(entry.decision)) fail(`decision must be one of ${DECISION_OUTCOMES.join(', ')}`);
   if (typeof entry.score !== 'number' || !Number.isFinite(entry.score)) fail('score must be a finite number');
   if (!Array.isArray(entry.reasons)) fail('reasons must be an array');
-  const optional = (name: 'clientId' | 'method' | 'route' | 'ip') => {
+  const optional = (name: 'clientId' | 'method' | 'route' | 'ip' | 'requestId') => {
     const value = entry[name];
     if (value !== undefined && value !== null && typeof value !== 'string') fail(`${name} must be a string`);
     return typeof value === 'string' ? storable(value, MAX_LENGTH[name]) : null;
@@ -169,6 +179,23 @@ function toRow(entry: DecisionEntry): Row {
     score: Math.max(-INT4, Math.min(INT4, Math.round(entry.score))),
     reasons,
     ip: optional('ip'),
+    requestId: optional('requestId'),
+    identity: identityOf(entry.identity, fail),
+  };
+}
+
+/** The identity as stored: strings only, bounded like the other fields; at most 20 claims. */
+function identityOf(identity: DecisionIdentity | undefined, fail: (what: string) => never): DecisionIdentity | null {
+  if (identity === undefined || identity === null) return null;
+  if (typeof identity.issuer !== 'string' || typeof identity.subject !== 'string') fail('identity needs an issuer and a subject');
+  const claims = Object.entries(identity.claims ?? {})
+    .slice(0, 20)
+    .filter(([, value]) => typeof value === 'string')
+    .map(([path, value]) => [storable(path, MAX_LENGTH.code), storable(value, MAX_LENGTH.detail)]);
+  return {
+    issuer: storable(identity.issuer, MAX_LENGTH.detail),
+    subject: storable(identity.subject, MAX_LENGTH.detail),
+    ...(claims.length ? { claims: Object.fromEntries(claims) } : {}),
   };
 }
 
@@ -351,12 +378,13 @@ export class DecisionLog implements OnApplicationShutdown {
   private insertRows(rows: Row[]): Promise<number> {
     const col = (pick: (r: Row) => string | null | undefined) => rows.map((r) => pick(r) ?? null);
     return this.db.prisma.$executeRaw`
-      INSERT INTO "decisions" ("id", "at", "kind", "client_id", "method", "route", "decision", "score", "reasons", "ip")
+      INSERT INTO "decisions" ("id", "at", "kind", "client_id", "method", "route", "decision", "score", "reasons", "ip", "request_id", "identity")
       SELECT * FROM unnest(
         ${col((r) => r.id)}::text[], ${rows.map((r) => r.at.toISOString())}::timestamptz[], ${col((r) => r.kind)}::text[],
         ${col((r) => r.clientId)}::text[], ${col((r) => r.method)}::text[], ${col((r) => r.route)}::text[],
         ${col((r) => r.decision)}::text[], ${rows.map((r) => r.score)}::int4[],
-        ${rows.map((r) => JSON.stringify(r.reasons))}::jsonb[], ${col((r) => r.ip)}::text[]
+        ${rows.map((r) => JSON.stringify(r.reasons))}::jsonb[], ${col((r) => r.ip)}::text[], ${col((r) => r.requestId)}::text[],
+        ${rows.map((r) => (r.identity ? JSON.stringify(r.identity) : null))}::jsonb[]
       )
       ON CONFLICT ("id") DO NOTHING`;
   }

@@ -119,6 +119,8 @@ export function toWire(d: FedDecision) {
     score: d.score,
     reasons: d.reasons,
     ip: d.ip,
+    request_id: d.requestId,
+    ...(d.identity ? { identity: d.identity } : {}),
   };
 }
 

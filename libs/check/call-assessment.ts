@@ -13,6 +13,7 @@ import {
   verifyDpopProof,
 } from '#credentials';
 import { HOT_STATE, type HotState } from '#hot-state';
+import { ResourceCatalog } from '#clients';
 import { ACR, type Acr, CLIENT_SIGNING_ALGS } from '#protocol';
 import { normalizePath, type RiskContext, RiskJudge } from '#risk';
 import { audienceCovers } from './audience.js';
@@ -49,6 +50,10 @@ export interface CallInput {
   proof?: string | string[];
   /** The token when the caller already verified it (introspection). */
   verdict?: TokenVerdict & { active: true };
+  /** The client the caller says presents the token (AuthZEN `subject.id`): another client's token is refused. */
+  expectedClientId?: string;
+  /** The request being handled (X-Request-Id), kept with the decision. */
+  requestId?: string;
 }
 
 export type Outcome = 'allow' | 'step_up' | 'deny' | 'invalid';
@@ -84,9 +89,12 @@ export class CallAssessment {
     private readonly tokens: AccessTokenVerifier,
     private readonly judge: RiskJudge,
     private readonly decisions: DecisionLog,
+    private readonly resources: ResourceCatalog,
   ) {}
 
   async assess(input: CallInput): Promise<Assessment> {
+    // RFC 9728 §5.1: every 401 names the metadata of the protected resource the call was for.
+    const resourceMetadata = () => this.resources.metadataUrlFor(input.url);
     const invalid = async (error: string | undefined, description: string, code: string, clientId?: string, extra: Record<string, string> = {}): Promise<Assessment> => {
       const result: Assessment = {
         status: 401,
@@ -94,7 +102,7 @@ export class CallAssessment {
         decisionId: randomUUID(),
         score: 0,
         reasons: [{ code, score: 0 }],
-        headers: { 'WWW-Authenticate': dpopChallenge(error ? { error, error_description: description } : {}), ...extra },
+        headers: { 'WWW-Authenticate': dpopChallenge({ ...(error ? { error, error_description: description } : {}), resource_metadata: resourceMetadata() }), ...extra },
         clientId,
         error,
         errorDescription: description,
@@ -115,6 +123,9 @@ export class CallAssessment {
     const verdict = input.verdict ?? (await this.tokens.verify(presented.token));
     if (!verdict.active) return invalid('invalid_token', 'the access token is not active', `token_${verdict.reason}`);
     const { claims, client } = verdict;
+    if (input.expectedClientId !== undefined && input.expectedClientId !== client.clientId) {
+      return invalid('invalid_token', 'the access token was not issued to the subject', 'subject_mismatch', client.clientId);
+    }
     const jkt = claims.cnf?.jkt;
     if (jkt && presented.scheme !== 'dpop') return invalid('invalid_token', 'a DPoP-bound token must be sent with the DPoP scheme', 'token_scheme', client.clientId);
     if (!audienceCovers(claims.aud, input.url)) {
@@ -177,7 +188,7 @@ export class CallAssessment {
       dpopJkt: jkt,
       token: { jti: claims.jti!, iat: claims.iat!, exp: claims.exp, authTime: claims.auth_time as number | undefined, acr },
     };
-    const decision = await this.judge.judge(ctx, { kind: input.kind, method: input.method, route: path });
+    const decision = await this.judge.judge(ctx, { kind: input.kind, method: input.method, route: path, requestId: input.requestId });
     const decisionId = decision.decisionId;
     const reasons = decision.reasons.map((r) => ({ code: r.code, score: r.score, ...(r.detail ? { detail: r.detail } : {}) }));
 
@@ -213,7 +224,7 @@ export class CallAssessment {
         error: 'insufficient_user_authentication',
         errorDescription: description,
         headers: {
-          'WWW-Authenticate': dpopChallenge({ error: 'insufficient_user_authentication', error_description: description, acr_values: decision.acr, max_age: decision.maxAge }),
+          'WWW-Authenticate': dpopChallenge({ error: 'insufficient_user_authentication', error_description: description, acr_values: decision.acr, max_age: decision.maxAge, resource_metadata: resourceMetadata() }),
           'DPoP-Nonce': this.nonces.issue(),
           'X-Tollgate-Decision-Id': decisionId,
         },
@@ -250,6 +261,7 @@ export class CallAssessment {
       score: result.score,
       reasons: result.reasons,
       ip: input.ip,
+      requestId: input.requestId,
     });
   }
 }

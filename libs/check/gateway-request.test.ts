@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { clientIp, GatewayRequestError, originalCall } from './gateway-request.js';
+import { clientIp, describedCall, GatewayRequestError, originalCall } from './gateway-request.js';
 
 describe('the original call, as each gateway family describes it', () => {
   it('NGINX auth_request with X-Original-URL keeps the raw target for route matching', () => {
@@ -80,5 +80,23 @@ describe('the caller address', () => {
     assert.equal(clientIp({ 'x-real-ip': '203.0.113.9', 'x-forwarded-for': '1.1.1.1' }), '203.0.113.9');
     assert.equal(clientIp({ 'x-forwarded-for': '6.6.6.6, 198.51.100.7' }), '198.51.100.7');
     assert.equal(clientIp({}), undefined);
+  });
+});
+
+describe('the original call as Envoy ext_authz over gRPC describes it (attributes.request.http)', () => {
+  it('builds the URL from scheme, host and path (query included), keeping the raw target', () => {
+    const call = describedCall({ method: 'post', scheme: 'https', host: 'api.example.test:8443', path: '/a/../admin?x=1', ip: '203.0.113.9' }, 'http');
+    assert.equal(call.family, 'envoy_grpc');
+    assert.equal(call.method, 'POST');
+    assert.equal(call.url.href, 'https://api.example.test:8443/admin?x=1');
+    assert.equal(call.target, '/a/../admin?x=1');
+    assert.equal(call.ip, '203.0.113.9');
+    assert.equal(describedCall({ method: 'GET', host: 'h', path: '/' }, 'https').url.protocol, 'https:', 'the default scheme');
+  });
+
+  it('refuses a call it cannot describe', () => {
+    for (const parts of [{ method: '', host: 'h', path: '/' }, { method: 'GET', path: '/' }, { method: 'GET', host: 'h', path: 'x' }, { method: 'GET', host: 'h', path: '/', scheme: 'ftp' }]) {
+      assert.throws(() => describedCall(parts, 'https'), GatewayRequestError, JSON.stringify(parts));
+    }
   });
 });

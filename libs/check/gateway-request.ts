@@ -9,7 +9,7 @@
  * when they disagree: a stock config sets only one, so the client may have supplied the other.
  */
 export interface OriginalCall {
-  family: 'nginx' | 'forward_auth' | 'envoy';
+  family: 'nginx' | 'forward_auth' | 'envoy' | 'envoy_grpc';
   method: string;
   /** Absolute URL as the client called it, parsed once (the DPoP htu is checked against it). */
   url: URL;
@@ -103,8 +103,23 @@ export function originalCall(method: string, path: string, headers: Headers, sch
   throw new GatewayRequestError('the original request is not described (X-Original-*, X-Forwarded-* or /check/<path>)');
 }
 
+/**
+ * Envoy ext_authz over gRPC: `attributes.request.http` carries the call in parts (method, scheme,
+ * host, and `path` as the request target, query included) and `attributes.source` the caller's
+ * address. No headers to choose between, so nothing a client can smuggle in beside them.
+ */
+export function describedCall(parts: { method: string; scheme?: string; host?: string; path?: string; ip?: string }, scheme: string): OriginalCall {
+  const method = parts.method.toUpperCase();
+  if (!METHOD.test(method)) throw new GatewayRequestError('attributes.request.http.method is required');
+  if (!parts.host) throw new GatewayRequestError('attributes.request.http.host is required');
+  const target = parts.path ?? '';
+  if (!target.startsWith('/')) throw new GatewayRequestError('attributes.request.http.path must be a path');
+  const url = absolute(`${parts.scheme || scheme}://${parts.host}${target}`, 'the original URL');
+  return { family: 'envoy_grpc', method, url, target, ip: parts.ip || undefined };
+}
+
 /** The path and query exactly as sent inside a full URL (URL parsing would resolve dot segments). */
-function rawTarget(url: string): string {
+export function rawTarget(url: string): string {
   const afterScheme = url.indexOf('//');
   const slash = url.indexOf('/', afterScheme + 2);
   return slash === -1 ? '/' : url.slice(slash).split('#')[0]!;

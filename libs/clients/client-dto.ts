@@ -41,6 +41,13 @@ export class CreateClientDto {
   @IsOptional() @IsString() @MaxLength(2000)
   jwks_uri?: string;
 
+  /**
+   * Tollgate extension (docs/federation.md): who may authenticate as this client with a platform
+   * token; checked member by member by federatedIdentityProblems. `null` or [] removes them.
+   */
+  @IsOptional() @IsArray()
+  federated_identities?: Record<string, unknown>[];
+
   /** Space-separated scope values (RFC 7591 §2). */
   @OptionalNotNull() @IsString() @MaxLength(4000)
   scope?: string;

@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { JWK } from 'jose';
 import { CONFIG, type TollgateConfig } from '#config';
-import { type EgressPolicy, EgressRefused, fetchJson, JWKS_FETCH_LIMITS, SingleFlight } from '#egress';
+import { type EgressPolicy, EgressRefused, FetchedKeySets, fetchJson, JWKS_FETCH_LIMITS, KeySetUnavailable } from '#egress';
 import { checkClientJwks, publicJwks } from './client-keys.js';
 import type { ClientRecord } from './client-record.js';
 
@@ -14,20 +14,12 @@ export class ClientKeysUnavailable extends Error {
   }
 }
 
-/** A good key set is used this long before it is fetched again. */
-const KEYS_TTL_MS = 300_000;
-/** A refused fetch (unreachable, too big, keys the rules refuse) is not retried for this long. */
-const REFUSAL_TTL_MS = 30_000;
-/** An assertion naming a kid the set lacks refetches it (a key rotation), at most this often per client. */
-const REFRESH_COOLDOWN_MS = 10_000;
-const MAX_CACHED = 10_000;
-
-interface Cached {
-  keys?: { keys: JWK[] };
-  refusal?: ClientKeysUnavailable;
-  fetchedAt: number;
-  expires: number;
-}
+/**
+ * A good key set is used 300 s before it is fetched again; a refused fetch (unreachable, too big,
+ * keys the rules refuse) is not retried for 30 s and replaces the set; an assertion naming a kid
+ * the set lacks refetches it (a key rotation), at most every 10 s per client.
+ */
+const REFRESH = Object.freeze({ freshMs: 300_000, retryMs: 30_000, kidCooldownMs: 10_000, keepGoodMs: 0 });
 
 /**
  * A client's verification keys, for every endpoint that checks its assertions — oidc-provider's
@@ -37,16 +29,13 @@ interface Cached {
  * the rules registered keys pass (checkClientJwks: RSA `e` and size, Ed25519 small-order points,
  * curves, no private members, `alg`).
  *
- * Owner of the cache of fetched sets: this class. Bound: MAX_CACHED sets (oldest dropped). TTL:
- * KEYS_TTL_MS for a good set, REFUSAL_TTL_MS for a refused one, so a bad `jwks_uri` costs one fetch
- * per 30 s however many requests name the client. Invalidation: keyed by the client's version (an
- * admin change applies at once); an unknown `kid` refetches at most every REFRESH_COOLDOWN_MS. At
- * most one fetch in flight per URL.
+ * The cache of fetched sets is libs/egress' FetchedKeySets (owner: this class; bound 10,000 sets;
+ * TTLs above), keyed by the client's version so that an admin change applies at once; a bad
+ * `jwks_uri` costs one fetch per 30 s however many requests name the client.
  */
 @Injectable()
 export class ClientKeySets {
-  private readonly cache = new Map<string, Cached>();
-  private readonly inFlight = new SingleFlight<Cached>();
+  private readonly sets = new FetchedKeySets<{ keys: JWK[] }>(REFRESH);
   private readonly policy: EgressPolicy;
   private readonly logger = new Logger('client-keys');
 
@@ -59,47 +48,54 @@ export class ClientKeySets {
     if (client.jwks) return client.jwks;
     const uri = client.jwksUri;
     if (!uri) throw new ClientKeysUnavailable('no_keys', 'the client has no keys');
-    const key = `${client.clientId}@${client.version}`;
-    const now = Date.now();
-    let entry = this.cache.get(key);
-    const stale = !entry || entry.expires <= now;
-    const lacksKid = want.kid !== undefined && entry?.keys !== undefined && !entry.keys.keys.some((k) => k.kid === want.kid);
-    if (stale || (lacksKid && now - entry!.fetchedAt >= REFRESH_COOLDOWN_MS)) {
-      entry = await this.inFlight.run(`${key} ${uri}`, () => this.fetch(client.clientId, uri));
-      this.remember(key, entry);
+    try {
+      return await this.sets.get(`${client.clientId}@${client.version} ${uri}`, () => this.fetch(client.clientId, uri), want);
+    } catch (error) {
+      throw error instanceof KeySetUnavailable ? error.cause : error;
     }
-    if (entry!.refusal) throw entry!.refusal;
-    return entry!.keys!;
   }
 
-  private async fetch(clientId: string, uri: string): Promise<Cached> {
-    const fetchedAt = Date.now();
+  private async fetch(clientId: string, uri: string): Promise<{ keys: JWK[] }> {
     try {
-      const body = await fetchJson(uri, JWKS_FETCH_LIMITS, this.policy);
-      const problems = await checkClientJwks(body);
-      if (problems.length) {
-        const first = problems[0]!;
-        throw new ClientKeysUnavailable('key_rules', `the key set breaks the key rules (${first.field}: ${first.message})`);
-      }
-      return { keys: publicJwks(body as { keys: JWK[] }), fetchedAt, expires: fetchedAt + KEYS_TTL_MS };
+      return await fetchCheckedJwks(uri, this.policy);
     } catch (error) {
       const refusal =
-        error instanceof ClientKeysUnavailable
-          ? error
+        error instanceof JwksBreaksKeyRules
+          ? new ClientKeysUnavailable('key_rules', error.message)
           : error instanceof EgressRefused
             ? new ClientKeysUnavailable(error.reason, error.message)
             : new ClientKeysUnavailable('fetch', 'the key set could not be fetched');
       // Once per refusal period per client: what was refused and why (never the response body).
       this.logger.warn({ message: 'client jwks_uri refused', client_id: clientId, host: hostOf(uri), reason: refusal.reason, detail: refusal.message });
-      return { refusal, fetchedAt, expires: fetchedAt + REFUSAL_TTL_MS };
+      throw refusal;
     }
   }
+}
 
-  private remember(key: string, entry: Cached): void {
-    this.cache.delete(key);
-    if (this.cache.size >= MAX_CACHED) this.cache.delete(this.cache.keys().next().value!);
-    this.cache.set(key, entry);
+/** A fetched key set that the key rules refuse (the first problem named). */
+export class JwksBreaksKeyRules extends Error {
+  override readonly name = 'JwksBreaksKeyRules';
+}
+
+/**
+ * GET a JWK Set (RFC 7517 §5) through the egress guard and hold it to the client key rules:
+ * public keys only, as registered keys (client keys, trusted issuers' keys). Rejects with
+ * EgressRefused or JwksBreaksKeyRules. `select` picks the keys meant for verification first (a
+ * SPIFFE bundle's `jwt-svid` keys); `use` values other than `sig` are allowed when `uses` names them.
+ */
+export async function fetchCheckedJwks(
+  uri: string,
+  policy: EgressPolicy,
+  options: { uses?: readonly string[]; select?: (body: unknown) => unknown } = {},
+): Promise<{ keys: JWK[] }> {
+  const fetched = await fetchJson(uri, JWKS_FETCH_LIMITS, policy);
+  const body = options.select ? options.select(fetched) : fetched;
+  const problems = await checkClientJwks(body, options);
+  if (problems.length) {
+    const first = problems[0]!;
+    throw new JwksBreaksKeyRules(`the key set breaks the key rules (${first.field}: ${first.message})`);
   }
+  return publicJwks(body as { keys: JWK[] });
 }
 
 const hostOf = (uri: string) => URL.parse(uri)?.host ?? 'unparsable';

@@ -221,6 +221,7 @@ function checkOptionalMembers(
   path: string,
   shape: KeyShape | undefined,
   problems: KeyProblem[],
+  uses: readonly string[] = ['sig'],
 ): void {
   const alg = own(key, 'alg');
   if (alg !== undefined) {
@@ -235,8 +236,8 @@ function checkOptionalMembers(
   }
 
   const use = own(key, 'use');
-  if (use !== undefined && use !== 'sig') {
-    problems.push({ field: `${path}.use`, message: 'use must be "sig" when present' });
+  if (use !== undefined && !uses.includes(use as string)) {
+    problems.push({ field: `${path}.use`, message: `use must be ${uses.map((u) => `"${u}"`).join(' or ')} when present` });
   }
 
   // Not strictly required by RFC 7591, but jose refuses at verification time a key whose key_ops
@@ -278,9 +279,10 @@ function keyMaterial(key: Record<string, unknown>, shape: KeyShape): JWK {
  * found, each naming the offending member. Async because every structurally valid key is also
  * imported with jose `importJWK` (which catches e.g. EC points that are not on the curve).
  *
- * Never rejects: malformed input is reported as problems.
+ * Never rejects: malformed input is reported as problems. `options.uses`: the `use` values
+ * allowed (default `sig`; a SPIFFE bundle's keys say `jwt-svid`, SPIFFE Trust Domain and Bundle §4.2.1).
  */
-export async function checkClientJwks(jwks: unknown): Promise<KeyProblem[]> {
+export async function checkClientJwks(jwks: unknown, options: { uses?: readonly string[] } = {}): Promise<KeyProblem[]> {
   const problems: KeyProblem[] = [];
   if (!isRecord(jwks)) {
     return [{ field: 'jwks', message: 'jwks must be a JWK Set object' }];
@@ -314,7 +316,7 @@ export async function checkClientJwks(jwks: unknown): Promise<KeyProblem[]> {
       }
     }
     const shape = checkKeyMaterial(key, path, keyProblems);
-    checkOptionalMembers(key, path, shape, keyProblems);
+    checkOptionalMembers(key, path, shape, keyProblems, options.uses);
 
     const kid = own(key, 'kid');
     if (typeof kid === 'string' && kid.length > 0) {

@@ -1,5 +1,6 @@
 import type { JWK } from 'jose';
 import { WORKLOAD_GRANT_TYPES } from '#protocol';
+import type { FederatedIdentity } from './federated-identities.js';
 
 export type ClientRole = 'workload' | 'gateway';
 export type ClientStatus = 'active' | 'suspended';
@@ -13,6 +14,8 @@ export interface ClientRecord {
   tokenEndpointAuthMethod: 'private_key_jwt' | 'client_secret_basic';
   jwks: { keys: JWK[] } | null;
   jwksUri: string | null;
+  /** Who may authenticate as this client with a platform token (docs/federation.md); [] when none. */
+  federatedIdentities: FederatedIdentity[];
   scopes: string[];
   allowedResources: string[];
   accessTokenTtl: number | null;
@@ -38,6 +41,7 @@ export function clientView(c: ClientRecord) {
     grant_types: c.roles.includes('workload') ? [...WORKLOAD_GRANT_TYPES] : [],
     ...(c.jwks ? { jwks: c.jwks } : {}),
     ...(c.jwksUri ? { jwks_uri: c.jwksUri } : {}),
+    ...(c.federatedIdentities.length ? { federated_identities: c.federatedIdentities } : {}),
     scope: c.scopes.join(' '),
     roles: c.roles,
     allowed_resources: c.allowedResources,

@@ -6,6 +6,7 @@ import { HOT_STATE, type HotState } from '#hot-state';
 import { ClientCache } from './client-cache.js';
 import type { CreateClientDto, UpdateClientDto } from './client-dto.js';
 import { publicJwks } from './client-keys.js';
+import { type FederatedIdentity, normalizedIdentities } from './federated-identities.js';
 import type { ClientRecord } from './client-record.js';
 import { type ClientChanges, ClientRepository } from './client-repository.js';
 import { clientProblems, type ClientShape, couldBeClientId } from './client-rules.js';
@@ -75,11 +76,13 @@ export class ClientRegistry implements OnModuleInit {
         (roles.includes('gateway') ? 'client_secret_basic' : 'private_key_jwt')) as ClientRecord['tokenEndpointAuthMethod'],
       jwks: (input.jwks as ClientRecord['jwks']) ?? null,
       jwksUri: input.jwks_uri ?? null,
+      federatedIdentities: (input.federated_identities as unknown as FederatedIdentity[] | null) ?? [],
       scopes: splitScope(input.scope) ?? [],
       allowedResources: input.allowed_resources ?? [],
       accessTokenTtl: input.access_token_ttl ?? null,
     };
     await this.assertValid(shape);
+    shape.federatedIdentities = normalizedIdentities(shape.federatedIdentities);
     const secret = shape.tokenEndpointAuthMethod === 'client_secret_basic' ? generateClientSecret() : undefined;
     const clientId = `tg_${randomBytes(12).toString('base64url')}`;
     const client = await this.repository.create(
@@ -116,6 +119,9 @@ export class ClientRegistry implements OnModuleInit {
       // Key rotation replaces the whole set (RFC 7591 `jwks`); jwks and jwks_uri exclude each other.
       ...(patch.jwks !== undefined ? { jwks: patch.jwks as ClientRecord['jwks'], jwksUri: null } : {}),
       ...(patch.jwks_uri !== undefined ? { jwksUri: patch.jwks_uri, jwks: null } : {}),
+      ...(patch.federated_identities !== undefined
+        ? { federatedIdentities: (patch.federated_identities as unknown as FederatedIdentity[] | null) ?? [] }
+        : {}),
       ...(patch.scope !== undefined ? { scopes: splitScope(patch.scope) } : {}),
       ...(patch.allowed_resources !== undefined ? { allowedResources: patch.allowed_resources } : {}),
       ...(patch.access_token_ttl !== undefined ? { accessTokenTtl: patch.access_token_ttl } : {}),
@@ -129,6 +135,7 @@ export class ClientRegistry implements OnModuleInit {
     const merged = { ...current, ...changes };
     await this.assertValid(merged);
     if (changes.jwks) changes.jwks = publicJwks(changes.jwks);
+    if (changes.federatedIdentities) changes.federatedIdentities = normalizedIdentities(changes.federatedIdentities);
     let secret: string | undefined;
     if (patch.rotate_secret) {
       if (merged.tokenEndpointAuthMethod !== 'client_secret_basic') {

@@ -14,6 +14,7 @@ function toRecord(row: Row): ClientRecord {
     tokenEndpointAuthMethod: row.tokenEndpointAuthMethod as ClientRecord['tokenEndpointAuthMethod'],
     jwks: (row.jwks as ClientRecord['jwks']) ?? null,
     jwksUri: row.jwksUri,
+    federatedIdentities: (row.federatedIdentities as unknown as ClientRecord['federatedIdentities']) ?? [],
     scopes: row.scope.split(' ').filter(Boolean),
     allowedResources: row.allowedResources,
     accessTokenTtl: row.accessTokenTtl,
@@ -37,6 +38,7 @@ function toData(c: ClientChanges) {
     ...(c.tokenEndpointAuthMethod !== undefined ? { tokenEndpointAuthMethod: c.tokenEndpointAuthMethod } : {}),
     ...(c.jwks !== undefined ? { jwks: c.jwks === null ? Prisma.DbNull : (c.jwks as object) } : {}),
     ...(c.jwksUri !== undefined ? { jwksUri: c.jwksUri } : {}),
+    ...(c.federatedIdentities !== undefined ? { federatedIdentities: c.federatedIdentities as unknown as object } : {}),
     ...(c.scopes !== undefined ? { scope: c.scopes.join(' ') } : {}),
     ...(c.allowedResources !== undefined ? { allowedResources: c.allowedResources } : {}),
     ...(c.accessTokenTtl !== undefined ? { accessTokenTtl: c.accessTokenTtl } : {}),
@@ -64,6 +66,15 @@ export class ClientRepository {
       take: limit,
     });
     return rows.map(toRecord);
+  }
+
+  /** What active workloads may ask tokens for: each one's resources (RFC 8707) and scopes. */
+  async resourceGrants(): Promise<{ resources: string[]; scopes: string[]; dpopBound: boolean }[]> {
+    const rows = await this.db.prisma.client.findMany({
+      where: { status: 'active', roles: { has: 'workload' } },
+      select: { allowedResources: true, scope: true, dpopBoundAccessTokens: true },
+    });
+    return rows.map((r) => ({ resources: r.allowedResources, scopes: r.scope.split(' ').filter(Boolean), dpopBound: r.dpopBoundAccessTokens }));
   }
 
   async create(clientId: string, fields: ClientChanges & Pick<ClientRecord, 'roles' | 'tokenEndpointAuthMethod'>, audit: AuditEntry): Promise<ClientRecord> {

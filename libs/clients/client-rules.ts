@@ -1,6 +1,7 @@
 import type { FieldProblem } from '#admin';
 import { type EgressPolicy, egressUrlProblem } from '#egress';
 import { checkClientJwks } from './client-keys.js';
+import { federatedIdentityProblems } from './federated-identities.js';
 import type { ClientRecord } from './client-record.js';
 
 // RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
@@ -27,7 +28,7 @@ export function resourceProblem(value: string): string | undefined {
 /** The fields a complete client must satisfy, checked after a create or a patch is merged. */
 export type ClientShape = Pick<
   ClientRecord,
-  'roles' | 'tokenEndpointAuthMethod' | 'jwks' | 'jwksUri' | 'scopes' | 'allowedResources' | 'accessTokenTtl'
+  'roles' | 'tokenEndpointAuthMethod' | 'jwks' | 'jwksUri' | 'federatedIdentities' | 'scopes' | 'allowedResources' | 'accessTokenTtl'
 >;
 
 export async function clientProblems(c: ClientShape, maxTtl: number, egress: EgressPolicy): Promise<FieldProblem[]> {
@@ -40,7 +41,11 @@ export async function clientProblems(c: ClientShape, maxTtl: number, egress: Egr
     if (c.tokenEndpointAuthMethod !== 'private_key_jwt') {
       add('token_endpoint_auth_method', 'workload clients authenticate with private_key_jwt (RFC 7523)');
     }
-    if (!c.jwks === !c.jwksUri) add('jwks', 'exactly one of jwks or jwks_uri is required for private_key_jwt');
+    // docs/federation.md: federated identities may stand instead of registered keys.
+    if (c.jwks && c.jwksUri) add('jwks', 'send either jwks or jwks_uri, not both');
+    else if (!c.jwks && !c.jwksUri && c.federatedIdentities.length === 0) {
+      add('jwks', 'one of jwks, jwks_uri or federated_identities is required for private_key_jwt');
+    }
     if (c.allowedResources.length === 0) add('allowed_resources', 'a workload needs at least one resource (RFC 8707) its tokens may be for');
   }
   if (role === 'gateway') {
@@ -48,10 +53,12 @@ export async function clientProblems(c: ClientShape, maxTtl: number, egress: Egr
       add('token_endpoint_auth_method', 'gateway clients authenticate with client_secret_basic');
     }
     if (c.jwks || c.jwksUri) add('jwks', 'gateway clients authenticate with a secret, not keys');
+    if (c.federatedIdentities.length) add('federated_identities', 'gateway clients authenticate with a secret, not platform tokens');
   }
   if (c.jwks) {
     for (const p of await checkClientJwks(c.jwks)) add(p.field, p.message);
   }
+  for (const p of federatedIdentityProblems(c.federatedIdentities)) add(p.field, p.message);
   if (c.jwksUri) {
     // https, and not an address of ours or of the network we run in (docs/operations.md,
     // "Outbound fetches"); every fetch checks the resolved address again.

@@ -4,10 +4,11 @@ import { ClientKeySets } from './client-key-sets.js';
 import { ClientRegistry } from './client-registry.js';
 import { ClientRepository } from './client-repository.js';
 import { RegistrationController } from './registration.controller.js';
+import { ResourceCatalog } from './resource-catalog.js';
 
 @Module({
   controllers: [AdminClientsController, RegistrationController],
-  providers: [ClientRepository, ClientRegistry, ClientKeySets],
-  exports: [ClientRegistry, ClientKeySets],
+  providers: [ClientRepository, ClientRegistry, ClientKeySets, ResourceCatalog],
+  exports: [ClientRegistry, ClientKeySets, ResourceCatalog],
 })
 export class ClientsModule {}

@@ -115,6 +115,7 @@ export class RegistrationController {
       client_name: body.client_name ?? (null as unknown as string),
       jwks: body.jwks ?? (body.jwks_uri ? undefined : (null as unknown as Record<string, unknown>)),
       jwks_uri: body.jwks_uri,
+      federated_identities: body.federated_identities ?? (null as unknown as Record<string, unknown>[]),
       scope: body.scope ?? '',
       allowed_resources: body.allowed_resources ?? current.allowedResources,
       access_token_ttl: body.access_token_ttl ?? (null as unknown as number),

@@ -99,6 +99,16 @@ describe('configuration', () => {
       return path;
     };
 
+    it('TOLLGATE_GRPC_PORT: off when unset, a port of its own when set', () => {
+      assert.equal(loadConfig({}).grpcPort, undefined);
+      assert.equal(loadConfig({ TOLLGATE_GRPC_PORT: '' }).grpcPort, undefined);
+      assert.equal(loadConfig({ TOLLGATE_GRPC_PORT: '9000' }).grpcPort, 9000);
+      assert.equal(loadConfig({ PORT: '0', TOLLGATE_GRPC_PORT: '0' }).grpcPort, 0);
+      refuses({ TOLLGATE_GRPC_PORT: '70000' }, 'TOLLGATE_GRPC_PORT');
+      refuses({ TOLLGATE_GRPC_PORT: 'grpc' }, 'TOLLGATE_GRPC_PORT');
+      refuses({ PORT: '9000', TOLLGATE_GRPC_PORT: '9000' }, 'TOLLGATE_GRPC_PORT');
+    });
+
     it('reads TOLLGATE_EGRESS_ALLOW as normalised host names and CIDRs', () => {
       assert.deepEqual(loadConfig({ TOLLGATE_EGRESS_ALLOW: 'Keys.Internal, 10.0.0.0/8, ::1/128, 192.168.1.7' }).egressAllow, [
         'keys.internal',

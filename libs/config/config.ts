@@ -3,6 +3,7 @@ import { randomBytes, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseEgressAllow } from '#egress';
+import { parseRedisUrl } from '#redis';
 
 /**
  * Tollgate's whole configuration surface, read from the environment once at start-up.
@@ -58,11 +59,21 @@ export interface TollgateConfig {
    */
   workers: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
+  /**
+   * Envoy ext_authz over gRPC (envoy.service.auth.v3.Authorization/Check, docs/gateways.md) on
+   * this port, with grpc.health.v1 beside it; undefined (TOLLGATE_GRPC_PORT unset) = off.
+   */
+  grpcPort?: number;
   /** Outbound fetches (a client's jwks_uri): host names and CIDRs reachable although not public. */
   egressAllow: string[];
   /** PEM file of extra CAs trusted for outbound https fetches (absolute path), and its certificates. */
   egressCaFile?: string;
   egressCa?: string;
+  /**
+   * OpenTelemetry traces of the token and check paths, sent as OTLP/HTTP to this URL (e.g.
+   * `http://collector:4318/v1/traces`); undefined → no tracing, and its modules are never loaded.
+   */
+  otlpTracesEndpoint?: string;
   /** Admin console (docs/console.md): seconds a console session lasts from sign-in (no renewal). */
   consoleSessionTtl: number;
 }
@@ -182,6 +193,21 @@ function egressCa(env: Env): Pick<TollgateConfig, 'egressCaFile' | 'egressCa'> {
   return { egressCaFile: file, egressCa: `${blocks.join('\n')}\n` };
 }
 
+/**
+ * REDIS_URL: one Redis, a Redis Cluster (redis+cluster://seed,seed) or a Sentinel group
+ * (redis+sentinel://sentinel,sentinel/master), TLS with `rediss` (libs/redis/redis-url.ts).
+ */
+function redisUrl(env: Env): string | undefined {
+  const raw = env.REDIS_URL;
+  if (raw === undefined || raw === '') return undefined;
+  try {
+    parseRedisUrl(raw);
+  } catch (error) {
+    throw new ConfigError('REDIS_URL', (error as Error).message);
+  }
+  return raw.trim();
+}
+
 /** TOLLGATE_WORKERS: a count, or `auto` for one per core (os.availableParallelism). */
 function workers(env: Env, shared: boolean): number {
   const name = 'TOLLGATE_WORKERS';
@@ -215,6 +241,10 @@ export function loadConfig(env: Env = process.env): TollgateConfig {
   if (perSourceAndClient > perSource) {
     throw new ConfigError('TOLLGATE_AUTH_FAILURES_PER_CLIENT', `must not exceed TOLLGATE_AUTH_FAILURES_PER_SOURCE (${perSource})`);
   }
+  const grpcPort = env.TOLLGATE_GRPC_PORT ? integer(env, 'TOLLGATE_GRPC_PORT', 0, 0, 65535) : undefined;
+  if (grpcPort !== undefined && grpcPort !== 0 && grpcPort === port) {
+    throw new ConfigError('TOLLGATE_GRPC_PORT', `must differ from PORT (${port}): gRPC has a port of its own`);
+  }
   const decisionDurability = (env.TOLLGATE_DECISION_DURABILITY || 'refusals').toLowerCase();
   if (decisionDurability !== 'refusals' && decisionDurability !== 'all') {
     throw new ConfigError('TOLLGATE_DECISION_DURABILITY', `must be refusals or all, got "${env.TOLLGATE_DECISION_DURABILITY}"`);
@@ -226,7 +256,7 @@ export function loadConfig(env: Env = process.env): TollgateConfig {
     databaseUrl,
     // `memory://` keeps the embedded database in memory (tests); anything else is a folder.
     dataDir: env.TOLLGATE_DATA_DIR === 'memory://' ? 'memory://' : resolve(env.TOLLGATE_DATA_DIR || '.tollgate'),
-    redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
+    redisUrl: redisUrl(env),
     adminToken: adminTokenRaw || randomBytes(32).toString('base64url'),
     adminTokenGenerated: !adminTokenRaw,
     keyEncryptionKey: keyEncryptionKey(env),
@@ -242,10 +272,12 @@ export function loadConfig(env: Env = process.env): TollgateConfig {
     authFailureBudget: { perSource, perSourceAndClient, windowSeconds: integer(env, 'TOLLGATE_AUTH_FAILURE_WINDOW', 60, 10, 3600) },
     defaultResources: resources(env, 'TOLLGATE_DEFAULT_RESOURCES', [issuerUrl]),
     decisionDurability,
-    workers: workers(env, Boolean(databaseUrl && url(env, 'REDIS_URL', ['redis:', 'rediss:']))),
+    workers: workers(env, Boolean(databaseUrl && redisUrl(env))),
     logLevel: logLevel as TollgateConfig['logLevel'],
+    grpcPort,
     egressAllow: egressAllow(env),
     ...egressCa(env),
+    otlpTracesEndpoint: url(env, 'TOLLGATE_OTLP_TRACES_ENDPOINT', ['http:', 'https:']),
     consoleSessionTtl: integer(env, 'TOLLGATE_CONSOLE_SESSION_TTL', 1800, 60, 43_200),
   };
 }

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 
 /**
  * What the connection watches need from a logger: a Nest `Logger` named after the dependency
@@ -67,11 +67,13 @@ export function errorCode(error: unknown): string {
  * `close` and then retries on its own (`reconnecting`, `error` per failed attempt, `ready` once
  * back). The line is written at the first failed attempt, whose error says why the server cannot
  * be reached (ECONNREFUSED, ETIMEDOUT…), or when the connection is back without one (a quick
- * restart). A `close` we asked for (disconnect) is not a loss: call stop() first.
+ * restart). A `close` we asked for (disconnect) is not a loss: call stop() first. A Cluster
+ * client reports the same events for the cluster as a whole (a single node's failover is not a
+ * loss of the connection); `address` names it (its seed nodes) in the log line.
  */
-export function watchRedis(redis: Redis, connection: string, logger: ConnectionLogger | undefined): ConnectionWatch {
-  const { host, port } = redis.options;
-  const watch = new ConnectionWatch('redis', connection, logger, host && port ? `${host}:${port}` : undefined);
+export function watchRedis(redis: Redis | Cluster, connection: string, logger: ConnectionLogger | undefined, address?: string): ConnectionWatch {
+  const options = redis.options as { host?: string; port?: number };
+  const watch = new ConnectionWatch('redis', connection, logger, address ?? (options.host && options.port ? `${options.host}:${options.port}` : undefined));
   let closedAt: number | undefined;
   // An error on the live connection (ECONNRESET) is why it closed; later ones are the retries'.
   let cause: string | undefined;

@@ -28,6 +28,8 @@ export interface FailedAuthentication {
   /** The client id the request named (UNVERIFIED), when it named one. */
   clientId?: string;
   reason: AuthFailureReason;
+  /** The request it happened in (X-Request-Id), for the decision log and the log line. */
+  requestId?: string;
 }
 
 const CLIENT_ID_SHOWN = 200;
@@ -95,7 +97,7 @@ export class AuthenticationFailures {
   async unauthenticated(f: FailedAuthentication): Promise<void> {
     const clientId = f.clientId?.slice(0, CLIENT_ID_SHOWN);
     this.metrics.authenticationFailed(f.endpoint, f.reason);
-    this.logger.log({ message: 'client authentication failed', endpoint: f.endpoint, reason: f.reason, client_id: clientId, ip: f.ip });
+    this.logger.log({ message: 'client authentication failed', endpoint: f.endpoint, reason: f.reason, client_id: clientId, ip: f.ip, request_id: f.requestId });
     await Promise.all([
       this.budget.spend(sourceOf(f.ip), f.clientId).catch((error: unknown) =>
         this.logger.warn({ message: 'failure budget not updated', error: (error as Error)?.message }),
@@ -111,6 +113,7 @@ export class AuthenticationFailures {
         score: 0,
         reasons: [{ code: f.reason, score: 0 }],
         ip: f.ip,
+        requestId: f.requestId,
       }),
     ]);
   }

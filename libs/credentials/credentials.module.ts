@@ -5,6 +5,7 @@ import { CONFIG, type TollgateConfig } from '#config';
 import { HOT_STATE, type HotState } from '#hot-state';
 import { KEY_ENCRYPTION_KEY, KEY_RING, type KeyRing } from '#keys';
 import { MetricsModule } from '#operations';
+import { FederationModule } from '#federation';
 import { DATABASE, type Database } from '#persistence';
 import { RiskModule } from '#risk';
 import { AccessTokenVerifier } from './access-token.js';
@@ -21,7 +22,7 @@ import { WorkloadAuthenticator } from './workload-auth.js';
  * revocation list. No oidc-provider, no controllers.
  */
 @Module({
-  imports: [ClientsModule, RiskModule, AuditModule, MetricsModule],
+  imports: [ClientsModule, FederationModule, RiskModule, AuditModule, MetricsModule],
   providers: [
     { provide: SecretVerifier, useFactory: () => new SecretVerifier() },
     {

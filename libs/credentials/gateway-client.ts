@@ -48,6 +48,8 @@ export interface GatewayEndpoint {
   kind: 'check' | 'introspection';
   method: string;
   path: string;
+  /** The request being handled (X-Request-Id). */
+  requestId?: string;
 }
 
 /**
@@ -73,7 +75,7 @@ export class GatewayAuthenticator {
       return await authenticateGateway(header, this.deps);
     } catch (err) {
       if (err instanceof InvalidClient) {
-        await this.failures.unauthenticated({ endpoint: endpoint.kind, method: endpoint.method, path: endpoint.path, ip, clientId: named, reason: err.reason });
+        await this.failures.unauthenticated({ endpoint: endpoint.kind, method: endpoint.method, path: endpoint.path, ip, clientId: named, reason: err.reason, requestId: endpoint.requestId });
       }
       throw err;
     } finally {

@@ -1,5 +1,6 @@
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import type { Request, Response } from 'express';
+import { requestIdOf } from '#operations';
 import { isDependencyUnavailable } from '#persistence';
 import { errorAnswer, type OAuthAnswer, unavailableAnswer, unexpectedAnswer } from './oauth-answer.js';
 import { OAuthError } from './oauth-error.js';
@@ -36,7 +37,7 @@ export class OAuthErrorFilter implements ExceptionFilter {
       });
     }
     if (isDependencyUnavailable(exception)) return send(res, unavailableAnswer());
-    this.logger.error({ message: 'unhandled error', error: (exception as Error)?.name, detail: (exception as Error)?.message });
+    this.logger.error({ message: 'unhandled error', error: (exception as Error)?.name, detail: (exception as Error)?.message, request_id: requestIdOf(host.switchToHttp().getRequest()) });
     send(res, unexpectedAnswer());
   }
 }

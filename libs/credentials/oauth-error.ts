@@ -15,6 +15,14 @@ export class OAuthError extends Error {
   }
 }
 
+/** RFC 6749 §4.1.2.1 `temporarily_unavailable`, as a 503 with Retry-After (a platform's keys cannot be had now). */
+export class TemporarilyUnavailable extends OAuthError {
+  constructor(description: string, retryAfter: number) {
+    super('temporarily_unavailable', 503, description);
+    this.retryAfter = retryAfter;
+  }
+}
+
 export class InvalidRequest extends OAuthError {
   constructor(description = 'request is invalid') { super('invalid_request', 400, description); }
 }
@@ -43,7 +51,10 @@ export type AuthFailureReason =
   | 'assertion_signature'
   | 'assertion_replay'
   | 'client_secret'
-  | 'assertion_invalid';
+  | 'assertion_invalid'
+  /** docs/federation.md: a platform token from no trusted issuer, or matching none of the client's rules. */
+  | 'untrusted_issuer'
+  | 'identity_mismatch';
 
 export class InvalidClient extends OAuthError {
   constructor(description = 'client authentication failed', readonly reason: AuthFailureReason = 'assertion_invalid') {

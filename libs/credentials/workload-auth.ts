@@ -1,12 +1,13 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { ClientKeySets, ClientKeysUnavailable, ClientRegistry, type ClientRecord } from '#clients';
 import { CONFIG, type TollgateConfig } from '#config';
+import { type FederatedAuthentication, IssuerKeysUnavailable, PlatformTokenRefused, PlatformTokens } from '#federation';
 import { HOT_STATE, type HotState } from '#hot-state';
 import { AuthenticationFailures } from './authentication-failures.js';
 import { type AssertionExpectations, assertionShape, NOT_VERIFIED, publicRefusal, unverifiedAssertionIssuer, verifyClientAssertion, type VerifiedAssertion } from './client-assertion.js';
 import { DPOP_NONCES, type DpopNonces } from './dpop-nonce.js';
 import { verifyDpopProof, type VerifiedProof } from './dpop-proof.js';
-import { asAuthorizationServerError, InvalidClient, InvalidDpopProof, InvalidRequest } from './oauth-error.js';
+import { asAuthorizationServerError, InvalidClient, InvalidDpopProof, InvalidRequest, TemporarilyUnavailable } from './oauth-error.js';
 import { CLIENT_SIGNING_ALGS, MAX_ASSERTION_LIFETIME, ROUTES } from '#protocol';
 
 type Form = Record<string, unknown>;
@@ -21,7 +22,10 @@ export function formParam(form: Form, name: string): string | undefined {
 
 export interface AuthenticatedWorkload {
   client: ClientRecord;
-  assertion: VerifiedAssertion;
+  /** The client's own RFC 7523 assertion, when it authenticated with one. */
+  assertion?: VerifiedAssertion;
+  /** The platform token it authenticated with instead (docs/federation.md). */
+  federated?: FederatedAuthentication;
 }
 
 /** The client's keys (ClientKeySets), a failure to have them as the `client_keys` refusal. */
@@ -40,6 +44,8 @@ export interface WorkloadEndpoint {
   /** Its path (for the decision log) and its URL (an accepted assertion `aud`, the DPoP `htu`). */
   path: string;
   url: string;
+  /** The request (X-Request-Id), for the decision log and the log line of a failure. */
+  requestId?: string;
 }
 
 /**
@@ -57,6 +63,7 @@ export class WorkloadAuthenticator {
     private readonly clients: ClientRegistry,
     private readonly keySets: ClientKeySets,
     private readonly failures: AuthenticationFailures,
+    private readonly platformTokens: PlatformTokens,
   ) {}
 
   /** The assertion rules of every endpoint that accepts client assertions; `endpoint` is also an accepted `aud`. */
@@ -85,6 +92,7 @@ export class WorkloadAuthenticator {
     try {
       if (!assertion) throw new InvalidClient('client authentication with private_key_jwt (RFC 7523) is required', 'no_credentials');
       await this.hot.replay.current();
+      if (PlatformTokens.isFederated(type, assertion, named)) return await this.federated(assertion, type!, named);
       const expect = this.expectations(clientId ?? '', endpoint.url);
       const { header } = assertionShape(assertion, type, expect);
       const client = await this.clients.lookup(expect.clientId);
@@ -95,10 +103,29 @@ export class WorkloadAuthenticator {
       return { client, assertion: verified };
     } catch (err) {
       if (!(err instanceof InvalidClient)) throw err;
-      await this.failures.unauthenticated({ endpoint: endpoint.kind, method: 'POST', path: endpoint.path, ip, clientId, reason: err.reason });
+      await this.failures.unauthenticated({ endpoint: endpoint.kind, method: 'POST', path: endpoint.path, ip, clientId, reason: err.reason, requestId: endpoint.requestId });
       throw publicRefusal(err);
     } finally {
       release();
+    }
+  }
+
+  /**
+   * A platform token as the client assertion (docs/federation.md), with `client_id` alongside:
+   * verified against the client's federated identities, as at the token endpoint (ProviderHost).
+   */
+  private async federated(assertion: string, type: string, clientId: string | undefined): Promise<AuthenticatedWorkload> {
+    if (clientId === undefined) throw new InvalidClient('client_id is required with a platform token', 'assertion_issuer');
+    const client = await this.clients.lookup(clientId);
+    if (!client || client.status !== 'active' || !client.roles.includes('workload') || client.federatedIdentities.length === 0) {
+      throw new InvalidClient(NOT_VERIFIED, 'unknown_client');
+    }
+    try {
+      return { client, federated: await this.platformTokens.verify(assertion, type, client) };
+    } catch (error) {
+      if (error instanceof PlatformTokenRefused) throw new InvalidClient(`client authentication failed: ${error.message}`, error.reason);
+      if (error instanceof IssuerKeysUnavailable) throw new TemporarilyUnavailable("the platform token's issuer cannot be reached now; retry later", error.retryAfter);
+      throw error;
     }
   }
 

@@ -1,5 +1,7 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { type ConnectionLogger, watchRedis } from '#connection-watch';
+import { DependencyUnavailable } from '#persistence';
+import { createClientFor, isCluster, masterConnections, parseRedisUrl, redisAddress, shardOf } from '#redis';
 
 /**
  * Shared hot state: what every instance must agree on within milliseconds and that is too
@@ -177,44 +179,127 @@ function openMemory(): HotState {
   };
 }
 
+/**
+ * How long a replay claim waits for a replica to acknowledge it (WAIT, on a Cluster shard or a
+ * Sentinel master that has replicas). Past it the claim is not acknowledged: 503, fail closed.
+ */
+export const REPLICA_ACK_TIMEOUT_MS = 100;
+/** How often a Sentinel master's replica count is read again (the cluster's slot map has its own). */
+const REPLICA_COUNT_REFRESH_MS = 2000;
+
+/**
+ * A claim that cannot be made safely now: no replica acknowledged the record (a failover could
+ * lose it), or the master that would hold it cannot be reached. Answered 503, fail closed.
+ */
+export class ReplayStoreUnavailable extends DependencyUnavailable {
+  override readonly name = 'ReplayStoreUnavailable';
+}
+
 async function openRedis(url: string, { logger }: HotStateOptions): Promise<HotState> {
+  const target = parseRedisUrl(url);
   const options = { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 3000 };
-  const command = new Redis(url, { ...options, enableAutoPipelining: true });
-  const subscriber = new Redis(url, { ...options, maxRetriesPerRequest: null });
+  const command = createClientFor(target, { ...options, enableAutoPipelining: true });
+  const subscriber = createClientFor(target, { ...options, maxRetriesPerRequest: null });
+  const address = target.kind === 'single' ? undefined : redisAddress(target);
   // Errors surface on the calls that fail; the client reconnects by itself (the watches log it).
   command.on('error', () => undefined);
   subscriber.on('error', () => undefined);
 
-  let runId = '';
+  let runIds = new Set<string>();
   let startedAt = now();
+  let replicas = 0;
+  /** Cluster masters (host:port) whose run_id was read since their connection opened. */
+  const verified = new Set<string>();
   const resyncHandlers: (() => void)[] = [];
-  // Redis here keeps nothing on disk: when it restarts, every replay record is gone. Its run_id
-  // changes on restart; from its uptime we know since when it remembers.
-  const readServerInfo = async () => {
-    const info = await command.info('server');
-    const id = /run_id:(\w+)/.exec(info)?.[1] ?? '';
-    const uptime = Number(/uptime_in_seconds:(\d+)/.exec(info)?.[1] ?? 0);
-    const restarted = runId !== '' && id !== runId;
-    runId = id;
-    startedAt = now() - uptime;
-    if (restarted) for (const handler of resyncHandlers) handler();
+  const resync = () => {
+    for (const handler of resyncHandlers) handler();
   };
-  // Between a lost connection and reading the server's identity again we do not know whether
+  // Redis here keeps nothing on disk: when it restarts, every replay record is gone. Its run_id
+  // changes on restart; from its uptime we know since when it remembers. On a cluster every
+  // master counts, and the store remembers since the latest of them started. A replica promoted
+  // by a failover brings its own run_id and an older start: it holds every record a claim saw
+  // acknowledged, because claims wait for a replica (WAIT, see claim) — so the bound stays.
+  // A cluster master that cannot be reached is left out (claims on its slots wait for it, see
+  // claim), so that one lost shard does not stop the others.
+  let first = true;
+  const readServerInfo = async () => {
+    const masters = masterConnections(command);
+    if (masters.length === 0) throw new ReplayStoreUnavailable('no Redis master is known');
+    const settled = await Promise.allSettled(masters.map((m) => m.info('server')));
+    const read = settled.flatMap((r, i) => (r.status === 'fulfilled' ? [{ node: masters[i]!, info: r.value }] : []));
+    if (read.length === 0) throw (settled[0] as PromiseRejectedResult).reason;
+    const ids = new Set<string>();
+    let latest = 0;
+    verified.clear();
+    for (const { node, info } of read) {
+      ids.add(/run_id:(\w+)/.exec(info)?.[1] ?? '');
+      latest = Math.max(latest, now() - Number(/uptime_in_seconds:(\d+)/.exec(info)?.[1] ?? 0));
+      verified.add(`${node.options.host}:${node.options.port}`);
+    }
+    const changed = runIds.size > 0 && [...ids].some((id) => !runIds.has(id));
+    runIds = ids;
+    // Never earlier than known before: a master missing from this read may be the latest.
+    startedAt = first || !isCluster(command) ? latest : Math.max(startedAt, latest);
+    first = false;
+    if (target.kind === 'sentinel') replicas = await countReplicas();
+    if (changed) resync();
+  };
+  const countReplicas = async () => Number(/connected_slaves:(\d+)/.exec(await (command as Redis).info('replication'))?.[1] ?? 0);
+  // Between a lost connection and reading the servers' identity again we do not know whether
   // Redis restarted: callers wait for current() before trusting notBefore().
   let known: Promise<void> | undefined;
-  command.on('close', () => {
+  const forget = () => {
     known = undefined;
-  });
-  command.on('ready', () => {
+  };
+  const reread = () => {
     known = readServerInfo();
-    known.catch(() => (known = undefined));
-  });
+    known.catch(forget);
+  };
+  command.on('close', forget);
+  command.on('ready', reread);
+  if (isCluster(command)) {
+    // A node gone or added (failover, restart, slot map refresh): read every master again.
+    command.on('-node', forget);
+    command.on('+node', (node: Redis) => {
+      forget();
+      node.on('close', () => {
+        verified.delete(`${node.options.host}:${node.options.port}`);
+        forget();
+      });
+    });
+  }
+  // The subscriber moved to another node, or a node failed: notices may have been missed.
+  if (isCluster(subscriber)) subscriber.on('-node', resync);
   const current = () => (known ??= readServerInfo());
   await command.connect();
   await subscriber.connect();
   await current();
+  let replicaTimer: NodeJS.Timeout | undefined;
+  if (target.kind === 'sentinel') {
+    replicaTimer = setInterval(() => void countReplicas().then((n) => (replicas = n), () => undefined), REPLICA_COUNT_REFRESH_MS);
+    replicaTimer.unref();
+  }
+  /**
+   * Whether the record under `key` must reach a replica before it counts (its master has one).
+   * On a cluster, first makes sure the master that holds it was read since it (re)connected: a
+   * master that restarted empty must move notBefore() before it takes a claim.
+   */
+  const prepareClaim = async (key: string): Promise<boolean> => {
+    if (!isCluster(command)) return target.kind === 'sentinel' && replicas > 0;
+    let shard = shardOf(command, key);
+    if (!shard || !verified.has(shard[0]!)) {
+      const before = startedAt;
+      forget();
+      await current();
+      shard = shardOf(command, key);
+      if (!shard || !verified.has(shard[0]!)) throw new ReplayStoreUnavailable('the Redis master for this replay record cannot be reached');
+      // The caller judged its proof against the earlier bound: that master restarted empty.
+      if (startedAt > before) throw new ReplayStoreUnavailable('a Redis master restarted; the replay record cannot be trusted');
+    }
+    return shard.length > 1;
+  };
   // Watched from here: a failure to connect at start stops the server instead.
-  const watches = [watchRedis(command, 'hot-state', logger), watchRedis(subscriber, 'hot-state-subscriber', logger)];
+  const watches = [watchRedis(command, 'hot-state', logger, address), watchRedis(subscriber, 'hot-state-subscriber', logger, address)];
 
   /** INCR with the window's TTL set by the first count (EXPIRE NX), in one transaction. */
   const countWithin = async (key: string, ttlSeconds: number): Promise<number> => {
@@ -230,16 +315,26 @@ async function openRedis(url: string, { logger }: HotStateOptions): Promise<HotS
   });
   // Registered after the first connect: every later 'ready' is a reconnect, and notices may
   // have been missed while we were away.
-  subscriber.on('ready', () => {
-    for (const handler of resyncHandlers) handler();
-  });
+  subscriber.on('ready', resync);
 
   return {
     kind: 'redis',
     replay: {
       async claim(key, ttlSeconds) {
-        const result = await command.set(`tollgate:replay:${key}`, '1', 'EX', Math.max(1, Math.ceil(ttlSeconds)), 'NX');
-        return result === 'OK';
+        const k = `tollgate:replay:${key}`;
+        const ttl = Math.max(1, Math.ceil(ttlSeconds));
+        if (!(await prepareClaim(k))) return (await command.set(k, '1', 'EX', ttl, 'NX')) === 'OK';
+        // Redis replicates asynchronously: a master that fails before its replica has the record
+        // loses it in the failover. WAIT on the same connection returns once a replica has
+        // every write before it; the promoted replica then holds the record (Redis docs, WAIT,
+        // "Consistency and WAIT": Cluster and Sentinel promote the replica that received most).
+        const replies = await command.pipeline().set(k, '1', 'EX', ttl, 'NX').wait(1, REPLICA_ACK_TIMEOUT_MS).exec();
+        const [[setError, set], [waitError, acks]] = replies ?? [[new Error('Redis pipeline was discarded'), null], [null, 0]];
+        if (setError) throw setError;
+        if (set !== 'OK') return false; // already recorded: a replay, whatever the replicas have
+        if (waitError) throw waitError;
+        if (Number(acks) < 1) throw new ReplayStoreUnavailable('no Redis replica acknowledged the replay record in time');
+        return true;
       },
       notBefore: () => startedAt,
       current: () => current(),
@@ -270,6 +365,7 @@ async function openRedis(url: string, { logger }: HotStateOptions): Promise<HotS
     },
     ping: async () => void (await command.ping()),
     close: async () => {
+      clearInterval(replicaTimer);
       for (const watch of watches) watch.stop();
       command.disconnect();
       subscriber.disconnect();

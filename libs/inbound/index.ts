@@ -6,3 +6,4 @@ export { parseForm, type Form } from './form.js';
 export { refuse, type FieldProblem } from './refusal.js';
 export { requestBodies } from './request-bodies.js';
 export { requestTarget } from './request-target.js';
+export { isJson, mediaType } from './media-type.js';

@@ -16,6 +16,8 @@ export interface IntrospectionRequest {
   accept?: string;
   /** The address the request came from (the gateway's), for its failure budget. */
   ip?: string;
+  /** The request id (X-Request-Id), kept with the decision. */
+  requestId?: string;
 }
 
 /**
@@ -36,7 +38,7 @@ export class IntrospectionEndpoint {
   ) {}
 
   async answer(req: IntrospectionRequest): Promise<OAuthAnswer> {
-    const gateway = await this.gateways.authenticate(req.authorization, { kind: 'introspection', method: 'POST', path: ROUTES.introspection }, req.ip);
+    const gateway = await this.gateways.authenticate(req.authorization, { kind: 'introspection', method: 'POST', path: ROUTES.introspection, requestId: req.requestId }, req.ip);
     const { form } = req;
     const token = formParam(form, 'token');
     if (!token) throw new InvalidRequest('token is required');
@@ -51,7 +53,7 @@ export class IntrospectionEndpoint {
     if (verdict.active) {
       body = activeBody(verdict.claims);
       if (proof !== undefined || htm !== undefined || htu !== undefined || clientIp !== undefined) {
-        body = await this.withContext(body, token, verdict, { proof, htm, htu, clientIp });
+        body = await this.withContext(body, token, verdict, { proof, htm, htu, clientIp }, req.requestId);
       }
     }
     if (!String(req.accept ?? '').includes(JWT_RESPONSE)) return { status: 200, headers: { 'Cache-Control': 'no-store' }, body };
@@ -69,6 +71,7 @@ export class IntrospectionEndpoint {
     token: string,
     verdict: TokenVerdict & { active: true },
     context: { proof?: string; htm?: string; htu?: string; clientIp?: string },
+    requestId?: string,
   ): Promise<Record<string, unknown>> {
     if (!context.htm || !context.htu) throw new InvalidRequest('htm and htu are required with dpop_proof or client_ip');
     const url = URL.parse(context.htu);
@@ -83,6 +86,7 @@ export class IntrospectionEndpoint {
       token: { scheme: verdict.claims.cnf?.jkt ? 'dpop' : 'bearer', token },
       proof: context.proof,
       verdict,
+      requestId,
     });
     const members = decisionMembers(a);
     return a.decision === 'invalid' ? { active: false, ...members } : { ...body, ...members };
@@ -121,5 +125,9 @@ function activeBody(claims: AccessTokenClaims): Record<string, unknown> {
     ...(claims.acr ? { acr: claims.acr } : {}),
     ...(Array.isArray(claims.amr) ? { amr: claims.amr } : {}),
     ...(typeof claims.auth_time === 'number' ? { auth_time: claims.auth_time } : {}),
+    // docs/federation.md: who the workload proved to be with its platform token.
+    ...(isRecord(claims.federated_identity) ? { federated_identity: claims.federated_identity } : {}),
   };
 }
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);

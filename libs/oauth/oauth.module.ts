@@ -3,12 +3,15 @@ import { CheckModule } from '#check';
 import { ClientKeySets, ClientRegistry, ClientsModule } from '#clients';
 import { CONFIG, type TollgateConfig } from '#config';
 import { AuthenticationFailures, clientKeys, CredentialsModule } from '#credentials';
+import { FederationModule, PlatformTokens } from '#federation';
 import { HOT_STATE, type HotState } from '#hot-state';
 import { KEY_ENCRYPTION_KEY, KEY_RING, type KeyRing } from '#keys';
+import { Metrics, MetricsModule } from '#operations';
 import { DATABASE, type Database } from '#persistence';
 import { RiskJudge, RiskModule } from '#risk';
 import { StepUpChallenges, StepUpModule } from '#step-up';
 import { IntrospectionEndpoint } from './introspection.js';
+import { FederatedAssertions } from './federated-assertions.js';
 import { deriveNonceSecret } from './provider.js';
 import { ProviderHost } from './provider-host.js';
 import { TokenEndpointsController } from './token-endpoints.controller.js';
@@ -19,13 +22,13 @@ import { TokenEndpointsController } from './token-endpoints.controller.js';
  * libs/step-up (the step-up grant's checks), libs/credentials and libs/risk.
  */
 @Module({
-  imports: [ClientsModule, CredentialsModule, RiskModule, CheckModule, StepUpModule],
+  imports: [ClientsModule, CredentialsModule, RiskModule, CheckModule, StepUpModule, MetricsModule, FederationModule],
   controllers: [TokenEndpointsController],
   providers: [
     IntrospectionEndpoint,
     {
       provide: ProviderHost,
-      inject: [CONFIG, DATABASE, HOT_STATE, KEY_RING, KEY_ENCRYPTION_KEY, ClientRegistry, ClientKeySets, RiskJudge, StepUpChallenges, AuthenticationFailures],
+      inject: [CONFIG, DATABASE, HOT_STATE, KEY_RING, KEY_ENCRYPTION_KEY, ClientRegistry, ClientKeySets, RiskJudge, StepUpChallenges, AuthenticationFailures, Metrics, PlatformTokens],
       useFactory: (
         config: TollgateConfig,
         db: Database,
@@ -37,6 +40,8 @@ import { TokenEndpointsController } from './token-endpoints.controller.js';
         judge: RiskJudge,
         stepUp: StepUpChallenges,
         failures: AuthenticationFailures,
+        metrics: Metrics,
+        platformTokens: PlatformTokens,
       ) =>
         new ProviderHost({
           config,
@@ -50,6 +55,9 @@ import { TokenEndpointsController } from './token-endpoints.controller.js';
           logger: new Logger('oauth'),
           judge,
           stepUp,
+          tokenAnswered: (status, error) => metrics.tokenAnswered(status, error),
+          // Per process: the hand-over never leaves the process that verified the platform token.
+          federation: { tokens: platformTokens, assertions: new FederatedAssertions() },
         }),
     },
   ],

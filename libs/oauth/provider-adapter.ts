@@ -23,11 +23,17 @@ export interface AdapterDeps {
   lookupClient(clientId: string): Promise<ClientRecord | null>;
   /** Keys of a jwks_uri client, fetched and checked by us: oidc-provider gets them inline and never fetches. */
   keysFor?(client: ClientRecord): Promise<{ keys: object[] }>;
+  /**
+   * The public key of the federation hand-over assertions (FederatedAssertions): added to the keys
+   * of clients with federated identities, and to no other client.
+   */
+  federationJwk?: Promise<object>;
 }
 
 type Payload = Record<string, unknown>;
 
-export function providerMetadata(c: ClientRecord, jwks = c.jwks): Payload {
+export function providerMetadata(c: ClientRecord, jwks = c.jwks, federationJwk?: object): Payload {
+  if (federationJwk && c.federatedIdentities.length) jwks = { keys: [...(jwks?.keys ?? []), federationJwk] } as ClientRecord['jwks'];
   return {
     client_id: c.clientId,
     ...(c.clientName ? { client_name: c.clientName } : {}),
@@ -49,11 +55,14 @@ export function adapterFactory(deps: AdapterDeps) {
       if (this.model === 'Client') {
         const c = await deps.lookupClient(id);
         if (!c || c.status !== 'active' || !c.roles.includes('workload')) return undefined;
-        if (c.jwks || !deps.keysFor) return providerMetadata(c);
+        const federationJwk = c.federatedIdentities.length ? await deps.federationJwk : undefined;
+        // A client with federated identities only: the hand-over key is its one key (none without it).
+        if (!c.jwks && !c.jwksUri) return federationJwk ? providerMetadata(c, null, federationJwk) : undefined;
+        if (c.jwks || !deps.keysFor) return providerMetadata(c, c.jwks, federationJwk);
         // One guarded fetch for every endpoint (ClientKeySets): the keys oidc-provider verifies with
         // passed the same rules as inline ones. No keys, no client (invalid_client).
         const keys = await deps.keysFor(c).catch(() => undefined);
-        return keys ? providerMetadata(c, keys as ClientRecord['jwks']) : undefined;
+        return keys ? providerMetadata(c, keys as ClientRecord['jwks'], federationJwk) : federationJwk ? providerMetadata(c, null, federationJwk) : undefined;
       }
       if (this.model === 'ReplayDetection') {
         const first = await deps.replay.claim(`oidc:${id}`, REPLAY_CLAIM_SECONDS);

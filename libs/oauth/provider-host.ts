@@ -1,11 +1,13 @@
-import { parse as parseForm } from 'node:querystring';
+import { parse as parseForm, stringify as stringifyForm } from 'node:querystring';
 import type { NextFunction, Request, Response } from 'express';
 import type { ClientRecord } from '#clients';
 import { BodyTooLarge, readBody } from '#inbound';
 import { isDependencyUnavailable } from '#persistence';
 import { assertionShape, callerAddress, errorAnswer, InvalidClient, NOT_VERIFIED, publicRefusal, send, SlowDown, unavailableAnswer, unexpectedAnswer, type OAuthAnswer } from '#credentials';
-import { CLIENT_SIGNING_ALGS, MAX_ASSERTION_LIFETIME, ROUTES } from '#protocol';
-import { buildProvider, type ProviderDeps, type TokenRequestSource } from './provider.js';
+import { IssuerKeysUnavailable, PlatformTokenRefused, PlatformTokens } from '#federation';
+import { CLIENT_SIGNING_ALGS, JWT_BEARER_ASSERTION_TYPE, MAX_ASSERTION_LIFETIME, ROUTES } from '#protocol';
+import { requestIdOf } from '#operations';
+import { buildProvider, type ProviderDeps, TOKEN_ERROR, type TokenRequestSource } from './provider.js';
 
 const PROVIDER_PATHS = new Set<string>([ROUTES.discovery, ROUTES.token, ROUTES.jwks]);
 /** oidc-provider's own limit for form bodies (lib/shared/selective_body.js). */
@@ -44,14 +46,22 @@ export class ProviderHost {
         return this.handler(req, res);
       }
       if (!PROVIDER_PATHS.has(path)) return next();
+      if (path === ROUTES.token && req.method === 'POST' && this.deps.tokenAnswered) {
+        const counted = res as Response & { [TOKEN_ERROR]?: string };
+        res.once('finish', () => this.deps.tokenAnswered!(res.statusCode, counted[TOKEN_ERROR]));
+      }
       if (path !== ROUTES.token || req.method !== 'POST' || !this.deps.failures) return this.handler(req, res);
+      const refuse = (answer: OAuthAnswer) => {
+        (res as Response & { [TOKEN_ERROR]?: unknown })[TOKEN_ERROR] = answer.body.error;
+        send(res, answer);
+      };
       this.screen(req, res).then(
-        (refusal) => (refusal ? send(res, refusal) : this.handler(req, res)),
+        (refusal) => (refusal ? refuse(refusal) : this.handler(req, res)),
         (error: unknown) => {
           // As the token endpoint answers a dependency outage (provider.ts): 503, retry later; never a 500 with details.
-          if (isDependencyUnavailable(error)) return send(res, unavailableAnswer(1));
-          this.deps.logger?.error({ message: 'token request screening failed', error: (error as Error)?.name, detail: (error as Error)?.message });
-          send(res, unexpectedAnswer());
+          if (isDependencyUnavailable(error)) return refuse(unavailableAnswer(1));
+          this.deps.logger?.error({ message: 'token request screening failed', error: (error as Error)?.name, detail: (error as Error)?.message, request_id: requestIdOf(req) });
+          refuse(unexpectedAnswer());
         },
       );
     };
@@ -88,6 +98,10 @@ export class ProviderHost {
     const assertion = single(form.client_assertion);
     // No assertion, or a repeated parameter: oidc-provider answers that (invalid_client / invalid_request).
     if (assertion === undefined || (form.client_id !== undefined && single(form.client_id) === undefined)) return undefined;
+    const assertionType = single(form.client_assertion_type);
+    if (this.deps.federation && PlatformTokens.isFederated(assertionType, assertion, single(form.client_id))) {
+      return this.screenFederated(req, res, form, assertion, assertionType!, ip);
+    }
     const subject = unverifiedSubject(assertion);
     // RFC 6749 §2.3: client_id and the assertion name two clients: oidc-provider answers invalid_request.
     if (form.client_id !== undefined && subject !== undefined && form.client_id !== subject) return undefined;
@@ -122,10 +136,74 @@ export class ProviderHost {
       return undefined;
     } catch (error) {
       if (!(error instanceof InvalidClient)) throw error;
-      await failures!.unauthenticated({ endpoint: 'token', method: 'POST', path: ROUTES.token, ip, clientId, reason: error.reason });
+      await failures!.unauthenticated({ endpoint: 'token', method: 'POST', path: ROUTES.token, ip, clientId, reason: error.reason, requestId: requestIdOf(req) });
       return errorAnswer(publicRefusal(error));
     }
   }
+
+  /**
+   * A token request whose client assertion is a platform token (docs/federation.md): RFC 7523
+   * `jwt-bearer` with another issuer than the client, or `jwt-spiffe`, with `client_id` alongside.
+   * The token is verified here against the client's federated identities; then the request's
+   * assertion is replaced by a hand-over assertion of the client (FederatedAssertions), and
+   * oidc-provider authenticates the client with it and issues the token as for any workload.
+   */
+  private async screenFederated(
+    req: Request,
+    res: Response,
+    form: Record<string, unknown>,
+    assertion: string,
+    assertionType: string,
+    ip: string | undefined,
+  ): Promise<OAuthAnswer | undefined> {
+    const { config, failures, federation } = this.deps;
+    const clientId = single(form.client_id);
+    const source: TokenRequestSource = { ip, clientId };
+    (req as unknown as { tollgate: TokenRequestSource }).tollgate = source;
+    try {
+      res.once('close', await failures!.admit('token', ip, clientId));
+    } catch (error) {
+      if (error instanceof SlowDown) return errorAnswer(error);
+      throw error;
+    }
+    try {
+      // draft-ietf-oauth-spiffe-client-auth §4.1: the platform token does not name the client; client_id does.
+      if (clientId === undefined) throw new InvalidClient('client_id is required with a platform token', 'assertion_issuer');
+      await this.deps.replay.current();
+      const client = await this.deps.lookupClient(clientId);
+      if (!client || client.status !== 'active' || !client.roles.includes('workload') || client.federatedIdentities.length === 0) {
+        throw new InvalidClient(NOT_VERIFIED, 'unknown_client');
+      }
+      if (client.tokenEndpointAuthMethod !== 'private_key_jwt') throw new InvalidClient(NOT_VERIFIED, 'auth_method');
+      let verified;
+      try {
+        verified = await federation!.tokens.verify(assertion, assertionType, client);
+      } catch (error) {
+        if (error instanceof PlatformTokenRefused) throw federatedRefusal(error);
+        if (error instanceof IssuerKeysUnavailable) {
+          this.deps.logger?.warn?.({ message: 'platform token not verifiable now', client_id: clientId, detail: error.message });
+          return unavailableAnswer(error.retryAfter);
+        }
+        throw error;
+      }
+      source.client = client;
+      source.federated = verified;
+      const handOver = await federation!.assertions.mint(client.clientId, config.issuer);
+      const body = Buffer.from(stringifyForm({ ...form, client_assertion_type: JWT_BEARER_ASSERTION_TYPE, client_assertion: handOver } as Record<string, string>));
+      (req as unknown as { body: Buffer }).body = body;
+      req.headers['content-length'] = String(body.length);
+      return undefined;
+    } catch (error) {
+      if (!(error instanceof InvalidClient)) throw error;
+      await failures!.unauthenticated({ endpoint: 'token', method: 'POST', path: ROUTES.token, ip, clientId, reason: error.reason, requestId: requestIdOf(req) });
+      return errorAnswer(publicRefusal(error));
+    }
+  }
+}
+
+/** The refusal a platform token earns: its reason code, and its own words unless they would tell whether the client exists. */
+function federatedRefusal(error: PlatformTokenRefused): InvalidClient {
+  return publicRefusal(new InvalidClient(`client authentication failed: ${error.message}`, error.reason));
 }
 
 /** As oidc-provider reads it (lib/shared/client_auth.js): the client id of an assertion is its `sub`. UNVERIFIED. */

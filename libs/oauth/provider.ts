@@ -5,10 +5,13 @@ import type { TollgateConfig } from '#config';
 import type { ClientRecord } from '#clients';
 import { type AuthenticationFailures, type AuthFailureReason, dpopChallenge, errorAnswer, InvalidClient, InvalidDpopProof, normalizeHtu, type OAuthAnswer, publicRefusal, unavailableAnswer } from '#credentials';
 import type { ReplayStore } from '#hot-state';
+import { requestIdOf } from '#operations';
 import { isDependencyUnavailable, type PrismaClient } from '#persistence';
 import { ACR, ACR_LEVELS, CLIENT_SIGNING_ALGS, ROUTES, SERVER_SIGNING_ALG, WORKLOAD_GRANT_TYPES } from '#protocol';
 import type { Acr, Judgement, RiskJudge } from '#risk';
+import type { FederatedAuthentication, PlatformTokens } from '#federation';
 import type { ProvenLevel, StepUpChallenges } from '#step-up';
+import type { FederatedAssertions } from './federated-assertions.js';
 import { adapterFactory } from './provider-adapter.js';
 import { registerStepUpGrant } from './step-up-grant.js';
 
@@ -23,6 +26,12 @@ class StepUpRequired extends errors.CustomOIDCProviderError {
 
 /** docs/step-up.md §1: what every token that is not a step-up's proves (private_key_jwt + DPoP, now). */
 const KEY_LEVEL = { acr: ACR.key, amr: ['swk'] };
+/**
+ * docs/federation.md: a workload that authenticated with a platform token and proved its DPoP key.
+ * The same assurance level as a registered key; `fed` (Tollgate's amr value) says how, `pop`
+ * (RFC 8176 §2) the DPoP proof.
+ */
+const FEDERATED_LEVEL = { acr: ACR.key, amr: ['fed', 'pop'] };
 
 export interface ProviderDeps {
   config: TollgateConfig;
@@ -32,7 +41,7 @@ export interface ProviderDeps {
   signingJwks(): { keys: object[] };
   /** Secret shared by all instances for stateless DPoP nonces (derived from the KEK). */
   nonceSecret: Buffer;
-  logger?: { error(message: unknown): void };
+  logger?: { error(message: unknown): void; warn?(message: unknown): void };
   /** The risk judge, for every issuance; absent in unit setups. */
   judge?: Pick<RiskJudge, 'judge'>;
   /** Failed authentications, attributed to who caused them; absent in unit setups. */
@@ -41,7 +50,14 @@ export interface ProviderDeps {
   keysFor?(client: ClientRecord, want?: { kid?: string }): Promise<{ keys: object[] }>;
   /** The step-up grant's checks (libs/step-up); absent in unit setups. */
   stepUp?: Pick<StepUpChallenges, 'answer'>;
+  /** Counts each token endpoint answer by outcome and error code (tollgate_token_requests_total); absent in unit setups. */
+  tokenAnswered?(status: number, error: string | undefined): void;
+  /** Client authentication with platform tokens (docs/federation.md); absent in unit setups. */
+  federation?: { tokens: Pick<PlatformTokens, 'verify'>; assertions: FederatedAssertions };
 }
+
+/** Where the token endpoint's OAuth error code is left on the response, for the count made when it is sent (ProviderHost). */
+export const TOKEN_ERROR = Symbol('tollgate.tokenError');
 
 const epoch = () => Math.floor(Date.now() / 1000);
 
@@ -82,7 +98,7 @@ export function buildProvider(deps: ProviderDeps): Provider {
   }
 
   const provider = new Provider(issuer, {
-    adapter: adapterFactory(deps) as any,
+    adapter: adapterFactory({ ...deps, ...(deps.federation ? { federationJwk: deps.federation.assertions.publicJwk } : {}) }) as any,
     // Only workloads reach oidc-provider, and they authenticate with private_key_jwt (RFC 7523);
     // `none` and shared secrets are not offered at the token endpoint.
     clientAuthMethods: ['private_key_jwt'],
@@ -148,7 +164,12 @@ export function buildProvider(deps: ProviderDeps): Provider {
       // token is private_key_jwt + DPoP, proven now.
       const now = epoch();
       const proven = ctx.state.stepUp as ProvenLevel | undefined;
-      const level = proven ? { acr: proven.acr, amr: proven.amr, auth_time: proven.authTime } : { ...KEY_LEVEL, auth_time: now };
+      const federated = (ctx.req?.tollgate as TokenRequestSource | undefined)?.federated;
+      const level = proven
+        ? { acr: proven.acr, amr: proven.amr, auth_time: proven.authTime }
+        : federated
+          ? { ...FEDERATED_LEVEL, auth_time: now, federated_identity: { issuer: federated.issuer, subject: federated.subject } }
+          : { ...KEY_LEVEL, auth_time: now };
       // Issue 3 §4: the risk engine judges every issuance; deny refuses, step-up names the acr.
       if (deps.judge) {
         const audience = token?.resourceServer?.audience;
@@ -161,9 +182,10 @@ export function buildProvider(deps: ProviderDeps): Provider {
             scopes: requested.length ? requested : (await workload(ctx.oidc.client.clientId, ctx)).scopes,
             audience,
             dpopJkt: token?.jkt,
+            ...(federated ? { federated: { issuer: federated.issuer, subject: federated.subject, claims: federated.claims } } : {}),
             ...(proven ? { proven: { acr: proven.acr as Acr, authTime: proven.authTime } } : {}),
           },
-          { kind: 'issuance', method: 'POST', route: audience },
+          { kind: 'issuance', method: 'POST', route: audience, requestId: requestIdOf(ctx.req) },
         );
         ctx.state.issuance = verdict;
         if (verdict.decision === 'deny') throw new errors.AccessDenied('the token request was denied by policy');
@@ -240,6 +262,7 @@ export function buildProvider(deps: ProviderDeps): Provider {
         ip: screened?.ip ?? ctx.ip,
         clientId: screened?.clientId ?? ctx.oidc?.client?.clientId,
         reason: failure.reason,
+        requestId: requestIdOf(ctx.req),
       });
     }
   });
@@ -250,8 +273,14 @@ export function buildProvider(deps: ProviderDeps): Provider {
     if (isDependencyUnavailable(error)) {
       answer(ctx, unavailableAnswer());
     } else {
-      deps.logger?.error({ message: 'token endpoint error', error: error?.name, detail: error?.message });
+      deps.logger?.error({ message: 'token endpoint error', error: error?.name, detail: error?.message, request_id: requestIdOf(ctx.req) });
     }
+  });
+
+  // Outermost: whatever answered the token request, its error code is left for the count (ProviderHost).
+  provider.use(async (ctx: any, next: () => Promise<void>) => {
+    await next();
+    if (ctx.path === ROUTES.token && ctx.method === 'POST') ctx.res[TOKEN_ERROR] = typeof ctx.body?.error === 'string' ? ctx.body.error : undefined;
   });
 
   provider.use(async (ctx: any, next: () => Promise<void>) => {
@@ -319,6 +348,8 @@ export interface TokenRequestSource {
   clientId?: string;
   /** The client's record, once ProviderHost looked it up (the request's one lookup). */
   client?: ClientRecord;
+  /** The platform token the client authenticated with, verified (docs/federation.md). */
+  federated?: FederatedAuthentication;
 }
 
 /**

@@ -1,6 +1,7 @@
 import type Provider from 'oidc-provider';
 import { errors } from 'oidc-provider';
 import { OAuthError } from '#credentials';
+import { requestIdOf } from '#operations';
 import { STEP_UP_GRANT_TYPE } from '#protocol';
 import type { ProvenLevel, StepUpChallenges } from '#step-up';
 
@@ -46,6 +47,9 @@ export function registerStepUpGrant(provider: Provider, stepUp: Pick<StepUpChall
         webauthnResponse: params.webauthn_response,
         tokenEndpoint,
         ip: ctx.ip,
+        requestId: requestIdOf(ctx.req),
+        // ProviderHost verified a platform token for this request and handed oidc-provider its own assertion.
+        federated: ctx.req?.tollgate?.federated !== undefined,
       });
     } catch (err) {
       throw asProviderError(err);

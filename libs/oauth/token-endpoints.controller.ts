@@ -2,6 +2,7 @@ import { Body, Controller, Headers, HttpCode, Inject, Post, Req, Res } from '@ne
 import type { Request, Response } from 'express';
 import { CONFIG, type TollgateConfig } from '#config';
 import { AccessTokenVerifier, callerAddress, formParam, InvalidRequest, OAuthError, RevocationList, send, WorkloadAuthenticator } from '#credentials';
+import { requestIdOf } from '#operations';
 import { ROUTES } from '#protocol';
 import { IntrospectionEndpoint } from './introspection.js';
 
@@ -21,7 +22,7 @@ export class TokenEndpointsController {
   @Post(ROUTES.introspection)
   @HttpCode(200)
   async introspect(@Body() form: Form, @Headers('authorization') authorization: string | undefined, @Req() req: Request, @Res() res: Response) {
-    send(res, await this.introspection.answer({ form, authorization, accept: req.headers.accept, ip: callerAddress(req, this.config.trustProxy) }));
+    send(res, await this.introspection.answer({ form, authorization, accept: req.headers.accept, ip: callerAddress(req, this.config.trustProxy), requestId: requestIdOf(req) }));
   }
 
   /**
@@ -31,7 +32,7 @@ export class TokenEndpointsController {
   @Post(ROUTES.revocation)
   @HttpCode(200)
   async revoke(@Body() form: Form, @Req() req: Request, @Res() res: Response) {
-    const endpoint = { kind: 'revocation' as const, path: ROUTES.revocation, url: `${this.config.issuer}${ROUTES.revocation}` };
+    const endpoint = { kind: 'revocation' as const, path: ROUTES.revocation, url: `${this.config.issuer}${ROUTES.revocation}`, requestId: requestIdOf(req) };
     const { client } = await this.workloads.authenticate(form, endpoint, callerAddress(req, this.config.trustProxy));
     const clientId = client.clientId;
     const token = formParam(form, 'token');

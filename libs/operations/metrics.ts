@@ -1,10 +1,20 @@
 import cluster from 'node:cluster';
 import { Injectable } from '@nestjs/common';
 import type { NextFunction, Request, Response } from 'express';
-import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
+import { readFileSync } from 'node:fs';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { type Endpoint, endpointOf } from '#protocol';
 import { clusterWorkerMetrics } from './cluster-metrics.js';
 
+/** The package's own version, read once (dist/libs/operations → the repository root). */
+export const BUILD: { version: string } = (() => {
+  try {
+    return { version: String(JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')).version) };
+  } catch {
+    return { version: 'unknown' };
+  }
+})();
+const ERROR_CODE = /^[a-z][a-z_]{0,39}$/;
 
 export interface CacheStats {
   hits: number;
@@ -28,6 +38,13 @@ export class Metrics {
     name: 'tollgate_decisions_total',
     help: 'Risk decisions made, by kind (check, issuance, introspection) and outcome.',
     labelNames: ['kind', 'decision'] as const,
+    registers: [this.registry],
+  });
+
+  private readonly checks = new Counter({
+    name: 'tollgate_checks_total',
+    help: 'Gateway checks answered, by face (http: /check; grpc: Envoy ext_authz) and decision (allow, step_up, deny, invalid, error).',
+    labelNames: ['face', 'decision'] as const,
     registers: [this.registry],
   });
 
@@ -64,6 +81,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  private readonly tokenRequests = new Counter({
+    name: 'tollgate_token_requests_total',
+    help: 'Token endpoint answers, by outcome (issued, refused) and OAuth error code (RFC 6749 §5.2; "none" when issued).',
+    labelNames: ['outcome', 'error'] as const,
+    registers: [this.registry],
+  });
+
   private readonly httpDuration = new Histogram({
     name: 'tollgate_http_request_duration_seconds',
     help: 'HTTP request duration from arrival to the last byte of the response, by endpoint class and status.',
@@ -74,6 +98,15 @@ export class Metrics {
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
+    // Which build answers (the usual Prometheus `_build_info` convention: a constant 1, its facts as labels).
+    new Gauge({
+      name: 'tollgate_build_info',
+      help: 'The running build: Tollgate version, Node.js version, platform and architecture (always 1).',
+      labelNames: ['version', 'node', 'platform', 'arch'] as const,
+      registers: [this.registry],
+      // With TOLLGATE_WORKERS the primary merges every worker's figures: this one is the same in each, not a sum.
+      aggregator: 'first',
+    }).set({ version: BUILD.version, node: process.version, platform: process.platform, arch: process.arch }, 1);
     // Counters read from their owners at scrape time; the hit rate is
     // rate(hits) / (rate(hits) + rate(misses)) in PromQL.
     const sources = this.cacheSources;
@@ -115,7 +148,7 @@ export class Metrics {
   private readonly children = new Map<string, { inc(n?: number): void; observe(v: number): void }>();
 
   private child(metric: Counter<string> | Histogram<string>, ...values: string[]) {
-    const key = `${metric === this.httpDuration ? 'h' : metric === this.decisions ? 'd' : 'r'}\u0000${values.join('\u0000')}`;
+    const key = `${metric === this.httpDuration ? 'h' : metric === this.decisions ? 'd' : metric === this.checks ? 'c' : 'r'}\u0000${values.join('\u0000')}`;
     let child = this.children.get(key);
     if (!child) {
       child = (metric as Counter<string>).labels(...values) as unknown as { inc(n?: number): void; observe(v: number): void };
@@ -129,9 +162,23 @@ export class Metrics {
     for (const reason of reasons) this.child(this.reasons, kind, reason.code).inc();
   }
 
+  /** One gateway check answered, by face and decision (both bounded). */
+  check(face: string, decision: string): void {
+    this.child(this.checks, face, decision).inc();
+  }
+
   /** One failed client authentication (endpoint and reason are bounded codes). */
   authenticationFailed(endpoint: string, reason: string): void {
     this.authFailures.inc({ endpoint, reason });
+  }
+
+  /**
+   * One token endpoint answer: issued (2xx), or refused with its OAuth error code. A code that is
+   * not one (oidc-provider's are all snake_case words) is counted as "other": labels stay bounded.
+   */
+  tokenAnswered(status: number, error: string | undefined): void {
+    if (status >= 200 && status < 300) this.tokenRequests.inc({ outcome: 'issued', error: 'none' });
+    else this.tokenRequests.inc({ outcome: 'refused', error: error && ERROR_CODE.test(error) ? error : 'other' });
   }
 
   /** One request refused because its source is over its failure budget. */

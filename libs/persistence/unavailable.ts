@@ -7,6 +7,9 @@ const CONNECTION_CODES = new Set([
   'P1001', 'P1002', 'P1017',
 ]);
 
+/** Error replies of a Redis that cannot serve this key now, but will after the failover. */
+const REDIS_FAILOVER_REPLY = /^(CLUSTERDOWN|MOVED|ASK|TRYAGAIN|MASTERDOWN|READONLY|LOADING|NOREPLICAS)\b/;
+
 /**
  * A store that did not take a write within its bound (it is down or stalled), raised by the
  * writer that waited; rendered like any outage: 503 temporarily_unavailable with Retry-After.
@@ -25,6 +28,10 @@ export function isDependencyUnavailable(error: unknown): boolean {
     if (sqlState && CONNECTION_CODES.has(sqlState)) return true;
     // ioredis: no connection / retries exhausted / offline queue disabled.
     if (e.name === 'MaxRetriesPerRequestError' || /Connection is closed|Stream isn't writeable|enableOfflineQueue/i.test(String(e.message))) return true;
+    // Redis Cluster or Sentinel in a failover: the slot's master is gone or moving (a MOVED/ASK
+    // that could not be followed), the cluster is down, or the node we reached was demoted.
+    if (e.name === 'ReplyError' && REDIS_FAILOVER_REPLY.test(String(e.message))) return true;
+    if (e.name === 'ClusterAllFailedError' || /Too many Cluster redirections|Cluster isn't ready|Failed to refresh slots cache/i.test(String(e.message))) return true;
     if (e.name === 'DriverAdapterError' && /connect|terminat|closed|ECONN/i.test(String(e.cause?.message ?? e.message))) return true;
     if (typeof e.message === 'string' && /Connection terminated|connect ECONNREFUSED|Can't reach database|Client has encountered a connection error/i.test(e.message)) return true;
   }

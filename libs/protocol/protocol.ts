@@ -18,7 +18,22 @@ export const ROUTES = Object.freeze({
   stepUpAuthenticators: '/step-up/authenticators',
   stepUpAuthenticatorOptions: '/step-up/authenticators/options',
   admin: '/admin',
+  /** RFC 9728 §3: a protected API's metadata, at the API's own origin (its gateway routes it here). */
+  protectedResourceMetadata: '/.well-known/oauth-protected-resource',
+  /** OpenID AuthZEN Authorization API 1.0: the PDP's metadata and its evaluation endpoints. */
+  authzenMetadata: '/.well-known/authzen-configuration',
+  accessEvaluation: '/access/v1/evaluation',
+  accessEvaluations: '/access/v1/evaluations',
 } as const);
+
+/**
+ * RFC 9728 §3.1: the metadata URL of a resource: the well-known path inserted between the host
+ * and the resource's path, a terminating slash of that path removed; no query or fragment.
+ */
+export function protectedResourceMetadataUrl(resource: URL): string {
+  const path = resource.pathname === '/' ? '' : resource.pathname.replace(/\/$/, '');
+  return `${resource.origin}${ROUTES.protectedResourceMetadata}${path}`;
+}
 
 /** Whether a path is the check endpoint's (`/check` or `/check/<original path>`). */
 export function isCheckPath(path: string): boolean {
@@ -47,11 +62,13 @@ export const WORKLOAD_GRANT_TYPES = [CLIENT_CREDENTIALS_GRANT, STEP_UP_GRANT_TYP
 
 /** RFC 7523 §2.2. */
 export const JWT_BEARER_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
+/** draft-ietf-oauth-spiffe-client-auth §4: a JWT-SVID as the client assertion (docs/federation.md). */
+export const JWT_SPIFFE_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-spiffe';
 /** RFC 7523bis: client assertions are short-lived; one that lives longer is refused (seconds). */
 export const MAX_ASSERTION_LIFETIME = 300;
 
 /** What the HTTP latency histogram groups requests by (bounded: never a raw path). */
-export type Endpoint = 'token' | 'introspection' | 'revocation' | 'check' | 'admin' | 'other';
+export type Endpoint = 'token' | 'introspection' | 'revocation' | 'check' | 'authzen' | 'admin' | 'other';
 
 /**
  * The endpoint class of a request path, for metrics. Nest's routes match case-insensitively and
@@ -67,6 +84,9 @@ export function endpointOf(url: string): Endpoint {
       return 'introspection';
     case ROUTES.revocation:
       return 'revocation';
+    case ROUTES.accessEvaluation:
+    case ROUTES.accessEvaluations:
+      return 'authzen';
   }
   if (isCheckPath(path)) return 'check';
   if (path === ROUTES.admin || path.startsWith(`${ROUTES.admin}/`)) return 'admin';

@@ -18,6 +18,8 @@ export interface JudgedRequest {
   kind: Extract<DecisionKind, 'issuance' | 'check' | 'introspection'>;
   method: string;
   route?: string;
+  /** The request it is judged under (X-Request-Id), kept with the decision. */
+  requestId?: string;
 }
 
 /**
@@ -51,9 +53,11 @@ export class RiskJudge {
       score: judgement.score,
       reasons: judgement.reasons,
       ip: ctx.ip,
+      requestId: request.requestId,
+      ...(ctx.federated ? { identity: ctx.federated } : {}),
     });
     if (judgement.decision === 'allow') {
-      void this.state.learn(ctx).catch((error: unknown) => this.logger.warn({ message: 'risk state not updated', error: (error as Error).message }));
+      void this.state.learn(ctx).catch((error: unknown) => this.logger.warn({ message: 'risk state not updated', error: (error as Error).message, request_id: request.requestId }));
     }
     return judgement;
   }

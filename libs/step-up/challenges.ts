@@ -33,6 +33,13 @@ export interface StepUpAnswer {
   tokenEndpoint: string;
   /** The caller's address (as for risk at issuance), for the decision log. */
   ip?: string;
+  /** The request (X-Request-Id), for the decision log. */
+  requestId?: string;
+  /**
+   * The client re-authenticated with a platform token verified for this request (docs/federation.md):
+   * the token cannot carry the nonce, so the DPoP proof's nonce alone answers the challenge.
+   */
+  federated?: boolean;
 }
 
 /** The level the answer proved (RFC 9470 acr, RFC 8176 amr) and the DPoP key to bind to. */
@@ -171,7 +178,7 @@ export class StepUpChallenges {
 
   /** docs/step-up.md §4, recorded in the decision log (kind step_up): who proved what, or why not. */
   async answer(a: StepUpAnswer): Promise<ProvenLevel> {
-    const entry = { id: randomUUID(), at: new Date(), kind: 'step_up' as const, clientId: a.clientId, method: 'POST', score: 0, ip: a.ip };
+    const entry = { id: randomUUID(), at: new Date(), kind: 'step_up' as const, clientId: a.clientId, method: 'POST', score: 0, ip: a.ip, requestId: a.requestId };
     try {
       const proven = await this.check(a);
       await this.decisions.record({ ...entry, decision: 'allow', reasons: [{ code: 'step_up_proven', score: 0, detail: proven.acr }] });
@@ -195,14 +202,17 @@ export class StepUpChallenges {
       new InvalidGrant(why === 'foreign' ? 'the challenge was issued to another client' : 'the challenge is unknown, expired or already answered'),
     );
 
-    // Re-authentication: the assertion (verified by oidc-provider) carries the challenge nonce.
-    let assertionNonce: unknown;
-    try {
-      assertionNonce = decodeJwt(a.assertion).nonce;
-    } catch {
-      throw new InvalidClient('client assertion is invalid');
+    // Re-authentication: the assertion (verified by oidc-provider) carries the challenge nonce;
+    // a federated workload re-authenticated with a platform token instead, which cannot (the proof's nonce below answers).
+    if (!a.federated) {
+      let assertionNonce: unknown;
+      try {
+        assertionNonce = decodeJwt(a.assertion).nonce;
+      } catch {
+        throw new InvalidClient('client assertion is invalid');
+      }
+      if (!sameNonce(assertionNonce, record.nonceHash)) throw new InvalidClient('client assertion nonce is missing or is not the challenge nonce');
     }
-    if (!sameNonce(assertionNonce, record.nonceHash)) throw new InvalidClient('client assertion nonce is missing or is not the challenge nonce');
 
     // Possession: a DPoP proof (RFC 9449 §4.3) by the challenge's key, carrying its nonce (§8).
     let proof;
@@ -220,7 +230,9 @@ export class StepUpChallenges {
     if (proof.jkt !== record.jkt) throw new InvalidDpopProof('DPoP proof key is not the key the challenge was issued to', 400);
 
     const authTime = Math.floor(Date.now() / 1000);
-    if (record.acr !== ATTESTED) return { acr: record.acr, amr: ['swk', 'pop'], authTime, jkt: proof.jkt };
+    // docs/federation.md: `fed` instead of `swk` when the client authenticated with a platform token.
+    const how = a.federated ? 'fed' : 'swk';
+    if (record.acr !== ATTESTED) return { acr: record.acr, amr: [how, 'pop'], authTime, jkt: proof.jkt };
 
     // Attestation: a WebAuthn assertion over the same nonce by an enrolled authenticator.
     if (!a.webauthnResponse) throw new InvalidRequest('webauthn_response is required for this challenge');
@@ -233,7 +245,7 @@ export class StepUpChallenges {
     try {
       const { chainVerified } = await this.authenticators.verifyAssertion(a.clientId, response, proof.nonce!);
       // RFC 8176 hwk only when the authenticator's chain verified to a trust anchor (docs/step-up.md §1).
-      return { acr: ATTESTED, amr: ['swk', 'pop', 'mfa', ...(chainVerified ? ['hwk'] : [])], authTime, jkt: proof.jkt };
+      return { acr: ATTESTED, amr: [how, 'pop', 'mfa', ...(chainVerified ? ['hwk'] : [])], authTime, jkt: proof.jkt };
     } catch (err) {
       if (err instanceof AssertionRefused) throw new InvalidGrant(`the authenticator assertion was refused: ${err.message}`);
       throw err;

@@ -3,6 +3,7 @@ import type { Request, Response } from 'express';
 import { CONFIG, type TollgateConfig } from '#config';
 import { jsonDepth, MAX_JSON_DEPTH, unstorableString } from '#inbound';
 import { AccessDenied, callerAddress, formParam, InvalidDpopProof, InvalidRequest, OAuthError, WorkloadAuthenticator } from '#credentials';
+import { requestIdOf } from '#operations';
 import { ROUTES } from '#protocol';
 import { AttestationRefused, Authenticators, EnrolmentDenied } from './authenticators/index.js';
 import { StepUpChallenges } from './challenges.js';
@@ -54,7 +55,7 @@ export class StepUpController {
 
   /** Client authentication, then the DPoP proof for this endpoint. */
   private async caller(req: Request, form: Form, proof: string | undefined, path: string) {
-    const { client } = await this.workloads.authenticate(form, { kind: 'step_up', path, url: this.url(path) }, callerAddress(req, this.config.trustProxy));
+    const { client } = await this.workloads.authenticate(form, { kind: 'step_up', path, url: this.url(path), requestId: requestIdOf(req) }, callerAddress(req, this.config.trustProxy));
     const verified = await this.workloads.proof(proof, this.url(path), client);
     return { clientId: client.clientId, jkt: verified.jkt };
   }

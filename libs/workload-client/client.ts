@@ -1,6 +1,7 @@
 import type { Authenticator, CreationOptionsJSON, RequestOptionsJSON } from './authenticator.js';
 import { clientAssertion, JWT_BEARER_ASSERTION } from './client-assertion.js';
 import { DpopNonces, dpopProof } from './dpop.js';
+import type { FederatedCredential } from './federated-credential.js';
 import { StepUpError, TokenError } from './errors.js';
 import { generateDpopSigner, type JwsSigner } from './jws.js';
 import { authError } from './www-authenticate.js';
@@ -19,8 +20,13 @@ export interface WorkloadClientOptions {
   /** The issuer identifier, exactly as Tollgate announces it: the client assertions' `aud`. */
   issuer: string;
   clientId: string;
-  /** The key registered for the client (private_key_jwt, RFC 7523). */
-  clientKey: JwsSigner;
+  /** The key registered for the client (private_key_jwt, RFC 7523); or give `federated`. */
+  clientKey?: JwsSigner;
+  /**
+   * Instead of a key: the platform token the client's federated identities accept
+   * (docs/federation.md) — tokenFile(), githubActionsToken() or federatedCallback().
+   */
+  federated?: FederatedCredential;
   /** The DPoP key tokens are bound to (RFC 9449). Default: a fresh ES256 key per client. */
   dpopKey?: JwsSigner;
   /** RFC 8707 resource for token() and fetch(). */
@@ -143,7 +149,8 @@ export class WorkloadClient {
   /** The WebAuthn relying party's origin (docs/step-up.md §5). */
   readonly issuerOrigin: string;
 
-  private readonly clientKey: JwsSigner;
+  private readonly clientKey: JwsSigner | undefined;
+  private readonly federated: FederatedCredential | undefined;
   private dpopSigner: Promise<JwsSigner> | undefined;
   private readonly resource: string | undefined;
   private readonly scope: string | undefined;
@@ -160,7 +167,9 @@ export class WorkloadClient {
     this.issuer = options.issuer.replace(/\/+$/, '');
     this.issuerOrigin = new URL(this.issuer).origin;
     this.clientId = options.clientId;
+    if (!options.clientKey === !options.federated) throw new TypeError('give exactly one of clientKey and federated');
     this.clientKey = options.clientKey;
+    this.federated = options.federated;
     if (options.dpopKey) {
       if (!options.dpopKey.publicJwk) throw new TypeError('dpopKey needs its publicJwk');
       this.dpopSigner = Promise.resolve(options.dpopKey);
@@ -301,11 +310,7 @@ export class WorkloadClient {
   private async post(url: string, fields: Fields, challenge?: { nonce: string }): Promise<Posted> {
     const dpopKey = await this.dpopKey();
     for (let attempt = 0; ; attempt++) {
-      const form = new URLSearchParams({
-        client_id: this.clientId,
-        client_assertion_type: JWT_BEARER_ASSERTION,
-        client_assertion: await clientAssertion(this.clientKey, this.clientId, this.issuer, challenge?.nonce),
-      });
+      const form = new URLSearchParams({ client_id: this.clientId, ...(await this.credentials(challenge)) });
       for (const [name, value] of Object.entries(fields)) if (value !== undefined) form.set(name, value);
       const nonce = challenge?.nonce ?? this.nonces.get(url);
       const proof = await dpopProof(dpopKey, 'POST', url, nonce !== undefined ? { nonce } : {});
@@ -319,6 +324,15 @@ export class WorkloadClient {
       if (!challenge && attempt === 0 && gotNonce && oauthError(posted)[0] === 'use_dpop_nonce') continue;
       return posted;
     }
+  }
+
+  /** The client authentication members of a request: the client's own assertion, or its platform token. */
+  private async credentials(challenge?: { nonce: string }): Promise<Record<string, string>> {
+    if (this.federated) {
+      // A platform token cannot carry a step-up challenge's nonce: the DPoP proof carries it (docs/federation.md).
+      return { client_assertion_type: this.federated.assertionType, client_assertion: await this.federated.token() };
+    }
+    return { client_assertion_type: JWT_BEARER_ASSERTION, client_assertion: await clientAssertion(this.clientKey!, this.clientId, this.issuer, challenge?.nonce) };
   }
 
   /**

@@ -22,6 +22,16 @@ export {
 } from './client.js';
 export { StepUpError, TokenError, WorkloadClientError } from './errors.js';
 export {
+  federatedCallback,
+  githubActionsToken,
+  JWT_BEARER_ASSERTION_TYPE,
+  JWT_SPIFFE_ASSERTION_TYPE,
+  tokenFile,
+  type FederatedCredential,
+  type FederatedCredentialOptions,
+  type GitHubActionsOptions,
+} from './federated-credential.js';
+export {
   generateDpopSigner,
   signerFromCryptoKey,
   signerFromKeyPair,
@@ -37,4 +47,5 @@ export {
   type SoftwareAuthenticatorState,
   type SoftwareCredentialState,
 } from './software-authenticator.js';
+export { dpopProof, type ProofClaims } from './dpop.js';
 export { parseWwwAuthenticate, type AuthChallenge } from './www-authenticate.js';

@@ -79,7 +79,9 @@ export function signerFromCryptoKey(privateKey: CryptoKey, alg: string, kid?: st
     alg,
     ...(kid !== undefined ? { kid } : {}),
     ...(publicJwk ? { publicJwk: publicJwkOf(publicJwk) } : {}),
-    sign: async (signingInput) => new Uint8Array(await crypto.subtle.sign(params, privateKey, signingInput)),
+    // The copy makes a Uint8Array<ArrayBuffer>: under the DOM lib (TypeScript's default) a view
+    // that may be over a SharedArrayBuffer is not a BufferSource.
+    sign: async (signingInput) => new Uint8Array(await crypto.subtle.sign(params, privateKey, new Uint8Array(signingInput))),
   };
 }
 

@@ -1,5 +1,7 @@
 import request from 'supertest';
 import { startCaddy } from './caddy.js';
+import { startGrpcGateway } from './ext-authz.js';
+import { startHaproxy } from './haproxy.js';
 import { startEchoUpstream, startNginx } from './nginx.js';
 import { type RunningTollgate, startTollgate } from './server.js';
 
@@ -25,14 +27,17 @@ export interface ProtectedApi {
   tollgate: RunningTollgate;
   /** The gateway's base URL: what workloads call. */
   api: string;
-  /** The gateway's error log (NGINX), for assertion messages. */
+  /** The gateway's error log (NGINX, HAProxy), for assertion messages. */
   errorLog(): string;
   close(): Promise<void>;
 }
 
-/** Starts Tollgate (with `env`), an echo upstream, a gateway client and NGINX or Caddy in front of the upstream. */
-export async function startProtectedApi(gateway: 'nginx' | 'caddy', env: Record<string, string | undefined> = {}): Promise<ProtectedApi> {
-  const tollgate = await startTollgate(env);
+/**
+ * Starts Tollgate (with `env`), an echo upstream, a gateway client and NGINX, Caddy, HAProxy or
+ * the Envoy-like gRPC gateway (ext_authz over gRPC; test/support/ext-authz.ts) in front of it.
+ */
+export async function startProtectedApi(gateway: 'nginx' | 'caddy' | 'haproxy' | 'envoy-grpc', env: Record<string, string | undefined> = {}): Promise<ProtectedApi> {
+  const tollgate = await startTollgate(gateway === 'envoy-grpc' ? { TOLLGATE_GRPC_PORT: '0', ...env } : env);
   const upstream = await startEchoUpstream();
   const stop = async (proxy?: { close(): Promise<void> }) => {
     await proxy?.close();
@@ -42,7 +47,14 @@ export async function startProtectedApi(gateway: 'nginx' | 'caddy', env: Record<
   try {
     const gw = await registerGateway(tollgate, gateway);
     const options = { upstreamPort: upstream.port, tollgatePort: Number(new URL(tollgate.url).port), gatewayCredential: gw.credential };
-    const proxy: { url: string; close(): Promise<void>; errorLog?(): string } = gateway === 'nginx' ? await startNginx(options) : await startCaddy(options);
+    const proxy: { url: string; close(): Promise<void>; errorLog?(): string } =
+      gateway === 'nginx'
+        ? await startNginx(options)
+        : gateway === 'caddy'
+          ? await startCaddy(options)
+          : gateway === 'haproxy'
+            ? await startHaproxy(options)
+            : await startGrpcGateway({ ...options, grpcPort: tollgate.grpcPort! });
     return { tollgate, api: proxy.url, errorLog: () => proxy.errorLog?.() ?? '', close: () => stop(proxy) };
   } catch (err) {
     await stop();

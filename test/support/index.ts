@@ -7,3 +7,5 @@ export { attestationChain, issued, privateKeyPem, rootCa, type TestCertificate }
 export { sendFrom, type SourcedResponse } from './source.js';
 export { tlsServerCertificate } from './tls.js';
 export { keepDefaultPolicy } from './policy.js';
+export { extAuthzClient, startGrpcGateway, type CheckCall, type CheckResponse, type ExtAuthzClient } from './ext-authz.js';
+export { HAPROXY, startHaproxy, type RunningHaproxy } from './haproxy.js';

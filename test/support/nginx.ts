@@ -65,6 +65,16 @@ http {
       proxy_pass http://127.0.0.1:${o.upstreamPort};
     }
 
+    # RFC 9728 §3: this API's protected-resource metadata, answered by Tollgate from the API's own
+    # host and path (docs/gateways.md). No auth_request: a client reads it before it has a token.
+    location /.well-known/oauth-protected-resource {
+      proxy_pass http://127.0.0.1:${o.tollgatePort};
+      proxy_set_header X-Forwarded-Host $http_host;
+      proxy_set_header X-Forwarded-Proto $scheme;
+      proxy_set_header X-Forwarded-Uri "";
+      proxy_set_header X-Original-URL "";
+    }
+
     location = /_tollgate_check {
       internal;
       proxy_pass http://127.0.0.1:${o.tollgatePort}/check;

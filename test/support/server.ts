@@ -10,6 +10,8 @@ export interface RunningTollgate {
   /** The issuer it serves (the same as url unless TOLLGATE_ISSUER was given, as behind a load balancer). */
   issuer: string;
   adminToken: string;
+  /** The ext_authz gRPC port, when TOLLGATE_GRPC_PORT was given ('0' for a free one). */
+  grpcPort?: number;
   config: TollgateConfig;
   tollgate: Tollgate;
   /** `Authorization` header value for the admin API. */
@@ -54,7 +56,9 @@ export async function startTollgate(env: Record<string, string | undefined> = {}
   const config = testConfig(port, env);
   const tollgate = await createTollgate(config, options.logger ?? false);
   await tollgate.app.listen(port, '127.0.0.1');
+  const grpcPort = config.grpcPort === undefined ? undefined : await tollgate.serveExtAuthz(config.grpcPort, '127.0.0.1');
   return {
+    grpcPort,
     url: `http://127.0.0.1:${port}`,
     issuer: config.issuer,
     adminToken: config.adminToken,

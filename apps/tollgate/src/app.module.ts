@@ -1,10 +1,11 @@
 import { type DynamicModule, Global, Module } from '@nestjs/common';
-import { ADMIN_SESSIONS, ADMIN_TOKEN, AdminSessions } from '#admin';
+import { ADMIN_SESSIONS, ADMIN_TOKEN, AdminSessions, OpenApiController } from '#admin';
 import { AuditModule } from '#audit';
 import { CheckModule } from '#check';
 import { ClientsModule } from '#clients';
 import { CONFIG, type TollgateConfig } from '#config';
 import { ConsoleModule } from '#console';
+import { FederationModule } from '#federation';
 import { HOT_STATE, type HotState } from '#hot-state';
 import { KEY_ENCRYPTION_KEY, KEY_RING, KeysModule, type KeyRing } from '#keys';
 import { OAuthModule } from '#oauth';
@@ -44,8 +45,8 @@ export class AppModule {
   static with(runtime: Runtime): DynamicModule {
     return {
       module: AppModule,
-      imports: [RuntimeModule.of(runtime), ClientsModule, OAuthModule, KeysModule, AuditModule, MetricsModule, RiskModule, CheckModule, StepUpModule, ConsoleModule],
-      controllers: [HealthController],
+      imports: [RuntimeModule.of(runtime), ClientsModule, OAuthModule, KeysModule, AuditModule, MetricsModule, RiskModule, CheckModule, StepUpModule, FederationModule, ConsoleModule],
+      controllers: [HealthController, OpenApiController],
     };
   }
 }

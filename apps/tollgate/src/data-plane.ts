@@ -1,11 +1,11 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { INestApplication, LoggerService } from '@nestjs/common';
-import { CheckEndpoint } from '#check';
+import { AuthzenEndpoint, CheckEndpoint, isProtectedResourceMetadataPath, ProtectedResourceMetadata } from '#check';
 import { CONFIG, type TollgateConfig } from '#config';
 import { callerAddress, errorAnswer, type OAuthAnswer, OAuthError, unavailableAnswer, unexpectedAnswer } from '#credentials';
-import { requestBodies } from '#inbound';
-import { IntrospectionEndpoint } from '#oauth';
-import { httpMetrics, Metrics } from '#operations';
+import { isJson, mediaType, requestBodies } from '#inbound';
+import { IntrospectionEndpoint, TOKEN_ERROR } from '#oauth';
+import { assignRequestId, httpMetrics, Metrics, type Tracing } from '#operations';
 import { isDependencyUnavailable } from '#persistence';
 import { isCheckPath, ROUTES } from '#protocol';
 
@@ -16,20 +16,26 @@ import { isCheckPath, ROUTES } from '#protocol';
  * (CheckEndpoint, IntrospectionEndpoint) and the one renderer — instead of Express's router,
  * Nest's pipes, guards and filters. Everything else goes to Nest as before.
  */
-export function withDataPlane(app: INestApplication, nest: RequestListener, logger: LoggerService | false): RequestListener {
+export function withDataPlane(app: INestApplication, nest: RequestListener, logger: LoggerService | false, tracing?: Tracing): RequestListener {
   const config = app.get<TollgateConfig>(CONFIG);
   const check = app.get(CheckEndpoint);
   const introspection = app.get(IntrospectionEndpoint);
+  const authzen = app.get(AuthzenEndpoint);
+  const resourceMetadata = app.get(ProtectedResourceMetadata);
   const timed = httpMetrics(app.get(Metrics));
   const forms = requestBodies();
-  const fail = (res: ServerResponse, error: unknown, usedBasic = false) => {
+  const fail = (res: ServerResponse, error: unknown, usedBasic = false, requestId?: string) => {
     if (error instanceof OAuthError) return write(res, errorAnswer(error, { usedBasic }));
     if (isDependencyUnavailable(error)) return write(res, unavailableAnswer());
-    if (logger) logger.error({ message: 'unhandled error', error: (error as Error)?.name, detail: (error as Error)?.message }, 'data-plane');
+    if (logger) logger.error({ message: 'unhandled error', error: (error as Error)?.name, detail: (error as Error)?.message, request_id: requestId }, 'data-plane');
     write(res, unexpectedAnswer());
   };
 
   return (req: IncomingMessage, res: ServerResponse) => {
+    // Every answer, whoever writes it, carries the request's id (docs/operations.md "Request ids").
+    const requestId = assignRequestId(req, res);
+    // OpenTelemetry (off unless TOLLGATE_OTLP_TRACES_ENDPOINT is set): a span per token or check request.
+    if (tracing) tracing.request(req, res, requestId, () => ({ error: (res as ServerResponse & { [TOKEN_ERROR]?: string })[TOKEN_ERROR] }));
     const url = req.url ?? '/';
     const query = url.indexOf('?');
     const path = query === -1 ? url : url.slice(0, query);
@@ -37,9 +43,35 @@ export function withDataPlane(app: INestApplication, nest: RequestListener, logg
       timed(req as never, res as never, () => undefined);
       // What a gateway forwards of the protected call's body is not ours to read (docs/gateways.md).
       req.resume();
-      check.answer({ method: req.method ?? 'GET', path, headers: req.headers, ip: callerAddress(req, config.trustProxy) }).then(
+      check.answer({ method: req.method ?? 'GET', path, headers: req.headers, ip: callerAddress(req, config.trustProxy), requestId }).then(
         (answer) => write(res, answer),
-        (error: unknown) => fail(res, error),
+        (error: unknown) => fail(res, error, false, requestId),
+      );
+      return;
+    }
+    // AuthZEN 1.0: the same call assessment as /check, asked in JSON by a policy enforcement point.
+    if ((path === ROUTES.accessEvaluation || path === ROUTES.accessEvaluations) && req.method === 'POST') {
+      timed(req as never, res as never, () => undefined);
+      forms(req as IncomingMessage & { body?: unknown }, res, () => {
+        // Only a JSON body is an AuthZEN request (a form, parsed too, is not): none is a 415.
+        const body = isJson(mediaType(req.headers['content-type'])?.essence ?? '') ? ((req as { body?: unknown }).body ?? {}) : undefined;
+        authzen.answer({ path, headers: req.headers, body, ip: callerAddress(req, config.trustProxy), requestId }).then(
+          (answer) => write(res, answer),
+          (error: unknown) => fail(res, error, true, requestId),
+        );
+      });
+      return;
+    }
+    if (path === ROUTES.authzenMetadata && (req.method === 'GET' || req.method === 'HEAD')) {
+      write(res, authzen.metadata(), req.method === 'HEAD');
+      return;
+    }
+    // RFC 9728: a protected API's metadata, routed here by its gateway.
+    if (isProtectedResourceMetadataPath(path)) {
+      req.resume();
+      resourceMetadata.answer({ method: req.method ?? 'GET', path, headers: req.headers }).then(
+        (answer) => write(res, answer, req.method === 'HEAD'),
+        (error: unknown) => fail(res, error, false, requestId),
       );
       return;
     }
@@ -48,9 +80,9 @@ export function withDataPlane(app: INestApplication, nest: RequestListener, logg
       const authorization = req.headers.authorization;
       forms(req as IncomingMessage & { body?: unknown }, res, () => {
         const form = ((req as { body?: unknown }).body ?? {}) as Record<string, unknown>;
-        introspection.answer({ form, authorization, accept: req.headers.accept, ip: callerAddress(req, config.trustProxy) }).then(
+        introspection.answer({ form, authorization, accept: req.headers.accept, ip: callerAddress(req, config.trustProxy), requestId }).then(
           (answer) => write(res, answer),
-          (error: unknown) => fail(res, error, /^basic /i.test(authorization ?? '')),
+          (error: unknown) => fail(res, error, /^basic /i.test(authorization ?? ''), requestId),
         );
       });
       return;
@@ -60,9 +92,9 @@ export function withDataPlane(app: INestApplication, nest: RequestListener, logg
 }
 
 /** Writes one of the renderer's answers with Node's own response API. */
-function write(res: ServerResponse, answer: OAuthAnswer): void {
+function write(res: ServerResponse, answer: OAuthAnswer, headOnly = false): void {
   if (res.headersSent) return;
   const text = answer.raw ?? JSON.stringify(answer.body);
   res.writeHead(answer.status, { 'Content-Type': 'application/json; charset=utf-8', ...answer.headers, 'Content-Length': Buffer.byteLength(text) });
-  res.end(text);
+  res.end(headOnly ? undefined : text);
 }

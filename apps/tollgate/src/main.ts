@@ -31,10 +31,15 @@ if (config.workers > 1 && cluster.isPrimary) {
 async function serve(config: TollgateConfig): Promise<void> {
   const tollgate = await createTollgate(config, logger);
   await tollgate.app.listen(config.port, config.host);
+  // Envoy ext_authz over gRPC (docs/gateways.md). Under TOLLGATE_WORKERS every worker binds the
+  // same port: node:cluster hands the listening socket out as for HTTP (grpc-js listens with
+  // node:http2, a net.Server).
+  const grpcPort = config.grpcPort === undefined ? undefined : await tollgate.serveExtAuthz(config.grpcPort, config.host);
   logger.log({
     message: 'tollgate listening',
     issuer: config.issuer,
     port: config.port,
+    ...(grpcPort !== undefined ? { grpc_port: grpcPort } : {}),
     database: config.databaseUrl ? 'postgresql' : `embedded (${config.dataDir})`,
     hot_state: config.redisUrl ? 'redis' : 'memory',
     ...(cluster.isWorker ? { worker: cluster.worker!.id, pid: process.pid } : {}),

@@ -3,13 +3,14 @@ import type { RequestListener, Server } from 'node:http';
 import type { INestApplication, LoggerService } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { TollgateConfig } from '#config';
+import { CheckEndpoint, ExtAuthzServer } from '#check';
 import { ClientRegistry } from '#clients';
 import { openHotState } from '#hot-state';
 import { requestBodies, requestTarget } from '#inbound';
 import { KeyRing, loadKeyEncryptionKey } from '#keys';
 import { OAuthErrorFilter } from '#credentials';
 import { ProviderHost } from '#oauth';
-import { httpMetrics, Metrics } from '#operations';
+import { httpMetrics, Metrics, startTracing } from '#operations';
 import { openDatabase } from '#persistence';
 import { AppModule, type Runtime } from './app.module.js';
 import { withDataPlane } from './data-plane.js';
@@ -18,6 +19,11 @@ import { isCheckPath } from '#protocol';
 export interface Tollgate {
   app: INestApplication;
   runtime: Runtime;
+  /**
+   * Envoy ext_authz over gRPC on its own port (TOLLGATE_GRPC_PORT; 0 = any free one): returns the
+   * port bound. Closed with the rest.
+   */
+  serveExtAuthz(port: number, host: string): Promise<number>;
   /** Stops accepting requests, lets in-flight ones finish, closes the database and Redis. */
   close(): Promise<void>;
 }
@@ -87,15 +93,25 @@ export async function createTollgate(config: TollgateConfig, logger: LoggerServi
     const server = app.getHttpServer() as Server;
     const [nest] = server.listeners('request') as RequestListener[];
     server.removeAllListeners('request');
-    server.on('request', withDataPlane(app, nest!, logger));
+    const tracing = await startTracing(config.otlpTracesEndpoint);
+    if (tracing && logger) logger.log({ message: 'tracing to OTLP', endpoint: config.otlpTracesEndpoint });
+    server.on('request', withDataPlane(app, nest!, logger, tracing));
     let closed = false;
+    let extAuthz: ExtAuthzServer | undefined;
     return {
       app,
       runtime,
+      serveExtAuthz: async (port, host) => {
+        if (extAuthz) throw new Error('ext_authz is already served');
+        extAuthz = new ExtAuthzServer(app.get(CheckEndpoint), logger);
+        return extAuthz.listen(port, host);
+      },
       close: async () => {
         if (closed) return;
         closed = true;
+        await extAuthz?.close();
         await app.close();
+        await tracing?.shutdown().catch(() => undefined);
         await hot.close();
         await db.close();
       },

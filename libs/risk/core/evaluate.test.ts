@@ -92,6 +92,12 @@ describe('evaluate: on_new_key and on_new_network', () => {
     it(`on_new_key: ${action}`, () => {
       assert.equal(evaluate(call(), known({ keySeen: false }), { on_new_key: action }).decision, expected);
     });
+    it(`on_new_key: ${action}, for a federated identity never seen (docs/federation.md)`, () => {
+      const federated = { issuer: 'spiffe://example.org', subject: 'spiffe://example.org/ns/payments/sa/checkout', claims: {} };
+      const d = evaluate(call({ kind: 'issuance', federated }), known({ subjectSeen: false }), { on_new_key: action });
+      assert.equal(d.decision, expected);
+      assert.deepEqual(d.reasons.map((r) => r.code), ['new_federated_subject']);
+    });
     it(`on_new_network: ${action}`, () => {
       assert.equal(evaluate(call(), known({ networkSeen: false }), { on_new_network: action }).decision, expected);
     });

@@ -122,6 +122,7 @@ export function evaluate(ctx: RiskContext, state: ClientState, policy: RiskPolic
     else if (action === 'step_up') out.stepUps.push(scoreStepUp);
   };
   act('new_dpop_key', policy.on_new_key ?? DEFAULT_ON_NEW_KEY);
+  act('new_federated_subject', policy.on_new_key ?? DEFAULT_ON_NEW_KEY);
   act('new_network', policy.on_new_network ?? DEFAULT_ON_NEW_NETWORK);
 
   const thresholds = policy.thresholds ?? DEFAULT_THRESHOLDS;

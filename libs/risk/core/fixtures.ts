@@ -34,6 +34,7 @@ export const known = (over: Partial<ClientState> = {}): ClientState => ({
   keySeen: true,
   scopesSeen: true,
   audienceSeen: true,
+  subjectSeen: true,
   tokenNetworks: 1,
   recentFailures: 0,
   learning: false,

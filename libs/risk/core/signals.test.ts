@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
+  newFederatedSubject,
   countryNotAllowed,
   DEFAULT_WEIGHTS,
   failedAuthBurst,
@@ -120,6 +121,19 @@ describe('signals', () => {
       const bare = call({ ip: undefined, dpopJkt: undefined, scopes: [], audience: undefined });
       const unseen = known({ networkSeen: false, keySeen: false, scopesSeen: false, audienceSeen: false });
       for (const s of [newNetwork, newDpopKey, unusualScope, unusualAudience]) assert.equal(s(bare, unseen, {}), undefined);
+    });
+    it('new_federated_subject fires for a federated identity never seen for this client, and is quiet otherwise', () => {
+      const federated = { issuer: 'https://token.actions.githubusercontent.com', subject: 'repo:octo-org/app:environment:prod', claims: {} };
+      const issuance = call({ kind: 'issuance', federated });
+      assert.deepEqual(newFederatedSubject(issuance, known({ subjectSeen: false }), {}), {
+        code: 'new_federated_subject',
+        score: 25,
+        detail: 'https://token.actions.githubusercontent.com repo:octo-org/app:environment:prod',
+      });
+      assert.equal(newFederatedSubject(issuance, known(), {}), undefined);
+      assert.equal(newFederatedSubject(issuance, known({ subjectSeen: false, learning: true }), {}), undefined);
+      assert.equal(newFederatedSubject(call({ kind: 'issuance' }), known({ subjectSeen: false }), {}), undefined);
+      assert.equal(newFederatedSubject(issuance, known({ subjectSeen: false }), { weights: { new_federated_subject: 60 } })?.score, 60);
     });
     it('new_route applies to calls only', () => {
       assert.equal(newRoute(call({ kind: 'issuance', method: undefined, path: undefined }), known({ routeSeen: false }), {}), undefined);

@@ -19,6 +19,7 @@ export const DEFAULT_WEIGHTS: Readonly<Record<SignalCode, number>> = Object.free
   token_too_old: 30,
   new_network: 25,
   new_dpop_key: 25,
+  new_federated_subject: 25,
   unusual_scope: 15,
   unusual_audience: 15,
   new_route: 10,
@@ -98,6 +99,12 @@ export const newDpopKey: Signal = (ctx, state, policy) => {
   return reason('new_dpop_key', policy, ctx.dpopJkt); // an RFC 7638 thumbprint: public
 };
 
+/** docs/federation.md: a platform identity (issuer and subject) this client never authenticated as: like a new key. */
+export const newFederatedSubject: Signal = (ctx, state, policy) => {
+  if (state.learning || state.subjectSeen || !ctx.federated) return undefined;
+  return reason('new_federated_subject', policy, `${ctx.federated.issuer} ${ctx.federated.subject}`);
+};
+
 export const unusualScope: Signal = (ctx, state, policy) => {
   if (state.learning || state.scopesSeen || ctx.scopes.length === 0) return undefined;
   return reason('unusual_scope', policy, scopeSetKey(ctx.scopes));
@@ -141,6 +148,7 @@ export const SIGNALS: Readonly<Record<SignalCode, Signal>> = Object.freeze({
   token_too_old: tokenTooOld,
   new_network: newNetwork,
   new_dpop_key: newDpopKey,
+  new_federated_subject: newFederatedSubject,
   unusual_scope: unusualScope,
   unusual_audience: unusualAudience,
   new_route: newRoute,

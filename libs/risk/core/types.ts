@@ -50,7 +50,10 @@ export interface RiskPolicy {
    * max_age, RFC 9470): a token at that level proven within it is not asked again. Default 300.
    */
   step_up_max_age?: number;
-  /** What a DPoP key or a network never seen for this client triggers (default step_up / allow + score). */
+  /**
+   * What a DPoP key or a network never seen for this client triggers (default step_up / allow + score).
+   * on_new_key also applies to a federated identity (issuer and subject) never seen for it (docs/federation.md).
+   */
   on_new_key?: SignalAction;
   on_new_network?: SignalAction;
   /** Per-signal score overrides. */
@@ -67,6 +70,7 @@ export type SignalCode =
   | 'new_route'
   | 'new_network'
   | 'new_dpop_key'
+  | 'new_federated_subject'
   | 'token_multiple_networks'
   | 'failed_auth_burst'
   | 'unusual_scope'
@@ -100,6 +104,8 @@ export interface RiskContext {
     /** Epoch seconds (added): bounds how long the token's networks are remembered (else 1 h). */
     exp?: number;
   };
+  /** docs/federation.md: the platform identity the workload authenticated with, when it used one. */
+  federated?: { issuer: string; subject: string; claims: Record<string, string> };
   /** Issuance by the step-up grant: the level just proven (epoch seconds), which answers step-ups up to it. */
   proven?: { acr: Acr; authTime: number };
 }
@@ -117,6 +123,8 @@ export interface ClientState {
   keySeen: boolean;
   scopesSeen: boolean;
   audienceSeen: boolean;
+  /** docs/federation.md: whether this client was seen before authenticating as this federated identity (true without one). */
+  subjectSeen: boolean;
   /** Distinct networks this token has been presented from, this call included. */
   tokenNetworks: number;
   /** Failed authentications and proofs by this client in the last 5 minutes. */

@@ -18,7 +18,7 @@ interface ClientRecord {
   tokens: Map<string, { networks: Set<string>; expires: number }>;
 }
 
-const CAPS: Record<keyof Facts, number> = { route: L.routes, network: L.networks, key: L.keys, scopes: L.scopeSets, audience: L.audiences };
+const CAPS: Record<keyof Facts, number> = { route: L.routes, network: L.networks, key: L.keys, scopes: L.scopeSets, audience: L.audiences, subject: L.subjects };
 
 const newRecord = (now: number): ClientRecord => ({
   lastSeen: now,
@@ -26,7 +26,7 @@ const newRecord = (now: number): ClientRecord => ({
   baseline: { call: emptyBaseline(), issuance: emptyBaseline() },
   learned: 0,
   failures: new Map(),
-  sets: { route: new Map(), network: new Map(), key: new Map(), scopes: new Map(), audience: new Map() },
+  sets: { route: new Map(), network: new Map(), key: new Map(), scopes: new Map(), audience: new Map(), subject: new Map() },
   tokens: new Map(),
 });
 
@@ -75,6 +75,7 @@ export class MemoryRiskStateStore implements RiskStateStore {
       keySeen: seen('key'),
       scopesSeen: seen('scopes'),
       audienceSeen: seen('audience'),
+      subjectSeen: seen('subject'),
       tokenNetworks: this.noteTokenNetwork(r, ctx, facts.network),
       recentFailures: this.failuresOf(r, minute),
       learning: r.learned < L.learningCalls,

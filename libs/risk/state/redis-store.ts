@@ -1,5 +1,6 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { type ConnectionLogger, type ConnectionWatch, watchRedis } from '#connection-watch';
+import { createRedisClient, parseRedisUrl, redisAddress } from '#redis';
 import type { ClientState, RiskContext } from '../core/types.js';
 import { EWMA_ALPHA, minuteOf, readBaseline } from './baseline.js';
 import { type Facts, factsOf, LEARNED_SHOWN, type LearnedMember, type LearnedState, RISK_STATE_LIMITS as L, type RiskStateStore, tokenTtlMs } from './store.js';
@@ -10,7 +11,7 @@ import { type Facts, factsOf, LEARNED_SHOWN, type LearnedMember, type LearnedSta
  *   tollgate:risk:{client}:fail:<minute>          failures in that minute (string, 6 min)
  *   tollgate:risk:{client}:tok:<jti>              networks the token came from (set, token life ≤ 1 h)
  *   tollgate:risk:{client}:state                  learned count, baseline per kind (hash, 30 days)
- *   tollgate:risk:{client}:route|net|key|scope|aud  member → last seen ms (sorted set, 30 days, capped)
+ *   tollgate:risk:{client}:route|net|key|scope|aud|sub  member → last seen ms (sorted set, 30 days, capped)
  * The client id is a hash tag ({…}) so one client's keys share a Redis Cluster slot, as a
  * script's keys must. observe and learn are one Lua script each (atomic, one round trip), and the
  * lessons of allows that finish in the same turn of the event loop with the same facts are
@@ -20,17 +21,22 @@ import { type Facts, factsOf, LEARNED_SHOWN, type LearnedMember, type LearnedSta
 const PREFIX = 'tollgate:risk:';
 const RATE_TTL_MS = 120_000;
 const FAILURE_TTL_MS = (L.failureMinutes + 1) * 60_000;
-const SETS = ['route', 'net', 'key', 'scope', 'aud'] as const;
+const SETS = ['route', 'net', 'key', 'scope', 'aud', 'sub'] as const;
+const N = SETS.length;
 
-/** KEYS: rate, state, route, net, key, scope, aud, tok, fail×5. ARGV: see observe(). */
+/**
+ * KEYS: rate, state, the N sets (route, net, key, scope, aud, sub), tok, fail×5.
+ * ARGV: kind, the N members, token ttl, now, member ttl, rate ttl, networks per token.
+ */
 const OBSERVE = `
+local n = ${N}
 local calls = redis.call('INCR', KEYS[1])
-if calls == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[10]) end
+if calls == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[n + 5]) end
 local kind = ARGV[1]
 local h = redis.call('HMGET', KEYS[2], 'learned', 'bm:' .. kind, 'bc:' .. kind, 'avg:' .. kind, 'mins:' .. kind)
-local fresh = tonumber(ARGV[8]) - tonumber(ARGV[9])
+local fresh = tonumber(ARGV[n + 3]) - tonumber(ARGV[n + 4])
 local out = { calls, h[1] or '0', h[2] or '-1', h[3] or '0', h[4] or '0', h[5] or '0' }
-for i = 0, 4 do
+for i = 0, n - 1 do
   local member = ARGV[2 + i]
   local seen = 1
   if member ~= '' then
@@ -39,25 +45,27 @@ for i = 0, 4 do
   end
   out[#out + 1] = seen
 end
+local tok = KEYS[n + 3]
 local tokenNetworks = 0
-if ARGV[7] ~= '0' then
-  if ARGV[3] ~= '' and redis.call('SCARD', KEYS[8]) < tonumber(ARGV[11]) then redis.call('SADD', KEYS[8], ARGV[3]) end
-  tokenNetworks = redis.call('SCARD', KEYS[8])
-  if tokenNetworks > 0 then redis.call('PEXPIRE', KEYS[8], ARGV[7]) end
+if ARGV[n + 2] ~= '0' then
+  if ARGV[3] ~= '' and redis.call('SCARD', tok) < tonumber(ARGV[n + 6]) then redis.call('SADD', tok, ARGV[3]) end
+  tokenNetworks = redis.call('SCARD', tok)
+  if tokenNetworks > 0 then redis.call('PEXPIRE', tok, ARGV[n + 2]) end
 end
 out[#out + 1] = tokenNetworks
 local failures = 0
-for i = 9, 13 do failures = failures + tonumber(redis.call('GET', KEYS[i]) or '0') end
+for i = n + 4, n + 8 do failures = failures + tonumber(redis.call('GET', KEYS[i]) or '0') end
 out[#out + 1] = failures
 return out
 `;
 
-/** KEYS: state, route, net, key, scope, aud. ARGV: kind, minute, now, member ttl, 5 members, 5 caps, alpha, count. */
+/** KEYS: state, the N sets. ARGV: kind, minute, now, member ttl, N members, N caps, alpha, count. */
 const LEARN = `
+local n = ${N}
 local kind = ARGV[1]
 local m = tonumber(ARGV[2])
-local alpha = tonumber(ARGV[15])
-local count = tonumber(ARGV[16])
+local alpha = tonumber(ARGV[5 + 2 * n])
+local count = tonumber(ARGV[6 + 2 * n])
 local h = redis.call('HMGET', KEYS[1], 'bm:' .. kind, 'bc:' .. kind, 'avg:' .. kind, 'mins:' .. kind)
 local bm, bc = tonumber(h[1] or '-1'), tonumber(h[2] or '0')
 if m > bm then
@@ -74,13 +82,13 @@ redis.call('HINCRBY', KEYS[1], 'learned', count)
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 local now = tonumber(ARGV[3])
 local cutoff = now - tonumber(ARGV[4])
-for i = 0, 4 do
+for i = 0, n - 1 do
   local member = ARGV[5 + i]
   if member ~= '' then
     local key = KEYS[2 + i]
     redis.call('ZADD', key, ARGV[3], member)
     redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. cutoff)
-    local extra = redis.call('ZCARD', key) - tonumber(ARGV[10 + i])
+    local extra = redis.call('ZCARD', key) - tonumber(ARGV[5 + n + i])
     if extra > 0 then redis.call('ZREMRANGEBYRANK', key, 0, extra - 1) end
     redis.call('PEXPIRE', key, ARGV[4])
   end
@@ -88,7 +96,7 @@ end
 return 1
 `;
 
-type Reply = [number, string, string, string, string, string, number, number, number, number, number, number, number];
+type Reply = [number, string, string, string, string, string, number, number, number, number, number, number, number, number];
 
 interface ScriptedRedis extends Redis {
   riskObserve(...keysAndArgs: (string | number)[]): Promise<Reply>;
@@ -135,13 +143,14 @@ export class RedisRiskStateStore implements RiskStateStore {
       facts.key,
       facts.scopes,
       facts.audience,
+      facts.subject,
       ttl,
       ctx.now,
       L.memberTtlMs,
       RATE_TTL_MS,
       L.networksPerToken,
     );
-    const [calls, learned, bm, bc, avg, mins, route, net, key, scope, aud, tokenNetworks, failures] = reply;
+    const [calls, learned, bm, bc, avg, mins, route, net, key, scope, aud, sub, tokenNetworks, failures] = reply;
     const baseline = readBaseline({ minute: Number(bm), count: Number(bc), avg: Number(avg), minutes: Number(mins) }, minute);
     return {
       callsThisMinute: calls,
@@ -152,6 +161,7 @@ export class RedisRiskStateStore implements RiskStateStore {
       keySeen: key === 1,
       scopesSeen: scope === 1,
       audienceSeen: aud === 1,
+      subjectSeen: sub === 1,
       tokenNetworks,
       recentFailures: failures,
       learning: Number(learned) < L.learningCalls,
@@ -161,7 +171,7 @@ export class RedisRiskStateStore implements RiskStateStore {
   learn(ctx: RiskContext): Promise<void> {
     const facts = factsOf(ctx);
     const minute = minuteOf(ctx.now);
-    const id = [ctx.clientId, ctx.kind, minute, facts.route, facts.network, facts.key, facts.scopes, facts.audience].join('\n');
+    const id = [ctx.clientId, ctx.kind, minute, facts.route, facts.network, facts.key, facts.scopes, facts.audience, facts.subject].join('\n');
     const same = this.lessons.get(id);
     if (same) {
       same.count += 1;
@@ -203,11 +213,13 @@ export class RedisRiskStateStore implements RiskStateStore {
       facts.key,
       facts.scopes,
       facts.audience,
+      facts.subject,
       L.routes,
       L.networks,
       L.keys,
       L.scopeSets,
       L.audiences,
+      L.subjects,
       EWMA_ALPHA,
       count,
     );
@@ -263,11 +275,14 @@ export class RedisRiskStateStore implements RiskStateStore {
 
 /** Connects (failing fast like the hot state: no offline queue) and defines the two scripts. */
 export async function openRedisRiskStateStore(url: string, options: { logger?: ConnectionLogger } = {}): Promise<RedisRiskStateStore> {
-  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 3000, enableAutoPipelining: true });
+  // On a cluster every key of one call names the client id as its hash tag: one slot per script.
+  const redis = createRedisClient(url, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 3000, enableAutoPipelining: true });
   // Errors surface on the calls that fail; the client reconnects by itself (the watch logs it).
   redis.on('error', () => undefined);
-  redis.defineCommand('riskObserve', { numberOfKeys: 8 + L.failureMinutes, lua: OBSERVE });
-  redis.defineCommand('riskLearn', { numberOfKeys: 6, lua: LEARN });
+  redis.defineCommand('riskObserve', { numberOfKeys: 3 + N + L.failureMinutes, lua: OBSERVE });
+  redis.defineCommand('riskLearn', { numberOfKeys: 1 + N, lua: LEARN });
   await redis.connect();
-  return new RedisRiskStateStore(redis as ScriptedRedis, watchRedis(redis, 'risk-state', options.logger));
+  const target = parseRedisUrl(url);
+  const address = target.kind === 'single' ? undefined : redisAddress(target);
+  return new RedisRiskStateStore(redis as unknown as ScriptedRedis, watchRedis(redis, 'risk-state', options.logger, address));
 }

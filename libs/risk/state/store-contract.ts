@@ -34,6 +34,7 @@ export function storeContract(name: string, open: () => Promise<RiskStateStore>)
       audience: 'https://api.example.com',
       scopes: ['orders:read'],
       dpopJkt: 'jkt-1',
+      federated: { issuer: 'https://token.actions.githubusercontent.com', subject: 'repo:octo-org/app:environment:prod', claims: {} },
       token: { jti: 'tok-1', iat: T0 / 1000 },
       ...over,
     });
@@ -92,21 +93,26 @@ export function storeContract(name: string, open: () => Promise<RiskStateStore>)
         keySeen: false,
         scopesSeen: false,
         audienceSeen: false,
+        subjectSeen: false,
         tokenNetworks: 1,
         recentFailures: 0,
         learning: true,
       });
     });
 
-    it('observe alone teaches nothing; learn remembers route, network, key, scopes and audience', async () => {
+    it('observe alone teaches nothing; learn remembers route, network, key, scopes, audience and federated subject', async () => {
       const c = client();
       await store.observe(call(c));
       assert.equal((await store.observe(call(c))).networkSeen, false);
       await store.learn(call(c));
       const s = await store.observe(call(c));
-      assert.deepEqual([s.routeSeen, s.networkSeen, s.keySeen, s.scopesSeen, s.audienceSeen], [true, true, true, true, true]);
-      const other = await store.observe(call(c, { ip: '10.9.9.9', dpopJkt: 'jkt-2', scopes: ['x'], audience: 'https://b', path: '/other' }));
-      assert.deepEqual([other.routeSeen, other.networkSeen, other.keySeen, other.scopesSeen, other.audienceSeen], [false, false, false, false, false]);
+      assert.deepEqual([s.routeSeen, s.networkSeen, s.keySeen, s.scopesSeen, s.audienceSeen, s.subjectSeen], [true, true, true, true, true, true]);
+      const federated = { issuer: 'https://token.actions.githubusercontent.com', subject: 'repo:octo-org/app:environment:dev', claims: {} };
+      const other = await store.observe(call(c, { ip: '10.9.9.9', dpopJkt: 'jkt-2', scopes: ['x'], audience: 'https://b', path: '/other', federated }));
+      assert.deepEqual([other.routeSeen, other.networkSeen, other.keySeen, other.scopesSeen, other.audienceSeen, other.subjectSeen], [false, false, false, false, false, false]);
+      // The same subject from another issuer is another identity.
+      const otherIssuer = await store.observe(call(c, { federated: { issuer: 'https://gitlab.example.com', subject: 'repo:octo-org/app:environment:prod', claims: {} } }));
+      assert.equal(otherIssuer.subjectSeen, false);
     });
 
     it('knows a route by method and generic path, a network by its /24, a scope set in any order', async () => {
@@ -120,7 +126,7 @@ export function storeContract(name: string, open: () => Promise<RiskStateStore>)
 
     it('what the context lacks counts as seen (nothing to compare)', async () => {
       const s = await store.observe({ kind: 'issuance', now: T0, clientId: client(), scopes: [] });
-      assert.deepEqual([s.routeSeen, s.networkSeen, s.keySeen, s.scopesSeen, s.audienceSeen, s.tokenNetworks], [true, true, true, true, true, 0]);
+      assert.deepEqual([s.routeSeen, s.networkSeen, s.keySeen, s.scopesSeen, s.audienceSeen, s.subjectSeen, s.tokenNetworks], [true, true, true, true, true, true, 0]);
     });
 
     it(`is learning until ${RISK_STATE_LIMITS.learningCalls} calls were learned`, async () => {

@@ -64,6 +64,8 @@ export const RISK_STATE_LIMITS = Object.freeze({
   routes: 1000,
   networks: 1000,
   keys: 100,
+  /** Federated identities (issuer and subject) a client authenticated as. */
+  subjects: 100,
   scopeSets: 200,
   audiences: 200,
   /** Networks remembered per token (the signal needs "more than one"). */
@@ -84,6 +86,8 @@ export interface Facts {
   key: string;
   scopes: string;
   audience: string;
+  /** The federated identity, `issuer subject` (docs/federation.md). */
+  subject: string;
 }
 
 export function factsOf(ctx: RiskContext): Facts {
@@ -93,6 +97,7 @@ export function factsOf(ctx: RiskContext): Facts {
     key: ctx.dpopJkt ?? '',
     scopes: scopeSetKey(ctx.scopes),
     audience: ctx.audience ?? '',
+    subject: ctx.federated ? `${ctx.federated.issuer} ${ctx.federated.subject}` : '',
   };
 }
 

@@ -3,8 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { after, describe, it } from 'node:test';
 import { attestationChain } from '#test-support';
 import { SettingsService, verifyAuthenticationResponse, verifyRegistrationResponse, type WebAuthnCredential } from '@simplewebauthn/server';
-import type { CreationOptionsJSON, RegistrationResponseJSON, RequestOptionsJSON } from './authenticator.js';
-import { SOFTWARE_AUTHENTICATOR_AAGUID, SoftwareAuthenticator } from './software-authenticator.js';
+import { type CreationOptionsJSON, type RegistrationResponseJSON, type RequestOptionsJSON, SOFTWARE_AUTHENTICATOR_AAGUID, SoftwareAuthenticator } from '#workload-client';
 
 const ORIGIN = 'http://127.0.0.1:9999';
 const RP_ID = '127.0.0.1';
