@@ -13,6 +13,7 @@ interface Decision {
   score: number;
   reasons: { code: string; score: number; detail?: string }[];
   ip: string | null;
+  request_id?: string | null;
 }
 
 interface Filters {
@@ -88,6 +89,7 @@ export function decisionsScreen(root: HTMLElement): () => void {
             ['Method', d.method ?? '—'],
             ['Route', d.route ?? '—'],
             ['Caller address', d.ip ?? '—'],
+            ['Request id', d.request_id ?? '—'],
           ] as const
         ).flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]),
       ),

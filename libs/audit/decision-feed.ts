@@ -12,6 +12,10 @@ export interface FedDecision {
   score: number;
   reasons: DecisionReason[] | unknown;
   ip: string | null;
+  /** The request id (X-Request-Id) of the request that was decided. */
+  requestId?: string | null;
+  /** docs/federation.md: the platform identity the workload authenticated with. */
+  identity?: unknown;
 }
 
 export type FeedListener = (decisions: readonly FedDecision[]) => void;
