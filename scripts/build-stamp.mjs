@@ -14,13 +14,14 @@ export const STAMP = 'dist/.build-stamp';
 const STARTED = 'dist/.build-started';
 /** What the build produces and the server runs. */
 export const MAIN = 'dist/apps/tollgate/src/main.js';
-/** tsconfig.json's "include": their TypeScript files are compiled into dist/. */
-export const SOURCE_DIRS = ['apps', 'libs', 'test', 'bench', 'scripts'];
+/** tsconfig.json's "include" (and console/, compiled by its own tsconfig): their files are built into dist/. */
+export const SOURCE_DIRS = ['apps', 'libs', 'test', 'bench', 'scripts', 'console'];
 /** The other inputs: the Prisma schema (generated client), its config, the locked dependencies, the compiler options. */
 export const INPUT_FILES = ['prisma/schema.prisma', 'prisma.config.ts', 'package-lock.json', 'tsconfig.json'];
 /** Written by the build itself (prisma generate), never an input. */
 const OUTPUT_DIRS = new Set(['libs/persistence/generated']);
-const SOURCE = /\.(c|m)?ts$/;
+// The console's pages and styles are copied into dist/ too (scripts/console-assets.mjs).
+const SOURCE = /\.((c|m)?ts|html|css)$/;
 
 /**
  * Whether the build in dist/ must be made again. Pure: it is given the stamp's and main.js's

@@ -185,6 +185,11 @@ describe('the OpenAPI document (GET /openapi.json), checked against live answers
     assert.ok(decisions.body.decisions.some((d: { reasons: unknown[] }) => d.reasons.length > 0), JSON.stringify(decisions.body));
     assert.equal((await exchange('GET', '/admin/decisions?limit=5')).status, 200);
     assert.equal((await exchange('GET', '/admin/decisions?decision=maybe&since=yesterday')).status, 400);
+    // The stream's 200 never ends (test/console.test.ts reads it); its refusals are JSON.
+    assert.equal((await exchange('GET', '/admin/decisions/stream?outcome=deny')).status, 400);
+    assert.equal((await exchange('GET', '/admin/decisions/stream', { token: null })).status, 401);
+    assert.equal((await exchange('GET', `/admin/clients/${w.clientId}/risk-state`)).status, 200);
+    assert.equal((await exchange('GET', '/admin/clients/tg_nobody/risk-state')).status, 404);
     const audit = await exchange('GET', '/admin/audit?limit=5');
     assert.equal(audit.status, 200);
     assert.ok(audit.body.events.length > 0);

@@ -59,7 +59,7 @@ describe('npm start', () => {
   let port: number;
 
   before(async () => {
-    for (const entry of ['apps', 'libs', 'test', 'bench', 'scripts', 'prisma', 'dist', 'package.json', 'package-lock.json', 'tsconfig.json', 'prisma.config.ts']) {
+    for (const entry of ['apps', 'libs', 'test', 'bench', 'scripts', 'console', 'prisma', 'dist', 'package.json', 'package-lock.json', 'tsconfig.json', 'prisma.config.ts']) {
       cpSync(join(ROOT, entry), join(project, entry), { recursive: true, preserveTimestamps: true });
     }
     symlinkSync(join(ROOT, 'node_modules'), join(project, 'node_modules'));

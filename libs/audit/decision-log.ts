@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger, type LoggerService, type OnApplicationShutdown, Optional } from '@nestjs/common';
 import { Metrics } from '#operations';
 import { DATABASE, type Database, DependencyUnavailable, isDependencyUnavailable, Prisma } from '#persistence';
+import { DecisionFeed } from './decision-feed.js';
 
 export const DECISION_KINDS = ['check', 'issuance', 'introspection', 'step_up', 'revocation'] as const;
 export const DECISION_OUTCOMES = ['allow', 'step_up', 'deny', 'invalid'] as const;
@@ -250,6 +251,8 @@ export class DecisionLog implements OnApplicationShutdown {
   private lastFailureWarning = -Infinity;
   private unreportedUnrecorded = 0;
   private lastUnrecordedWarning = -Infinity;
+  /** Decisions as they are recorded, for live views (this process only). */
+  readonly feed = new DecisionFeed();
 
   constructor(
     @Inject(DATABASE) private readonly db: Database,
@@ -289,6 +292,7 @@ export class DecisionLog implements OnApplicationShutdown {
       return handledRejection(error);
     }
     const item: Pending = { row, seq: ++this.accepted };
+    this.feed.publish(row as Row & { clientId: string | null; method: string | null; route: string | null; ip: string | null });
     if (!durable) {
       this.queue.push(item);
       if (this.queue.length >= this.options.batchSize && this.failures === 0) void this.pump();

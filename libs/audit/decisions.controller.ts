@@ -1,6 +1,8 @@
-import { Controller, Get, Header, Query, UseGuards } from '@nestjs/common';
-import { AdminInputError, AdminTokenGuard, type FieldProblem } from '#admin';
-import { DECISION_OUTCOMES, type DecisionFilter, DecisionLog, type DecisionOutcome, type StoredDecision } from './decision-log.js';
+import { type BeforeApplicationShutdown, Controller, Get, Header, Inject, Query, Req, Res, ServiceUnavailableException, UseGuards } from '@nestjs/common';
+import type { Request, Response } from 'express';
+import { ADMIN_SESSIONS, AdminInputError, type AdminSessions, AdminTokenGuard, type FieldProblem, sessionCookie } from '#admin';
+import type { FedDecision } from './decision-feed.js';
+import { DECISION_KINDS, DECISION_OUTCOMES, type DecisionFilter, DecisionLog, type DecisionOutcome } from './decision-log.js';
 
 const PARAMETERS = ['client_id', 'decision', 'since', 'until', 'limit', 'cursor'] as const;
 const DEFAULT_LIMIT = 50;
@@ -104,7 +106,8 @@ export function parseDecisionQuery(query: Record<string, unknown>): DecisionFilt
   return filter;
 }
 
-function toWire(d: StoredDecision) {
+/** What a stored or streamed decision looks like on the wire. */
+export function toWire(d: FedDecision) {
   return {
     decision_id: d.id,
     at: d.at.toISOString(),
@@ -121,14 +124,68 @@ function toWire(d: StoredDecision) {
   };
 }
 
+const STREAM_PARAMETERS = ['client_id', 'decision', 'reason', 'route', 'kind'] as const;
+
+/** What a live view asked to see: each given field must match (route: a prefix of the decision's route). */
+export interface StreamFilter {
+  clientId?: string;
+  decision?: string;
+  reason?: string;
+  route?: string;
+  kind?: string;
+}
+
+export function parseStreamQuery(query: Record<string, unknown>): StreamFilter {
+  const problems: FieldProblem[] = [];
+  const filter: StreamFilter = {};
+  for (const [name, value] of Object.entries(query)) {
+    if (!(STREAM_PARAMETERS as readonly string[]).includes(name)) problems.push({ field: name, message: 'unknown parameter' });
+    else if (typeof value !== 'string' || !value || value.length > 1024) problems.push({ field: name, message: 'must be given once, 1 to 1024 characters' });
+  }
+  const given = (name: (typeof STREAM_PARAMETERS)[number]) => (typeof query[name] === 'string' && query[name] ? (query[name] as string) : undefined);
+  filter.clientId = given('client_id');
+  filter.decision = given('decision');
+  filter.reason = given('reason');
+  filter.route = given('route');
+  filter.kind = given('kind');
+  if (filter.decision && !(DECISION_OUTCOMES as readonly string[]).includes(filter.decision)) {
+    problems.push({ field: 'decision', message: `must be one of ${DECISION_OUTCOMES.join(', ')}` });
+  }
+  if (filter.kind && !(DECISION_KINDS as readonly string[]).includes(filter.kind)) problems.push({ field: 'kind', message: `must be one of ${DECISION_KINDS.join(', ')}` });
+  if (problems.length) throw new AdminInputError(problems);
+  return filter;
+}
+
+export function matchesStream(filter: StreamFilter, d: FedDecision): boolean {
+  if (filter.clientId !== undefined && d.clientId !== filter.clientId) return false;
+  if (filter.decision !== undefined && d.decision !== filter.decision) return false;
+  if (filter.kind !== undefined && d.kind !== filter.kind) return false;
+  if (filter.route !== undefined && !(d.route ?? '').startsWith(filter.route)) return false;
+  if (filter.reason !== undefined && !(Array.isArray(d.reasons) && d.reasons.some((r: { code?: unknown }) => r?.code === filter.reason))) return false;
+  return true;
+}
+
+/** Live streams open at once on this instance; past it, 503 (each one costs a socket and a filter per decision). */
+export const MAX_STREAMS = 32;
+/** Bytes a stream may have waiting in its socket; a consumer that falls further behind is dropped (it may reconnect). */
+const MAX_BUFFERED = 1024 * 1024;
+/** A comment line this often keeps proxies from closing an idle stream; a console session is checked again as often. */
+const HEARTBEAT_MS = 10_000;
+
 /**
  * GET /admin/decisions: the decision log, newest first, filtered by client_id, decision and a
  * time window (since inclusive, until exclusive), paged with an opaque next_cursor.
  */
 @Controller('admin/decisions')
 @UseGuards(AdminTokenGuard)
-export class DecisionsController {
-  constructor(private readonly log: DecisionLog) {}
+export class DecisionsController implements BeforeApplicationShutdown {
+  /** Open streams, each by the function that ends it. */
+  private readonly streams = new Set<() => void>();
+
+  constructor(
+    private readonly log: DecisionLog,
+    @Inject(ADMIN_SESSIONS) private readonly sessions: AdminSessions,
+  ) {}
 
   @Get()
   @Header('Cache-Control', 'no-store')
@@ -137,5 +194,64 @@ export class DecisionsController {
     const { decisions, more } = await this.log.query(filter);
     const last = decisions[decisions.length - 1];
     return { decisions: decisions.map(toWire), next_cursor: more && last ? encodeCursor(last.at, last.id) : null };
+  }
+
+  /**
+   * GET /admin/decisions/stream: decisions as this instance records them, as Server-Sent Events
+   * (HTML Living Standard §9.2; one `decision` event per decision, its id the decision id),
+   * filtered by client_id, decision, reason (a reason code), route (a prefix) and kind. This
+   * instance's decisions only: behind a load balancer or with several workers, each stream shows
+   * the share of the instance it reached (the history, GET /admin/decisions, shows all).
+   * Bounded: MAX_STREAMS at once, and a consumer that leaves more than MAX_BUFFERED unread is
+   * disconnected. A stream opened with a console session ends when the session does.
+   */
+  /** Streams never end by themselves: they are ended before the HTTP server closes, or it would wait for them. */
+  beforeApplicationShutdown(): void {
+    for (const end of [...this.streams]) end();
+  }
+
+  @Get('stream')
+  stream(@Query() query: Record<string, unknown>, @Req() req: Request, @Res() res: Response): void {
+    const filter = parseStreamQuery(query ?? {});
+    if (this.log.feed.subscribers >= MAX_STREAMS) {
+      res.setHeader('Retry-After', '30');
+      throw new ServiceUnavailableException({ error: 'temporarily_unavailable', error_description: `at most ${MAX_STREAMS} decision streams at once` });
+    }
+    const session = req.headers.authorization === undefined ? sessionCookie(req.headers.cookie) : undefined;
+    res.writeHead(200, {
+      'Content-Type': 'text/event-stream; charset=utf-8',
+      'Cache-Control': 'no-store',
+      'X-Accel-Buffering': 'no',
+      Connection: 'keep-alive',
+    });
+    res.flushHeaders();
+    res.write('retry: 3000\n: decisions as they are recorded\n\n');
+    let ended = false;
+    const end = () => {
+      if (ended) return;
+      ended = true;
+      this.streams.delete(end);
+      unsubscribe();
+      clearInterval(heartbeat);
+      res.end();
+    };
+    const unsubscribe = this.log.feed.subscribe((batch) => {
+      let chunk = '';
+      for (const d of batch) if (matchesStream(filter, d)) chunk += `event: decision\nid: ${d.id}\ndata: ${JSON.stringify(toWire(d))}\n\n`;
+      if (!chunk) return;
+      res.write(chunk);
+      if (res.writableLength > MAX_BUFFERED) end();
+    });
+    const heartbeat = setInterval(() => {
+      res.write(': keep-alive\n\n');
+      if (res.writableLength > MAX_BUFFERED) return end();
+      if (session !== undefined) {
+        this.sessions.find(session).then((s) => s || end(), end);
+      }
+    }, HEARTBEAT_MS);
+    heartbeat.unref();
+    this.streams.add(end);
+    req.on('close', end);
+    res.on('error', end);
   }
 }

@@ -15,3 +15,4 @@ export {
   type DecisionFilter,
   type StoredDecision,
 } from './decision-log.js';
+export { DecisionFeed, type FedDecision, type FeedListener } from './decision-feed.js';

@@ -74,6 +74,8 @@ export interface TollgateConfig {
    * `http://collector:4318/v1/traces`); undefined → no tracing, and its modules are never loaded.
    */
   otlpTracesEndpoint?: string;
+  /** Admin console (docs/console.md): seconds a console session lasts from sign-in (no renewal). */
+  consoleSessionTtl: number;
 }
 
 export class ConfigError extends Error {
@@ -276,5 +278,6 @@ export function loadConfig(env: Env = process.env): TollgateConfig {
     egressAllow: egressAllow(env),
     ...egressCa(env),
     otlpTracesEndpoint: url(env, 'TOLLGATE_OTLP_TRACES_ENDPOINT', ['http:', 'https:']),
+    consoleSessionTtl: integer(env, 'TOLLGATE_CONSOLE_SESSION_TTL', 1800, 60, 43_200),
   };
 }

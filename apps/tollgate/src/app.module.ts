@@ -1,9 +1,10 @@
 import { type DynamicModule, Global, Module } from '@nestjs/common';
-import { ADMIN_TOKEN, OpenApiController } from '#admin';
+import { ADMIN_SESSIONS, ADMIN_TOKEN, AdminSessions, OpenApiController } from '#admin';
 import { AuditModule } from '#audit';
 import { CheckModule } from '#check';
 import { ClientsModule } from '#clients';
 import { CONFIG, type TollgateConfig } from '#config';
+import { ConsoleModule } from '#console';
 import { FederationModule } from '#federation';
 import { HOT_STATE, type HotState } from '#hot-state';
 import { KEY_ENCRYPTION_KEY, KEY_RING, KeysModule, type KeyRing } from '#keys';
@@ -33,6 +34,7 @@ class RuntimeModule {
       { provide: KEY_RING, useValue: runtime.keys },
       { provide: KEY_ENCRYPTION_KEY, useValue: runtime.kek },
       { provide: ADMIN_TOKEN, useValue: runtime.config.adminToken },
+      { provide: ADMIN_SESSIONS, useValue: new AdminSessions(runtime.hot.challenges, runtime.config.consoleSessionTtl) },
     ];
     return { module: RuntimeModule, providers, exports: providers.map((p) => p.provide) };
   }
@@ -43,7 +45,7 @@ export class AppModule {
   static with(runtime: Runtime): DynamicModule {
     return {
       module: AppModule,
-      imports: [RuntimeModule.of(runtime), ClientsModule, OAuthModule, KeysModule, AuditModule, MetricsModule, RiskModule, CheckModule, StepUpModule, FederationModule],
+      imports: [RuntimeModule.of(runtime), ClientsModule, OAuthModule, KeysModule, AuditModule, MetricsModule, RiskModule, CheckModule, StepUpModule, FederationModule, ConsoleModule],
       controllers: [HealthController, OpenApiController],
     };
   }

@@ -6,12 +6,13 @@ import { loadCountryData } from '../state/country.js';
 import { openRiskStateStore, RISK_STATE, type RiskStateStore } from '../state/store.js';
 import { PoliciesController } from './policies.controller.js';
 import { PolicyRepository } from './policy-repository.js';
+import { RiskStateController } from './risk-state.controller.js';
 import { RiskPolicies } from './risk-policies.js';
 
 /** Risk policies (storage, the cached effective policy per client, their admin API), the learned state and the one judge. */
 @Module({
   imports: [AuditModule],
-  controllers: [PoliciesController],
+  controllers: [PoliciesController, RiskStateController],
   providers: [
     PolicyRepository,
     RiskPolicies,

@@ -1,6 +1,6 @@
 import type { ClientState, RiskContext } from '../core/types.js';
 import { type BaselineRecord, emptyBaseline, learnBaseline, minuteOf, readBaseline } from './baseline.js';
-import { factsOf, type Facts, RISK_STATE_LIMITS as L, type RiskStateStore, tokenTtlMs } from './store.js';
+import { factsOf, type Facts, LEARNED_SHOWN, type LearnedMember, type LearnedState, RISK_STATE_LIMITS as L, type RiskStateStore, tokenTtlMs } from './store.js';
 
 type Kind = RiskContext['kind'];
 
@@ -130,6 +130,33 @@ export class MemoryRiskStateStore implements RiskStateStore {
     const minute = minuteOf(nowMs);
     r.failures.set(minute, (r.failures.get(minute) ?? 0) + 1);
     this.failuresOf(r, minute); // drops minutes that left the window
+  }
+
+  async learned(clientId: string, nowMs: number): Promise<LearnedState> {
+    // A read: the record is not touched (no recency, no new record).
+    const r = this.clients.get(clientId);
+    const fresh = nowMs - L.memberTtlMs;
+    const live = r && r.lastSeen >= fresh ? r : newRecord(nowMs);
+    const members = (set: keyof Facts): LearnedMember[] =>
+      [...live.sets[set]]
+        .filter(([, at]) => at >= fresh)
+        .reverse()
+        .slice(0, LEARNED_SHOWN)
+        .map(([value, lastSeen]) => ({ value, lastSeen }));
+    const minute = minuteOf(nowMs);
+    let failures = 0;
+    for (const [m, n] of live.failures) if (m > minute - L.failureMinutes && m <= minute) failures += n;
+    return {
+      learnedCalls: live.learned,
+      learning: live.learned < L.learningCalls,
+      baseline: { call: readBaseline(live.baseline.call, minute), issuance: readBaseline(live.baseline.issuance, minute) },
+      routes: members('route'),
+      networks: members('network'),
+      keys: members('key'),
+      scopeSets: members('scopes'),
+      audiences: members('audience'),
+      recentFailures: failures,
+    };
   }
 
   async close(): Promise<void> {

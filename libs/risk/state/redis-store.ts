@@ -3,7 +3,7 @@ import { type ConnectionLogger, type ConnectionWatch, watchRedis } from '#connec
 import { createRedisClient, parseRedisUrl, redisAddress } from '#redis';
 import type { ClientState, RiskContext } from '../core/types.js';
 import { EWMA_ALPHA, minuteOf, readBaseline } from './baseline.js';
-import { type Facts, factsOf, RISK_STATE_LIMITS as L, type RiskStateStore, tokenTtlMs } from './store.js';
+import { type Facts, factsOf, LEARNED_SHOWN, type LearnedMember, type LearnedState, RISK_STATE_LIMITS as L, type RiskStateStore, tokenTtlMs } from './store.js';
 
 /**
  * Learned state in Redis, shared by every instance. Keys (all with a TTL):
@@ -223,6 +223,43 @@ export class RedisRiskStateStore implements RiskStateStore {
       EWMA_ALPHA,
       count,
     );
+  }
+
+  /** One pipelined round trip: the state hash, the newest members of each set, the failure minutes. */
+  async learned(clientId: string, nowMs: number): Promise<LearnedState> {
+    const k = keyOf(clientId);
+    const minute = minuteOf(nowMs);
+    const fresh = nowMs - L.memberTtlMs;
+    const pipeline = this.redis.pipeline().hgetall(`${k}state`);
+    for (const set of SETS) pipeline.zrevrangebyscore(`${k}${set}`, '+inf', fresh, 'WITHSCORES', 'LIMIT', 0, LEARNED_SHOWN);
+    for (let i = 0; i < L.failureMinutes; i++) pipeline.get(`${k}fail:${minute - i}`);
+    const replies = (await pipeline.exec()) ?? [];
+    const failed = replies.find(([error]) => error);
+    if (failed) throw failed[0];
+    const state = (replies[0]![1] ?? {}) as Record<string, string>;
+    const members = (i: number): LearnedMember[] => {
+      const flat = (replies[1 + i]![1] ?? []) as string[];
+      const out: LearnedMember[] = [];
+      for (let j = 0; j + 1 < flat.length; j += 2) out.push({ value: flat[j]!, lastSeen: Number(flat[j + 1]) });
+      return out;
+    };
+    const baseline = (kind: 'call' | 'issuance') =>
+      readBaseline(
+        { minute: Number(state[`bm:${kind}`] ?? -1), count: Number(state[`bc:${kind}`] ?? 0), avg: Number(state[`avg:${kind}`] ?? 0), minutes: Number(state[`mins:${kind}`] ?? 0) },
+        minute,
+      );
+    const learnedCalls = Number(state.learned ?? 0);
+    return {
+      learnedCalls,
+      learning: learnedCalls < L.learningCalls,
+      baseline: { call: baseline('call'), issuance: baseline('issuance') },
+      routes: members(0),
+      networks: members(1),
+      keys: members(2),
+      scopeSets: members(3),
+      audiences: members(4),
+      recentFailures: replies.slice(1 + SETS.length).reduce((sum, [, v]) => sum + Number(v ?? 0), 0),
+    };
   }
 
   async recordFailure(clientId: string, nowMs: number): Promise<void> {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { RiskContext } from '../core/types.js';
-import { RISK_STATE_LIMITS, type RiskStateStore } from './store.js';
+import { factsOf, RISK_STATE_LIMITS, type RiskStateStore } from './store.js';
 
 /**
  * The behaviour every RiskStateStore must have, run against the memory store and (with
@@ -45,6 +45,41 @@ export function storeContract(name: string, open: () => Promise<RiskStateStore>)
       assert.equal((await store.observe(call(c, { now: T0 + 59_000 }))).callsThisMinute, 2);
       assert.equal((await store.observe({ ...call(c), kind: 'issuance', token: undefined })).callsThisMinute, 1);
       assert.equal((await store.observe(call(c, { now: T0 + 60_000 }))).callsThisMinute, 1);
+    });
+
+    it('learned() shows what was learned, newest first, and nothing for a stranger or from observe alone', async () => {
+      const c = client();
+      const empty = await store.learned(c, T0);
+      assert.deepEqual(empty, {
+        learnedCalls: 0,
+        learning: true,
+        baseline: { call: { perMinute: 0, minutes: 0 }, issuance: { perMinute: 0, minutes: 0 } },
+        routes: [],
+        networks: [],
+        keys: [],
+        scopeSets: [],
+        audiences: [],
+        recentFailures: 0,
+      });
+      await store.observe(call(c));
+      assert.equal((await store.learned(c, T0)).learnedCalls, 0);
+      await store.learn(call(c));
+      await store.learn(call(c, { now: T0 + 1000, ip: '10.9.9.9', dpopJkt: 'jkt-2' }));
+      await store.learn(call(c, { now: T0 + 60_000 }));
+      await store.recordFailure(c, T0 + 60_000);
+      const first = factsOf(call(c));
+      const second = factsOf(call(c, { ip: '10.9.9.9', dpopJkt: 'jkt-2' }));
+      const l = await store.learned(c, T0 + 60_000);
+      assert.equal(l.learnedCalls, 3);
+      assert.equal(l.learning, true);
+      assert.deepEqual(l.routes, [{ value: first.route, lastSeen: T0 + 60_000 }]);
+      assert.deepEqual(l.networks.map((m) => m.value), [first.network, second.network]);
+      assert.deepEqual(l.keys, [{ value: 'jkt-1', lastSeen: T0 + 60_000 }, { value: 'jkt-2', lastSeen: T0 + 1000 }]);
+      assert.deepEqual(l.scopeSets.map((m) => m.value), [first.scopes]);
+      assert.deepEqual(l.audiences.map((m) => m.value), ['https://api.example.com']);
+      assert.deepEqual(l.baseline.call, { perMinute: 2, minutes: 1 });
+      assert.deepEqual(l.baseline.issuance, { perMinute: 0, minutes: 0 });
+      assert.equal(l.recentFailures, 1);
     });
 
     it('a new client is learning and has seen nothing', async () => {

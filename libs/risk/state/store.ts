@@ -22,7 +22,33 @@ export interface RiskStateStore {
   learn(ctx: RiskContext): Promise<void>;
   /** A failed authentication or proof by this client (failed_auth_burst). */
   recordFailure(clientId: string, nowMs: number): Promise<void>;
+  /** What has been learned about a client, for people (the admin API); not on any hot path. */
+  learned(clientId: string, nowMs: number): Promise<LearnedState>;
   close(): Promise<void>;
+}
+
+/** A learned member (a route, network, DPoP key thumbprint, scope set or audience) and when it was last seen (epoch ms). */
+export interface LearnedMember {
+  value: string;
+  lastSeen: number;
+}
+
+/** Members shown per set, most recently seen first. */
+export const LEARNED_SHOWN = 50;
+
+export interface LearnedState {
+  /** Allowed calls and issuances learned from; "never seen" signals stay quiet below RISK_STATE_LIMITS.learningCalls. */
+  learnedCalls: number;
+  learning: boolean;
+  /** The learned rate per kind: moving average of allowed per minute, over how many active minutes. */
+  baseline: { call: { perMinute: number; minutes: number }; issuance: { perMinute: number; minutes: number } };
+  routes: LearnedMember[];
+  networks: LearnedMember[];
+  keys: LearnedMember[];
+  scopeSets: LearnedMember[];
+  audiences: LearnedMember[];
+  /** Failed authentications and proofs by the client in the last RISK_STATE_LIMITS.failureMinutes minutes. */
+  recentFailures: number;
 }
 
 /** Nest injection token for the opened RiskStateStore. */

@@ -1,0 +1,386 @@
+import { api, ApiError, query } from './api.js';
+import { MinuteChart } from './chart.js';
+import { badge } from './decisions.js';
+import { field, fill, h, when } from './dom.js';
+
+export interface Client {
+  client_id: string;
+  client_name?: string;
+  roles: string[];
+  status: string;
+  scope: string;
+  allowed_resources: string[];
+  jwks?: unknown;
+  jwks_uri?: string;
+  token_endpoint_auth_method: string;
+  dpop_bound_access_tokens: boolean;
+  require_dpop_nonce: boolean;
+  access_token_ttl?: number;
+  created_at: string;
+  updated_at: string;
+  client_secret?: string;
+}
+
+type Field = ReturnType<typeof field>;
+
+/** Shows each of the server's field problems next to the control it names; the rest in `general`. */
+export function showProblems(error: unknown, fields: Record<string, Field>, general: HTMLElement): void {
+  for (const f of Object.values(fields)) f.showError([]);
+  const rest: string[] = [];
+  if (error instanceof ApiError && error.fields.length) {
+    const byField = new Map<string, string[]>();
+    for (const p of error.fields) {
+      const top = p.field.split(/[.[]/)[0]!;
+      if (fields[top]) byField.set(top, [...(byField.get(top) ?? []), `${p.field}: ${p.message}`]);
+      else rest.push(`${p.field}: ${p.message}`);
+    }
+    for (const [name, messages] of byField) fields[name]!.showError(messages);
+    const first = [...byField.keys()][0];
+    if (first) fields[first]!.control.focus();
+  } else rest.push((error as Error).message);
+  fill(general, ...rest.flatMap((m, i) => (i ? [h('br'), m] : [m])));
+  general.hidden = rest.length === 0;
+}
+
+/** The secret of a gateway, shown once: the server keeps only its hash. */
+function secretPanel(client: Client, done: () => void): HTMLElement {
+  const ok = h('button', { type: 'button', onclick: done }, 'I have stored the secret');
+  const panel = h(
+    'section',
+    { class: 'secret', role: 'alert', 'aria-label': 'Client secret' },
+    h('h2', {}, 'Store this secret now'),
+    h('p', {}, 'Tollgate keeps only a hash of it: it is not shown again. Gateways send it with their client id (HTTP Basic).'),
+    h('dl', {}, h('dt', {}, 'Client id'), h('dd', { class: 'mono' }, client.client_id), h('dt', {}, 'Client secret'), h('dd', { class: 'mono', id: 'client-secret' }, client.client_secret ?? '')),
+    ok,
+  );
+  queueMicrotask(() => ok.focus());
+  return panel;
+}
+
+/** The client list (search, paging) and the two create forms. */
+export function clientsScreen(root: HTMLElement): () => void {
+  const clients: Client[] = [];
+  let cursor: string | null = null;
+  const search = h('input', { type: 'search', name: 'search', autocomplete: 'off' });
+  const tbody = h('tbody', { id: 'client-rows' });
+  const more = h('button', { type: 'button' }, 'Load more');
+  const status = h('p', { class: 'status', role: 'status' });
+  const secretSlot = h('div');
+
+  const render = () => {
+    const needle = search.value.trim().toLowerCase();
+    const shown = clients.filter((c) => !needle || c.client_id.toLowerCase().includes(needle) || (c.client_name ?? '').toLowerCase().includes(needle));
+    fill(
+      tbody,
+      ...(shown.length
+        ? shown.map((c) =>
+            h(
+              'tr',
+              { 'data-client-id': c.client_id },
+              h('td', {}, h('a', { href: `#/clients/${encodeURIComponent(c.client_id)}` }, c.client_name || '(no name)')),
+              h('td', { class: 'mono' }, c.client_id),
+              h('td', {}, c.roles.join(', ')),
+              h('td', {}, h('span', { class: `badge badge-${c.status === 'active' ? 'allow' : 'deny'}` }, c.status)),
+              h('td', {}, when(c.created_at)),
+            ),
+          )
+        : [h('tr', {}, h('td', { colspan: '5' }, needle ? 'No loaded client matches.' : 'No clients yet.'))]),
+    );
+    more.hidden = !cursor;
+    status.textContent = `${shown.length} of ${clients.length} loaded clients shown${cursor ? ' (more on the server)' : ''}.`;
+  };
+
+  const load = async () => {
+    const page: { clients: Client[]; next_cursor: string | null } = await api('GET', `/admin/clients${query({ limit: 50, cursor })}`);
+    clients.push(...page.clients);
+    cursor = page.next_cursor;
+    render();
+  };
+
+  // Workload: a pasted public JWK (or JWKS), or a jwks_uri.
+  const wName = field('Name', h('input', { type: 'text', name: 'client_name', maxlength: '200' }));
+  const wScope = field('Scopes', h('input', { type: 'text', name: 'scope' }), 'Space-separated, e.g. orders:read orders:write');
+  const wResources = field('Allowed resources', h('input', { type: 'text', name: 'allowed_resources' }), 'Space-separated URLs the tokens may be used at (RFC 8707); empty for the server default');
+  const wJwk = field('Public key (JWK or JWKS, JSON)', h('textarea', { name: 'jwks', rows: '5', spellcheck: 'false' }), 'Paste the public key only; or give a jwks_uri instead');
+  const wUri = field('jwks_uri', h('input', { type: 'url', name: 'jwks_uri' }), 'https URL of the client’s key set');
+  const wGeneral = h('p', { class: 'form-error', role: 'alert', hidden: true });
+  const workloadFields: Record<string, Field> = { client_name: wName, scope: wScope, allowed_resources: wResources, jwks: wJwk, jwks_uri: wUri };
+  const workloadForm = h(
+    'form',
+    { 'aria-labelledby': 'new-workload' },
+    h('h2', { id: 'new-workload' }, 'New workload'),
+    wName.wrap, wScope.wrap, wResources.wrap, wJwk.wrap, wUri.wrap, wGeneral,
+    h('button', { type: 'submit' }, 'Create workload'),
+  );
+  workloadForm.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const body: Record<string, unknown> = { roles: ['workload'] };
+    const val = (f: Field) => f.control.value.trim();
+    if (val(wName)) body.client_name = val(wName);
+    if (val(wScope)) body.scope = val(wScope);
+    if (val(wResources)) body.allowed_resources = val(wResources).split(/\s+/);
+    if (val(wUri)) body.jwks_uri = val(wUri);
+    if (val(wJwk)) {
+      let parsed: any;
+      try {
+        parsed = JSON.parse(val(wJwk));
+      } catch (e) {
+        return showProblems(new ApiError(400, { fields: [{ field: 'jwks', message: `not JSON: ${(e as Error).message}` }] }), workloadFields, wGeneral);
+      }
+      const keys = parsed && Array.isArray(parsed.keys) ? parsed.keys : [parsed];
+      if (keys.some((k: any) => k && typeof k === 'object' && 'd' in k)) {
+        return showProblems(new ApiError(400, { fields: [{ field: 'jwks', message: 'this is a private key: paste the public key only (no "d")' }] }), workloadFields, wGeneral);
+      }
+      body.jwks = { keys };
+    }
+    try {
+      const created: Client = await api('POST', '/admin/clients', body);
+      for (const f of Object.values(workloadFields)) f.showError([]);
+      wGeneral.hidden = true;
+      workloadForm.reset();
+      clients.unshift(created);
+      render();
+      status.textContent = `Workload ${created.client_id} created.`;
+    } catch (error) {
+      showProblems(error, workloadFields, wGeneral);
+    }
+  });
+
+  const gName = field('Name', h('input', { type: 'text', name: 'client_name', maxlength: '200' }));
+  const gGeneral = h('p', { class: 'form-error', role: 'alert', hidden: true });
+  const gatewayForm = h(
+    'form',
+    { 'aria-labelledby': 'new-gateway' },
+    h('h2', { id: 'new-gateway' }, 'New gateway'),
+    h('p', { class: 'hint' }, 'A gateway asks /check about calls; it authenticates with a client secret.'),
+    gName.wrap, gGeneral,
+    h('button', { type: 'submit' }, 'Create gateway'),
+  );
+  gatewayForm.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    try {
+      const created: Client = await api('POST', '/admin/clients', { roles: ['gateway'], ...(gName.control.value.trim() ? { client_name: gName.control.value.trim() } : {}) });
+      gGeneral.hidden = true;
+      gatewayForm.reset();
+      clients.unshift(created);
+      render();
+      fill(secretSlot, secretPanel(created, () => fill(secretSlot)));
+    } catch (error) {
+      showProblems(error, { client_name: gName }, gGeneral);
+    }
+  });
+
+  search.addEventListener('input', render);
+  more.addEventListener('click', () => void load().catch((e: Error) => (status.textContent = e.message)));
+  fill(
+    root,
+    h('h1', { tabindex: '-1' }, 'Clients'),
+    secretSlot,
+    field('Search loaded clients (name or id)', search).wrap,
+    status,
+    h(
+      'div',
+      { class: 'scroll' },
+      h(
+        'table',
+        { class: 'list' },
+        h('caption', {}, 'Machine clients'),
+        h('thead', {}, h('tr', {}, ...['Name', 'Client id', 'Roles', 'Status', 'Created'].map((t) => h('th', { scope: 'col' }, t)))),
+        tbody,
+      ),
+    ),
+    more,
+    h('div', { class: 'columns' }, workloadForm, gatewayForm),
+  );
+  void load().catch((e: Error) => (status.textContent = e.message));
+  return () => undefined;
+}
+
+/** One client: its record, status and secret actions, delete with confirmation, authenticators, effective policy, recent decisions. */
+export function clientScreen(root: HTMLElement, clientId: string): () => void {
+  const status = h('p', { class: 'status', role: 'status', 'aria-live': 'polite' });
+  const body = h('div');
+  fill(root, h('h1', { tabindex: '-1' }, 'Client'), status, body);
+
+  const show = async () => {
+    let client: Client;
+    try {
+      client = await api('GET', `/admin/clients/${encodeURIComponent(clientId)}`);
+    } catch (error) {
+      status.textContent = (error as Error).message;
+      return;
+    }
+    const heading = root.querySelector('h1')!;
+    heading.textContent = client.client_name || client.client_id;
+    const secretSlot = h('div');
+    const confirmSlot = h('div');
+
+    const patch = async (change: Record<string, unknown>, done: string) => {
+      try {
+        const updated: Client = await api('PATCH', `/admin/clients/${encodeURIComponent(clientId)}`, change);
+        status.textContent = done;
+        if (updated.client_secret) {
+          fill(secretSlot, secretPanel(updated, () => fill(secretSlot)));
+          return;
+        }
+        await show();
+      } catch (error) {
+        status.textContent = (error as Error).message;
+      }
+    };
+
+    const askDelete = () => {
+      const yes = h('button', { type: 'button', class: 'danger' }, `Delete ${client.client_id} for good`);
+      const no = h('button', { type: 'button' }, 'Keep it');
+      yes.addEventListener('click', async () => {
+        try {
+          await api('DELETE', `/admin/clients/${encodeURIComponent(clientId)}`);
+          location.hash = '#/clients';
+        } catch (error) {
+          status.textContent = (error as Error).message;
+        }
+      });
+      no.addEventListener('click', () => fill(confirmSlot));
+      fill(confirmSlot, h('div', { class: 'confirm', role: 'alertdialog', 'aria-label': 'Confirm deletion' }, h('p', {}, 'Delete this client? Its tokens stop working and its policy and keys go with it. This cannot be undone.'), yes, ' ', no));
+      no.focus();
+    };
+
+    const actions = h(
+      'div',
+      { class: 'actions' },
+      client.status === 'active'
+        ? h('button', { type: 'button', onclick: () => void patch({ status: 'suspended' }, 'Suspended: its next call is denied.') }, 'Suspend')
+        : h('button', { type: 'button', onclick: () => void patch({ status: 'active' }, 'Resumed.') }, 'Resume'),
+      client.roles.includes('gateway') ? h('button', { type: 'button', onclick: () => void patch({ rotate_secret: true }, 'Secret rotated.') }, 'Rotate secret') : null,
+      h('a', { class: 'button', href: `#/policies/${encodeURIComponent(client.client_id)}` }, 'Edit policy'),
+      h('button', { type: 'button', class: 'danger', onclick: askDelete }, 'Delete…'),
+    );
+
+    const facts: [string, string][] = [
+      ['Client id', client.client_id],
+      ['Status', client.status],
+      ['Roles', client.roles.join(', ')],
+      ['Scopes', client.scope || '—'],
+      ['Allowed resources', client.allowed_resources.join(' ') || '—'],
+      ['Authentication', client.token_endpoint_auth_method],
+      ['Keys', client.jwks_uri ? `jwks_uri ${client.jwks_uri}` : client.jwks ? JSON.stringify(client.jwks) : '—'],
+      ['DPoP-bound tokens', String(client.dpop_bound_access_tokens)],
+      ['DPoP nonce required', String(client.require_dpop_nonce)],
+      ['Token lifetime', client.access_token_ttl ? `${client.access_token_ttl} s` : 'server default'],
+      ['Created', when(client.created_at)],
+      ['Updated', when(client.updated_at)],
+    ];
+    const authenticators = h('div', {}, 'Loading…');
+    const learned = h('div', { id: 'learned' }, 'Loading…');
+    const rate = new MinuteChart(60, 'This client’s decisions per minute, last hour');
+    const policy = h('pre', { class: 'json' }, 'Loading…');
+    const recent = h('tbody');
+    fill(
+      body,
+      secretSlot,
+      actions,
+      confirmSlot,
+      h('dl', { class: 'facts' }, ...facts.flatMap(([k, v]) => [h('dt', {}, k), h('dd', { class: k === 'Keys' ? 'mono wrap' : '' }, v)])),
+      h('h2', {}, 'What the risk engine has learned'),
+      learned,
+      rate.element,
+      h('h2', {}, 'Recent decisions'),
+      h('div', { class: 'scroll' }, h('table', { class: 'list' }, h('thead', {}, h('tr', {}, ...['Time', 'Call', 'Outcome', 'Score', 'Reasons'].map((t) => h('th', { scope: 'col' }, t)))), recent)),
+      h('h2', {}, 'Effective policy'),
+      policy,
+      h('h2', {}, 'Step-up authenticators'),
+      authenticators,
+    );
+    api('GET', `/admin/decisions${query({ client_id: clientId, limit: 20 })}`).then(
+      (page: { decisions: any[] }) =>
+        fill(
+          recent,
+          ...(page.decisions.length
+            ? page.decisions.map((d) => h('tr', {}, h('td', {}, when(d.at)), h('td', { class: 'mono' }, `${d.method ?? ''} ${d.route ?? ''}`.trim() || d.kind), h('td', {}, badge(d.decision)), h('td', {}, String(d.score)), h('td', {}, (d.reasons as { code: string }[]).map((r) => r.code).join(', '))))
+            : [h('tr', {}, h('td', { colspan: '5' }, 'No decisions yet.'))]),
+        ),
+      (e: Error) => fill(recent, h('tr', {}, h('td', { colspan: '5' }, e.message))),
+    );
+    const since = new Date(Date.now() - 3600_000).toISOString();
+    Promise.all([
+      api('GET', `/admin/clients/${encodeURIComponent(clientId)}/risk-state`),
+      api('GET', `/admin/decisions${query({ client_id: clientId, since, limit: 200 })}`),
+    ]).then(
+      ([state, page]: [LearnedState, { decisions: { at: string; decision: string }[]; next_cursor: string | null }]) => {
+        fill(learned, learnedView(state));
+        for (const d of page.decisions) rate.add(d.at, d.decision);
+        rate.setBaseline(state.baseline.call.minutes ? state.baseline.call.per_minute : null);
+        if (page.next_cursor) rate.setNote('(the newest 200 decisions of the hour)');
+        rate.draw();
+      },
+      (e: Error) => fill(learned, e.message),
+    );
+    api('GET', `/admin/clients/${encodeURIComponent(clientId)}/policy`).then(
+      (p: { effective: unknown; policy: unknown }) => (policy.textContent = `${JSON.stringify(p.effective, null, 2)}\n\n${p.policy ? '(the server default merged with this client’s own policy)' : '(the server default: this client has no policy of its own)'}`),
+      (e: Error) => (policy.textContent = e.message),
+    );
+    api('GET', `/admin/clients/${encodeURIComponent(clientId)}/authenticators`).then(
+      (a: { authenticators: Record<string, unknown>[] }) =>
+        fill(
+          authenticators,
+          a.authenticators.length
+            ? h('ul', {}, ...a.authenticators.map((x) => h('li', { class: 'mono wrap' }, JSON.stringify(x))))
+            : h('p', {}, 'None enrolled.'),
+        ),
+      (e: Error) => fill(authenticators, e.message),
+    );
+  };
+  void show();
+  return () => undefined;
+}
+
+interface LearnedState {
+  learned_calls: number;
+  learning: boolean;
+  baseline: Record<'call' | 'issuance', { per_minute: number; minutes: number }>;
+  routes: { value: string; last_seen: string }[];
+  networks: { value: string; last_seen: string }[];
+  dpop_keys: { value: string; last_seen: string }[];
+  scope_sets: { value: string; last_seen: string }[];
+  audiences: { value: string; last_seen: string }[];
+  recent_failures: number;
+}
+
+/** The learned state as lists, each member with when it was last seen. */
+function learnedView(state: LearnedState): HTMLElement {
+  const rateText = (b: { per_minute: number; minutes: number }) => (b.minutes ? `${b.per_minute.toFixed(1)} per minute over ${b.minutes} active minutes` : 'not learned yet');
+  const list = (title: string, id: string, items: { value: string; last_seen: string }[]) =>
+    h(
+      'section',
+      { 'aria-labelledby': id },
+      h('h3', { id }, `${title} (${items.length})`),
+      items.length
+        ? h('table', { class: 'list' }, h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, title), h('th', { scope: 'col' }, 'Last seen'))), h('tbody', {}, ...items.map((m) => h('tr', {}, h('td', { class: 'mono wrap' }, m.value), h('td', {}, when(m.last_seen))))))
+        : h('p', { class: 'hint' }, 'None yet.'),
+    );
+  return h(
+    'div',
+    {},
+    h(
+      'dl',
+      { class: 'facts' },
+      h('dt', {}, 'Learned from'),
+      h('dd', {}, `${state.learned_calls} allowed calls and issuances${state.learning ? ' (still learning: “never seen” signals stay quiet)' : ''}`),
+      h('dt', {}, 'Call rate'),
+      h('dd', {}, rateText(state.baseline.call)),
+      h('dt', {}, 'Issuance rate'),
+      h('dd', {}, rateText(state.baseline.issuance)),
+      h('dt', {}, 'Failures, last 5 minutes'),
+      h('dd', {}, String(state.recent_failures)),
+    ),
+    h(
+      'div',
+      { class: 'learned' },
+      list('Routes', 'learned-routes', state.routes),
+      list('Networks', 'learned-networks', state.networks),
+      list('DPoP keys', 'learned-keys', state.dpop_keys),
+      list('Scope sets', 'learned-scopes', state.scope_sets),
+      list('Audiences', 'learned-audiences', state.audiences),
+    ),
+  );
+}

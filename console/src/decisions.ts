@@ -1,0 +1,210 @@
+import { api, query } from './api.js';
+import { MinuteChart, OUTCOMES } from './chart.js';
+import { field, fill, h, when } from './dom.js';
+
+interface Decision {
+  decision_id: string;
+  at: string;
+  kind: string;
+  client_id: string | null;
+  method: string | null;
+  route: string | null;
+  decision: string;
+  score: number;
+  reasons: { code: string; score: number; detail?: string }[];
+  ip: string | null;
+  request_id?: string | null;
+}
+
+interface Filters {
+  client_id: string;
+  decision: string;
+  reason: string;
+  route: string;
+}
+
+/** Rows kept in the live list; older ones fall off the end. */
+const MAX_ROWS = 200;
+/** History pages (200 each) read for the chart; past that the chart says it is partial. */
+const MAX_PAGES = 25;
+
+const matches = (f: Filters, d: Decision) =>
+  (!f.reason || d.reasons.some((r) => r.code === f.reason)) && (!f.route || (d.route ?? '').startsWith(f.route));
+
+export function badge(outcome: string): HTMLElement {
+  return h('span', { class: `badge badge-${outcome}` }, outcome);
+}
+
+/** Live decisions: a Server-Sent Events list with filters, the last hour's chart, details on demand. */
+export function decisionsScreen(root: HTMLElement): () => void {
+  let source: EventSource | null = null;
+  let filters: Filters = { client_id: '', decision: '', reason: '', route: '' };
+  const rows: Decision[] = [];
+  /** Decision ids shown or counted: the history and the live stream overlap for a moment. */
+  const seen = new Set<string>();
+  let redrawSoon: ReturnType<typeof setTimeout> | undefined;
+
+  const clientInput = h('input', { type: 'text', name: 'client_id', autocomplete: 'off' });
+  const decisionSelect = h('select', { name: 'decision' }, h('option', { value: '' }, 'any'), ...OUTCOMES.map((o) => h('option', { value: o }, o)));
+  const reasonInput = h('input', { type: 'text', name: 'reason', autocomplete: 'off' });
+  const routeInput = h('input', { type: 'text', name: 'route', autocomplete: 'off' });
+  const form = h(
+    'form',
+    { class: 'filters', 'aria-label': 'Filter decisions' },
+    field('Client id', clientInput).wrap,
+    field('Outcome', decisionSelect).wrap,
+    field('Reason code', reasonInput).wrap,
+    field('Route starts with', routeInput).wrap,
+    h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Apply filters')),
+  );
+  const status = h('p', { class: 'status', role: 'status', 'aria-live': 'polite' }, 'Connecting…');
+  const chart = new MinuteChart();
+  const tbody = h('tbody', { id: 'decision-rows' });
+  const table = h(
+    'table',
+    { class: 'list' },
+    h('caption', {}, 'Newest first. Choose a time for the decision’s details.'),
+    h('thead', {}, h('tr', {}, ...['Time', 'Client', 'Kind', 'Call', 'Outcome', 'Score', 'Reasons'].map((t) => h('th', { scope: 'col' }, t)))),
+    tbody,
+  );
+  const details = h('section', { class: 'details', 'aria-label': 'Decision details', hidden: true });
+
+  fill(root, h('h1', { tabindex: '-1' }, 'Decisions'), form, status, chart.element, h('div', { class: 'split' }, h('div', { class: 'scroll' }, table), details));
+
+  const showDetails = (d: Decision) => {
+    const heading = h('h2', { tabindex: '-1' }, 'Decision ', d.decision_id);
+    fill(
+      details,
+      heading,
+      h(
+        'dl',
+        {},
+        ...(
+          [
+            ['At', when(d.at)],
+            ['Outcome', d.decision],
+            ['Score', String(d.score)],
+            ['Kind', d.kind],
+            ['Client', d.client_id ?? '—'],
+            ['Method', d.method ?? '—'],
+            ['Route', d.route ?? '—'],
+            ['Caller address', d.ip ?? '—'],
+            ['Request id', d.request_id ?? '—'],
+          ] as const
+        ).flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]),
+      ),
+      h('h3', {}, 'Reasons'),
+      d.reasons.length
+        ? h(
+            'table',
+            { class: 'list' },
+            h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Code'), h('th', { scope: 'col' }, 'Score'), h('th', { scope: 'col' }, 'Detail'))),
+            h('tbody', {}, ...d.reasons.map((r) => h('tr', {}, h('td', {}, r.code), h('td', {}, String(r.score)), h('td', {}, r.detail ?? '')))),
+          )
+        : h('p', {}, 'No reasons: nothing scored.'),
+      h('button', { type: 'button', onclick: () => (details.hidden = true) }, 'Close details'),
+    );
+    details.hidden = false;
+    heading.focus();
+  };
+
+  const rowOf = (d: Decision) =>
+    h(
+      'tr',
+      { 'data-decision-id': d.decision_id },
+      h('td', {}, h('button', { type: 'button', class: 'link', onclick: () => showDetails(d) }, when(d.at))),
+      h('td', { class: 'mono' }, d.client_id ?? '—'),
+      h('td', {}, d.kind),
+      h('td', { class: 'mono' }, `${d.method ?? ''} ${d.route ?? ''}`.trim() || '—'),
+      h('td', {}, badge(d.decision)),
+      h('td', {}, String(d.score)),
+      h('td', {}, d.reasons.map((r) => r.code).join(', ')),
+    );
+
+  const render = () => fill(tbody, ...(rows.length ? rows.map(rowOf) : [h('tr', {}, h('td', { colspan: '7' }, 'No decisions yet.'))]));
+
+  const addLive = (d: Decision) => {
+    if (seen.has(d.decision_id)) return;
+    seen.add(d.decision_id);
+    rows.unshift(d);
+    if (rows.length > MAX_ROWS) rows.length = MAX_ROWS;
+    tbody.querySelector('tr:not([data-decision-id])')?.remove();
+    tbody.prepend(rowOf(d));
+    while (tbody.children.length > MAX_ROWS) tbody.lastElementChild?.remove();
+    chart.add(d.at, d.decision);
+    // Redrawn soon after a burst, not once per decision.
+    redrawSoon ??= setTimeout(() => {
+      redrawSoon = undefined;
+      chart.draw();
+    }, 200);
+  };
+
+  const loadHistory = async () => {
+    const since = new Date(Date.now() - 3600_000).toISOString();
+    let cursor: string | null = null;
+    let pages = 0;
+    do {
+      const page: { decisions: Decision[]; next_cursor: string | null } = await api(
+        'GET',
+        `/admin/decisions${query({ client_id: filters.client_id, decision: filters.decision, since, limit: 200, cursor })}`,
+      );
+      for (const d of page.decisions) {
+        if (!matches(filters, d) || seen.has(d.decision_id)) continue;
+        seen.add(d.decision_id);
+        chart.add(d.at, d.decision);
+        if (rows.length < MAX_ROWS) rows.push(d);
+      }
+      cursor = page.next_cursor;
+    } while (cursor && ++pages < MAX_PAGES);
+    // Live ones that arrived meanwhile are newer, but keep the order exact.
+    rows.sort((a, b) => (a.at < b.at ? 1 : a.at > b.at ? -1 : 0));
+    rows.length = Math.min(rows.length, MAX_ROWS);
+    chart.setNote(cursor ? `(history shows the newest ${MAX_PAGES * 200} decisions of the hour)` : '');
+  };
+
+  const connect = () => {
+    source?.close();
+    const s = new EventSource(`/admin/decisions/stream${query({ ...filters })}`);
+    source = s;
+    s.addEventListener('open', () => (status.textContent = 'Live: new decisions appear at the top.'));
+    s.addEventListener('error', () => {
+      status.textContent = s.readyState === EventSource.CLOSED ? 'Live stream closed (signed out, or too many streams).' : 'Live stream interrupted: reconnecting…';
+    });
+    s.addEventListener('decision', (event) => {
+      try {
+        addLive(JSON.parse((event as MessageEvent<string>).data) as Decision);
+      } catch {
+        // A malformed event is skipped, never rendered.
+      }
+    });
+  };
+
+  const start = async () => {
+    rows.length = 0;
+    seen.clear();
+    chart.reset();
+    render();
+    connect();
+    try {
+      await loadHistory();
+      render();
+    } catch (error) {
+      status.textContent = `History not loaded: ${(error as Error).message}`;
+    }
+    chart.draw();
+  };
+
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    filters = { client_id: clientInput.value.trim(), decision: decisionSelect.value, reason: reasonInput.value.trim(), route: routeInput.value.trim() };
+    void start();
+  });
+  // The minutes move on even without decisions.
+  const redraw = setInterval(() => chart.draw(), 10_000);
+  void start();
+  return () => {
+    source?.close();
+    clearInterval(redraw);
+    clearTimeout(redrawSoon);
+  };
+}

@@ -1,0 +1,456 @@
+import assert from 'node:assert/strict';
+import { randomInt } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { exportJWK, generateKeyPair } from 'jose';
+import type { BrowserContext, Page } from 'playwright-core';
+import request from 'supertest';
+import { type Gateway, registerGateway, type RunningTollgate, startTollgate, Workload } from '#test-support';
+
+const API = 'https://api.example.test';
+const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
+/** Screenshots of each screen, for a reviewer (not committed: test-output/ is ignored). */
+const SHOTS = join(process.cwd(), 'test-output', 'console');
+
+/** A check as NGINX sends it (test/check.test.ts): the decision it makes is recorded and streamed. */
+async function check(server: RunningTollgate, gateway: Gateway, w: Workload, token: string, path = '/orders/1') {
+  const url = `${API}${path}`;
+  return request(server.url)
+    .get('/check')
+    .set('X-Gateway-Authorization', gateway.basic)
+    .set('X-Original-Method', 'GET')
+    .set('X-Original-URL', url)
+    .set('X-Real-IP', '203.0.113.10')
+    .set('Authorization', `DPoP ${token}`)
+    .set('DPoP', await w.proof('GET', url, { accessToken: token }));
+}
+
+/** Signs in over HTTP as the console does; returns the cookie pair and the CSRF token. */
+async function signIn(server: RunningTollgate) {
+  const res = await request(server.url).post('/console/session').send({ admin_token: server.adminToken });
+  assert.equal(res.status, 201, res.text);
+  const setCookie = String(res.headers['set-cookie']?.[0] ?? '');
+  return { setCookie, cookie: setCookie.split(';')[0]!, csrf: res.body.csrf_token as string };
+}
+
+/** Reads Server-Sent Events from `path` until `until` returns true for the events so far (or the timeout). */
+async function readEvents(server: RunningTollgate, path: string, headers: Record<string, string>, until: (events: any[]) => boolean, start: () => Promise<unknown>, timeoutMs = 3000) {
+  const controller = new AbortController();
+  const res = await fetch(`${server.url}${path}`, { headers, signal: controller.signal });
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get('content-type') ?? '', /^text\/event-stream/);
+  const events: any[] = [];
+  const reader = res.body!.getReader();
+  const decoder = new TextDecoder();
+  let buffer = '';
+  const timer = setTimeout(() => controller.abort(), timeoutMs);
+  const began = Date.now();
+  await start();
+  try {
+    while (!until(events)) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer += decoder.decode(value, { stream: true });
+      let end: number;
+      while ((end = buffer.indexOf('\n\n')) >= 0) {
+        const block = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        const data = block.split('\n').find((l) => l.startsWith('data: '));
+        if (data) events.push({ ...JSON.parse(data.slice(6)), receivedAfterMs: Date.now() - began });
+      }
+    }
+  } catch (error) {
+    if ((error as Error).name !== 'AbortError') throw error;
+  } finally {
+    clearTimeout(timer);
+    controller.abort();
+  }
+  return events;
+}
+
+describe('console sessions and the decision stream (HTTP)', () => {
+  let server: RunningTollgate;
+  let gateway: Gateway;
+  before(async () => {
+    server = await startTollgate();
+    gateway = await registerGateway(server);
+  });
+  after(async () => server.close());
+
+  it('serves the console with a strict CSP, no framing and no sniffing', async () => {
+    for (const path of ['/console', '/console/main.js', '/console/console.css']) {
+      const res = await request(server.url).get(path);
+      assert.equal(res.status, 200, path);
+      const csp = res.headers['content-security-policy'];
+      assert.match(csp, /default-src 'self'/);
+      assert.match(csp, /script-src 'self'(;|$)/);
+      assert.match(csp, /style-src 'self'(;|$)/);
+      assert.match(csp, /frame-ancestors 'none'/);
+      assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval/);
+      assert.equal(res.headers['x-content-type-options'], 'nosniff');
+    }
+    assert.match((await request(server.url).get('/console')).text, /<script type="module" src="\/console\/main.js">/);
+    assert.equal((await request(server.url).get('/console/..%2Fpackage.json')).status, 404);
+    assert.equal((await request(server.url).get('/console/nothing.js')).status, 404);
+  });
+
+  it('signs in with the admin token only, into an HttpOnly SameSite=Strict cookie; wrong tokens are 401', async () => {
+    const wrong = await request(server.url).post('/console/session').send({ admin_token: 'x'.repeat(43) });
+    assert.equal(wrong.status, 401);
+    assert.equal(wrong.body.error, 'invalid_token');
+    assert.equal(wrong.headers['set-cookie'], undefined);
+    assert.equal((await request(server.url).post('/console/session').type('form').send({ admin_token: server.adminToken })).status, 415);
+    const { setCookie, csrf } = await signIn(server);
+    assert.match(setCookie, /^tollgate-console=[A-Za-z0-9_-]{43}; Path=\/; Max-Age=1800; HttpOnly; SameSite=Strict$/);
+    assert.match(csrf, /^[A-Za-z0-9_-]{43}$/);
+  });
+
+  it('the session cookie opens the admin API; changes need its CSRF header; sign-out ends it', async () => {
+    const { cookie, csrf } = await signIn(server);
+    assert.equal((await request(server.url).get('/admin/clients').set('Cookie', cookie)).status, 200);
+    const refused = await request(server.url).post('/admin/clients').set('Cookie', cookie).send({ roles: ['gateway'] });
+    assert.equal(refused.status, 403);
+    assert.match(refused.body.error_description, /x-tollgate-csrf/);
+    const wrongCsrf = await request(server.url).post('/admin/clients').set('Cookie', cookie).set('X-Tollgate-CSRF', 'A'.repeat(43)).send({ roles: ['gateway'] });
+    assert.equal(wrongCsrf.status, 403);
+    const crossSite = await request(server.url).post('/admin/clients').set('Cookie', cookie).set('X-Tollgate-CSRF', csrf).set('Sec-Fetch-Site', 'cross-site').send({ roles: ['gateway'] });
+    assert.equal(crossSite.status, 403);
+    const created = await request(server.url).post('/admin/clients').set('Cookie', cookie).set('X-Tollgate-CSRF', csrf).send({ roles: ['gateway'] });
+    assert.equal(created.status, 201, created.text);
+    assert.equal((await request(server.url).get('/console/session').set('Cookie', cookie)).body.csrf_token, csrf);
+    // Sign-out is a change too.
+    assert.equal((await request(server.url).delete('/console/session').set('Cookie', cookie)).status, 403);
+    const out = await request(server.url).delete('/console/session').set('Cookie', cookie).set('X-Tollgate-CSRF', csrf);
+    assert.equal(out.status, 204);
+    assert.match(String(out.headers['set-cookie']), /tollgate-console=; Path=\/; Max-Age=0/);
+    assert.equal((await request(server.url).get('/admin/clients').set('Cookie', cookie)).status, 401);
+    assert.equal((await request(server.url).get('/console/session').set('Cookie', cookie)).status, 401);
+    // The admin token header works as before, and a forged cookie opens nothing.
+    assert.equal((await request(server.url).get('/admin/clients').set('Authorization', server.admin)).status, 200);
+    assert.equal((await request(server.url).get('/admin/clients').set('Cookie', `tollgate-console=${'A'.repeat(43)}`)).status, 401);
+    assert.equal((await request(server.url).get('/admin/clients')).status, 401);
+  });
+
+  it('records sign-in and sign-out in the audit log, without the token', async () => {
+    const { cookie, csrf } = await signIn(server);
+    await request(server.url).delete('/console/session').set('Cookie', cookie).set('X-Tollgate-CSRF', csrf).expect(204);
+    const audit = await request(server.url).get('/admin/audit?limit=200').set('Authorization', server.admin);
+    const actions = (audit.body.events as { actor: string; action: string }[]).filter((e) => e.actor === 'console').map((e) => e.action);
+    assert.ok(actions.includes('console.signed_in') && actions.includes('console.signed_out'), JSON.stringify(actions));
+    assert.doesNotMatch(audit.text, new RegExp(server.adminToken));
+  });
+
+  it('streams a decision made by a real /check within a second, filtered by client', async () => {
+    const w = await Workload.register(server, { allowed_resources: [`${API}/`] });
+    const other = await Workload.register(server, { allowed_resources: [`${API}/`] });
+    const [token, otherToken] = [await w.token(), await other.token()];
+    let decisionId = '';
+    const events = await readEvents(
+      server,
+      `/admin/decisions/stream?client_id=${w.clientId}&route=/orders`,
+      { Authorization: server.admin },
+      (e) => e.some((d) => d.decision_id === decisionId),
+      async () => {
+        await check(server, gateway, other, otherToken);
+        const res = await check(server, gateway, w, token);
+        assert.equal(res.status, 200, res.text);
+        decisionId = res.body.decision_id;
+      },
+    );
+    const mine = events.find((d) => d.decision_id === decisionId);
+    assert.ok(mine, 'the decision arrived');
+    assert.ok(mine.receivedAfterMs < 1000, `after ${mine.receivedAfterMs} ms`);
+    assert.equal(mine.decision, 'allow');
+    assert.equal(mine.route, '/orders/1');
+    assert.ok(events.every((d) => d.client_id === w.clientId), 'only the filtered client');
+  });
+
+  it('GET /admin/clients/{id}/risk-state shows what a real check taught the risk engine; 404 for an unknown client', async () => {
+    const w = await Workload.register(server, { allowed_resources: [`${API}/`] });
+    const token = await w.token();
+    assert.equal((await check(server, gateway, w, token, '/orders/7')).status, 200);
+    let state: any;
+    for (let i = 0; i < 20; i++) {
+      state = (await request(server.url).get(`/admin/clients/${w.clientId}/risk-state`).set('Authorization', server.admin).expect(200)).body;
+      if (state.routes.length) break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.equal(state.client_id, w.clientId);
+    assert.equal(state.learned_calls, 2, JSON.stringify(state)); // the issuance and the call
+    assert.equal(state.learning, true);
+    assert.equal(state.routes.length, 1);
+    assert.match(state.routes[0].value, /^GET \/orders\//);
+    assert.ok(state.networks.some((n: { value: string }) => n.value.startsWith('203.0.113.')), JSON.stringify(state.networks));
+    assert.equal(state.dpop_keys.length, 1);
+    assert.ok(!Number.isNaN(Date.parse(state.dpop_keys[0].last_seen)));
+    assert.equal(state.recent_failures, 0);
+    assert.equal((await request(server.url).get('/admin/clients/tg_nobody/risk-state').set('Authorization', server.admin)).status, 404);
+    assert.equal((await request(server.url).get(`/admin/clients/${w.clientId}/risk-state`)).status, 401);
+  });
+
+  it('refuses unknown stream filters by name, and streams to a console session', async () => {
+    const bad = await request(server.url).get('/admin/decisions/stream?outcome=deny').set('Authorization', server.admin);
+    assert.equal(bad.status, 400);
+    assert.equal(bad.body.fields[0].field, 'outcome');
+    assert.equal((await request(server.url).get('/admin/decisions/stream?decision=maybe').set('Authorization', server.admin)).status, 400);
+    assert.equal((await request(server.url).get('/admin/decisions/stream')).status, 401);
+    const { cookie } = await signIn(server);
+    const w = await Workload.register(server, { allowed_resources: [`${API}/`] });
+    const token = await w.token();
+    const events = await readEvents(server, `/admin/decisions/stream?client_id=${w.clientId}&decision=allow`, { Cookie: cookie }, (e) => e.length > 0, () => check(server, gateway, w, token));
+    assert.equal(events[0]?.client_id, w.clientId);
+  });
+});
+
+describe('shutdown with a decision stream open', () => {
+  it('ends the stream, and the server closes without waiting for it', async () => {
+    const server = await startTollgate();
+    const res = await fetch(`${server.url}/admin/decisions/stream`, { headers: { Authorization: server.admin } });
+    assert.equal(res.status, 200);
+    const body = res.body!.getReader();
+    await body.read(); // the opening comment
+    const closing = server.close().then(() => 'closed');
+    const outcome = await Promise.race([closing, new Promise((resolve) => setTimeout(resolve, 5000, 'still open')).then(String)]);
+    assert.equal(outcome, 'closed', 'the server closed within 5 s');
+    let done = false;
+    for (let i = 0; i < 10 && !done; i++) done = (await body.read()).done;
+    assert.equal(done, true, 'the stream ended');
+  });
+});
+
+/** A sign-in sent from another loopback address (Linux answers for all of 127.0.0.0/8): a source of its own. */
+function signInFrom(localAddress: string, url: string, token: string): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: any }> {
+  const body = JSON.stringify({ admin_token: token });
+  const target = new URL('/console/session', url);
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      { host: target.hostname, port: target.port, path: target.pathname, method: 'POST', localAddress, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
+      (res) => {
+        let data = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk) => (data += chunk));
+        res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: data ? JSON.parse(data) : {} }));
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+describe('console sign-in throttling', () => {
+  it('wrong tokens spend the source’s failure budget: 429 with Retry-After past it, even for the right token', async () => {
+    const server = await startTollgate({ TOLLGATE_AUTH_FAILURES_PER_SOURCE: '3', TOLLGATE_AUTH_FAILURES_PER_CLIENT: '3' });
+    // The budgets' counters are shared (Redis in CI) and count per window: a fresh source per run.
+    const attacker = `127.${randomInt(1, 255)}.${randomInt(0, 256)}.${randomInt(1, 255)}`;
+    try {
+      for (let i = 0; i < 3; i++) assert.equal((await signInFrom(attacker, server.url, `wrong-${i}`)).status, 401);
+      const throttled = await signInFrom(attacker, server.url, server.adminToken);
+      assert.equal(throttled.status, 429);
+      assert.equal(throttled.body.error, 'slow_down');
+      assert.ok(Number(throttled.headers['retry-after']) >= 1);
+      assert.equal(throttled.headers['set-cookie'], undefined);
+      // Another source keeps its budget.
+      assert.equal((await signInFrom('127.0.0.1', server.url, server.adminToken)).status, 201);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe('the console in a real browser', { skip: !CHROMIUM && 'chromium is not installed (apt-get install chromium)' }, () => {
+  let server: RunningTollgate;
+  let gateway: Gateway;
+  let context: BrowserContext;
+  let page: Page;
+  let profile: string;
+  const problems: string[] = [];
+
+  before(async () => {
+    const { chromium } = await import('playwright-core');
+    server = await startTollgate();
+    gateway = await registerGateway(server);
+    profile = mkdtempSync(join(tmpdir(), 'tollgate-console-'));
+    mkdirSync(SHOTS, { recursive: true });
+    context = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+      viewport: { width: 1440, height: 900 },
+    });
+    page = context.pages()[0] ?? (await context.newPage());
+    // An alert() would mean markup from the server ran; a CSP violation, that something inline was tried.
+    page.on('dialog', (d) => {
+      problems.push(`dialog: ${d.message()}`);
+      void d.dismiss();
+    });
+    page.on('console', (m) => {
+      if (m.type() === 'error' && !/status of 40[0-9]/.test(m.text())) problems.push(`console: ${m.text()}`);
+    });
+    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  });
+  after(async () => {
+    await context?.close();
+    await server?.close();
+    if (profile) rmSync(profile, { recursive: true, force: true });
+  });
+
+  const shot = (name: string) => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+
+  it('signs in (a wrong token is refused at the field), with the first paint under a second', async () => {
+    await page.goto(`${server.url}/console`);
+    await page.getByLabel('Admin token').waitFor();
+    // Once the browser has started: from the start of a navigation to the first screen drawn, by
+    // the page's own clock (the console marks it).
+    await page.reload();
+    await page.getByLabel('Admin token').waitFor();
+    const ready = Number(await page.evaluate("performance.getEntriesByName('tollgate-console-ready')[0]?.startTime ?? Infinity"));
+    assert.ok(ready < 1000, `sign-in form after ${ready} ms`);
+    await shot('sign-in');
+    await page.getByLabel('Admin token').fill('not-the-token-at-all-but-long-enough');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByText('That is not the admin token.').waitFor();
+    await page.getByLabel('Admin token').fill(server.adminToken);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'Decisions' }).waitFor();
+    // The token is nowhere the page can read it back.
+    assert.equal(await page.evaluate('document.cookie'), '');
+    assert.equal(await page.evaluate('localStorage.length + sessionStorage.length'), 0);
+    assert.doesNotMatch(page.url(), new RegExp(server.adminToken));
+  });
+
+  it('shows a decision made by a real /check in the live list within a second, with its details', async () => {
+    const w = await Workload.register(server, { allowed_resources: [`${API}/`] });
+    const token = await w.token();
+    await page.getByText('Live: new decisions appear at the top.').waitFor();
+    const res = await check(server, gateway, w, token);
+    assert.equal(res.status, 200, res.text);
+    const began = Date.now();
+    const row = page.locator(`tr[data-decision-id="${res.body.decision_id}"]`);
+    await row.waitFor({ timeout: 1000 });
+    const latency = Date.now() - began;
+    assert.ok(latency < 1000, `shown after ${latency} ms`);
+    assert.match((await row.textContent()) ?? '', new RegExp(w.clientId));
+    await row.getByRole('button').click();
+    await page.getByRole('heading', { name: `Decision ${res.body.decision_id}` }).waitFor();
+    // The chart counts it.
+    // (Locators, not waitForFunction: the CSP forbids the eval it uses.)
+    await page.locator('.chart-summary', { hasText: /allow: [2-9]/ }).waitFor({ timeout: 2000 });
+    assert.equal(await page.locator('.chart-svg rect.bar-allow').count() > 0, true);
+    await shot('decisions');
+  });
+
+  let workloadId = '';
+  let workload: Workload;
+  let workloadToken = '';
+  const hostileName = '<img src=x onerror=alert(1)>';
+
+  it('creates a workload from a pasted public JWK, named with markup that shows as text, and it gets a token', async () => {
+    const clientKey = await generateKeyPair('ES256', { extractable: true });
+    const dpopKey = await generateKeyPair('ES256', { extractable: true });
+    const jwk = { ...(await exportJWK(clientKey.publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' };
+    await page.getByRole('link', { name: 'Clients' }).click();
+    await page.getByRole('heading', { name: 'Clients', level: 1 }).waitFor();
+    const form = page.locator('form', { has: page.getByRole('heading', { name: 'New workload' }) });
+    await form.getByLabel('Name').fill(hostileName);
+    await form.getByLabel('Scopes').fill('orders:read');
+    await form.getByLabel('Allowed resources').fill(`${API}/`);
+    // A private key is refused before it leaves the page.
+    await form.getByLabel('Public key (JWK or JWKS, JSON)').fill(JSON.stringify(await exportJWK(clientKey.privateKey)));
+    await form.getByRole('button', { name: 'Create workload' }).click();
+    await form.getByText('this is a private key').waitFor();
+    await form.getByLabel('Public key (JWK or JWKS, JSON)').fill(JSON.stringify(jwk));
+    await form.getByRole('button', { name: 'Create workload' }).click();
+    await page.getByText(/^Workload tg_\S+ created\.$/).waitFor();
+    workloadId = /Workload (\S+) created/.exec((await page.getByText(/^Workload tg_\S+ created\.$/).textContent())!)![1]!;
+    const link = page.locator(`tr[data-client-id="${workloadId}"] a`);
+    assert.equal(await link.textContent(), hostileName);
+    assert.equal(await page.locator('main img').count(), 0);
+    await shot('clients');
+
+    workload = Object.assign(Object.create(Workload.prototype) as Workload, {
+      server,
+      alg: 'ES256',
+      clientId: workloadId,
+      clientKey,
+      dpopKey,
+      dpopJwk: await exportJWK(dpopKey.publicKey),
+      record: {},
+    });
+    workloadToken = await workload.token();
+    assert.equal((await check(server, gateway, workload, workloadToken)).status, 200);
+  });
+
+  it('suspends the workload from its page, and its next call is refused', async () => {
+    await page.locator(`tr[data-client-id="${workloadId}"] a`).click();
+    await page.getByRole('heading', { name: hostileName, level: 1 }).waitFor();
+    // What its allowed check taught the risk engine.
+    await page.getByRole('heading', { name: 'Routes (1)' }).waitFor();
+    assert.match((await page.locator('#learned').textContent())!, /GET \/orders\//);
+    await page.getByRole('button', { name: 'Suspend' }).click();
+    await page.getByText('Suspended: its next call is denied.').waitFor();
+    await page.getByRole('button', { name: 'Resume' }).waitFor();
+    await shot('client');
+    const res = await check(server, gateway, workload, workloadToken);
+    assert.equal(res.status, 401);
+    assert.match(res.headers['www-authenticate'], /invalid_token/);
+  });
+
+  it('shows a gateway’s secret once, and rotates it', async () => {
+    await page.getByRole('link', { name: 'Clients' }).click();
+    const form = page.locator('form', { has: page.getByRole('heading', { name: 'New gateway' }) });
+    await form.getByLabel('Name').fill('edge gateway');
+    await form.getByRole('button', { name: 'Create gateway' }).click();
+    const secret = (await page.locator('#client-secret').textContent())!;
+    assert.match(secret, /^\S{20,}$/);
+    await page.getByRole('button', { name: 'I have stored the secret' }).click();
+    assert.equal(await page.locator('#client-secret').count(), 0);
+  });
+
+  it('shows the server’s policy error next to the field it names, and saves the corrected policy', async () => {
+    await page.goto(`${server.url}/console#/policies/${encodeURIComponent(workloadId)}`);
+    await page.getByRole('heading', { name: `Policy of ${workloadId}` }).waitFor();
+    const thresholds = page.getByLabel('thresholds', { exact: true });
+    await thresholds.fill('{"step_up": 40, "deny": "high"}');
+    await page.getByRole('button', { name: 'Save policy' }).click();
+    const error = page.locator(`#${await thresholds.getAttribute('id')}-error`);
+    await error.waitFor();
+    assert.match((await error.textContent())!, /^thresholds\.deny: /);
+    assert.equal(await thresholds.getAttribute('aria-invalid'), 'true');
+    await shot('policies');
+    await thresholds.fill('{"step_up": 40, "deny": 70}');
+    await page.getByRole('button', { name: 'Save policy' }).click();
+    await page.getByText('Saved. Every instance applies it within moments.').waitFor();
+    const stored = await request(server.url).get(`/admin/clients/${workloadId}/policy`).set('Authorization', server.admin);
+    assert.deepEqual(stored.body.policy, { thresholds: { step_up: 40, deny: 70 } });
+  });
+
+  it('browses the audit log and rotates the signing key', async () => {
+    await page.getByRole('link', { name: 'Audit log' }).click();
+    await page.locator('#audit-rows tr', { hasText: 'client.suspend' }).first().waitFor();
+    await shot('audit');
+    await page.getByRole('link', { name: 'Signing keys' }).click();
+    await page.locator('#key-rows tr').first().waitFor();
+    const before = await page.locator('#key-rows tr').count();
+    await page.getByRole('button', { name: 'Rotate signing key…' }).click();
+    await page.getByRole('button', { name: 'Rotate now' }).click();
+    await page.getByText(/^New signing key /).waitFor();
+    await page.locator('#key-rows tr').nth(before).waitFor();
+    await shot('keys');
+  });
+
+  it('signs out, after which the session opens nothing', async () => {
+    const [session] = (await context.cookies()).filter((c) => c.name === 'tollgate-console');
+    assert.ok(session?.httpOnly && session.sameSite === 'Strict');
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByLabel('Admin token').waitFor();
+    assert.equal((await context.request.get(`${server.url}/admin/clients`)).status(), 401);
+    // The old cookie, replayed, is refused: the session ended on the server.
+    assert.equal((await request(server.url).get('/admin/clients').set('Cookie', `tollgate-console=${session.value}`)).status, 401);
+    await page.goto(`${server.url}/console#/clients`);
+    await page.getByLabel('Admin token').waitFor();
+    assert.deepEqual(problems, []);
+  });
+});
