@@ -3,6 +3,7 @@ export { CallAssessment, assessmentBody, presentedToken, type Assessment, type C
 export { originalCall, clientIp, type OriginalCall } from './gateway-request.js';
 export { CheckEndpoint, type CheckRequest, type GatewayQuestion } from './check-endpoint.js';
 export { ExtAuthzServer, checkResponse, type CheckResponseMessage } from './grpc/ext-authz.js';
+export { loadExtAuthzServices } from './grpc/protos.js';
 export { describedCall } from './gateway-request.js';
 export { AuthzenEndpoint, type AuthzenRequest } from './authzen.js';
 export { ProtectedResourceMetadata, isProtectedResourceMetadataPath, type MetadataRequest } from './protected-resource-metadata.js';

@@ -1,10 +1,7 @@
 import { createServer, request as httpRequest, type IncomingHttpHeaders, type Server } from 'node:http';
-import { fileURLToPath } from 'node:url';
 import grpc from '@grpc/grpc-js';
-import { loadSync } from '@grpc/proto-loader';
+import { loadExtAuthzServices } from '#check';
 
-/** The same vendored protos the server loads (libs/check/grpc/protos). */
-const PROTOS = fileURLToPath(new URL('../../../libs/check/grpc/protos', import.meta.url));
 
 export interface HeaderValueOption {
   header: { key: string; value: string };
@@ -42,18 +39,8 @@ type Unary<Req, Res> = (req: Req, metadata: grpc.Metadata, callback: (error: grp
 
 /** A real gRPC client, built from the same protos as the server (what Envoy speaks). */
 export function extAuthzClient(port: number): ExtAuthzClient {
-  const definition = loadSync(['envoy/service/auth/v3/external_auth.proto', 'grpc/health/v1/health.proto'], {
-    includeDirs: [PROTOS],
-    keepCase: true,
-    longs: String,
-    enums: String,
-    defaults: false,
-    oneofs: true,
-  });
-  const loaded = grpc.loadPackageDefinition(definition) as unknown as {
-    envoy: { service: { auth: { v3: { Authorization: grpc.ServiceClientConstructor } } } };
-    grpc: { health: { v1: { Health: grpc.ServiceClientConstructor } } };
-  };
+  const loaded = loadExtAuthzServices();
+  const definition = loaded.definition;
   // envoy.type.v3.StatusCode names (enums: String) → HTTP status numbers.
   const statusCodes = new Map(
     ((definition['envoy.type.v3.StatusCode'] as unknown as { type: { value: { name: string; number: number }[] } }).type.value).map((v) => [v.name, v.number]),

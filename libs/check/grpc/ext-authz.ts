@@ -1,15 +1,12 @@
-import { fileURLToPath } from 'node:url';
 import grpc from '@grpc/grpc-js';
-import { loadSync } from '@grpc/proto-loader';
 import type { LoggerService } from '@nestjs/common';
 import { type OAuthAnswer, OAuthError, errorAnswer, unavailableAnswer, unexpectedAnswer } from '#credentials';
 import { requestIdFrom } from '#operations';
 import { isDependencyUnavailable } from '#persistence';
 import type { CheckEndpoint } from '../check-endpoint.js';
 import { describedCall } from '../gateway-request.js';
+import { loadExtAuthzServices } from './protos.js';
 
-/** The vendored protos (README.md beside them names their origin). */
-const PROTOS = fileURLToPath(new URL('../../../../libs/check/grpc/protos', import.meta.url));
 const AUTHORIZATION_SERVICE = 'envoy.service.auth.v3.Authorization';
 /** The gateway's credential travels as gRPC metadata of the same name as the HTTP header. */
 const GATEWAY_METADATA = 'x-gateway-authorization';
@@ -144,18 +141,7 @@ export class ExtAuthzServer {
   private bound = false;
 
   constructor(private readonly check: CheckEndpoint, private readonly logger: LoggerService | false) {
-    const definition = loadSync(['envoy/service/auth/v3/external_auth.proto', 'grpc/health/v1/health.proto'], {
-      includeDirs: [PROTOS],
-      keepCase: true,
-      longs: String,
-      enums: String,
-      defaults: false,
-      oneofs: true,
-    });
-    const loaded = grpc.loadPackageDefinition(definition) as unknown as {
-      envoy: { service: { auth: { v3: { Authorization: grpc.ServiceClientConstructor } } } };
-      grpc: { health: { v1: { Health: grpc.ServiceClientConstructor } } };
-    };
+    const loaded = loadExtAuthzServices();
     this.server.addService(loaded.envoy.service.auth.v3.Authorization.service, {
       Check: (call: grpc.ServerUnaryCall<CheckRequestMessage, CheckResponseMessage>, callback: grpc.sendUnaryData<CheckResponseMessage>) => {
         // answer() renders every failure itself; this is the last guard against an RPC error.
