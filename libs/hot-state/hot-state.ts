@@ -210,6 +210,13 @@ async function openRedis(url: string, { logger }: HotStateOptions): Promise<HotS
   let replicas = 0;
   /** Cluster masters (host:port) whose run_id was read since their connection opened. */
   const verified = new Set<string>();
+  /**
+   * How often each master's connection has closed. A read of a master's INFO counts only when no
+   * close came between its start and its answer: an answer sent before a kill and read after it
+   * would otherwise mark a master verified that restarts empty a moment later.
+   */
+  const closes = new Map<string, number>();
+  const nodeName = (node: Redis) => `${node.options.host}:${node.options.port}`;
   const resyncHandlers: (() => void)[] = [];
   const resync = () => {
     for (const handler of resyncHandlers) handler();
@@ -225,16 +232,19 @@ async function openRedis(url: string, { logger }: HotStateOptions): Promise<HotS
   const readServerInfo = async () => {
     const masters = masterConnections(command);
     if (masters.length === 0) throw new ReplayStoreUnavailable('no Redis master is known');
+    const closesBefore = masters.map((m) => closes.get(nodeName(m)) ?? 0);
     const settled = await Promise.allSettled(masters.map((m) => m.info('server')));
-    const read = settled.flatMap((r, i) => (r.status === 'fulfilled' ? [{ node: masters[i]!, info: r.value }] : []));
-    if (read.length === 0) throw (settled[0] as PromiseRejectedResult).reason;
+    const read = settled.flatMap((r, i) =>
+      r.status === 'fulfilled' && (closes.get(nodeName(masters[i]!)) ?? 0) === closesBefore[i] ? [{ node: masters[i]!, info: r.value }] : [],
+    );
+    if (read.length === 0) throw settled[0]!.status === 'rejected' ? settled[0]!.reason : new ReplayStoreUnavailable('every Redis master closed while it was read');
     const ids = new Set<string>();
     let latest = 0;
     verified.clear();
     for (const { node, info } of read) {
       ids.add(/run_id:(\w+)/.exec(info)?.[1] ?? '');
       latest = Math.max(latest, now() - Number(/uptime_in_seconds:(\d+)/.exec(info)?.[1] ?? 0));
-      verified.add(`${node.options.host}:${node.options.port}`);
+      verified.add(nodeName(node));
     }
     const changed = runIds.size > 0 && [...ids].some((id) => !runIds.has(id));
     runIds = ids;
@@ -263,7 +273,8 @@ async function openRedis(url: string, { logger }: HotStateOptions): Promise<HotS
     command.on('+node', (node: Redis) => {
       forget();
       node.on('close', () => {
-        verified.delete(`${node.options.host}:${node.options.port}`);
+        closes.set(nodeName(node), (closes.get(nodeName(node)) ?? 0) + 1);
+        verified.delete(nodeName(node));
         forget();
       });
     });
