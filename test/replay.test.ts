@@ -74,6 +74,10 @@ describe('a replay-store restart does not reopen replays (toolchain facts: Redis
       redis = await startRedisServer(port);
       const url = server.url;
       await waitFor(async () => (await fetch(`${url}/readyz`)).status === 200, 'Tollgate did not reconnect to Redis', 50, 100);
+      // In the second the loss was noticed, even a new assertion is refused as older than the
+      // store (iat has whole seconds: it cannot tell before from after). The replays below are
+      // sent after it, with new credentials beside them that are accepted.
+      await sleep(1100);
 
       const replayedProof = await w.requestToken({}, proof);
       assert.equal(replayedProof.status, 400, JSON.stringify(replayedProof.body));
@@ -90,3 +94,50 @@ describe('a replay-store restart does not reopen replays (toolchain facts: Redis
     }
   });
 });
+
+describe('a replay store that forgets without a reconnect (FLUSHALL) does not reopen replays', { skip: !haveRedisServer() && 'needs redis-server' }, () => {
+  it('a proof and an assertion used before the flush are refused after it, never accepted; new ones work', async () => {
+    const port = await freePort();
+    const redis = await startRedisServer(port);
+    let server: RunningTollgate | undefined;
+    try {
+      server = await startTollgate({ REDIS_URL: `redis://127.0.0.1:${port}` });
+      const w = await Workload.register(server);
+      const proof = await w.proof('POST', w.tokenUrl);
+      const assertion = await w.assertion();
+      assert.equal((await w.requestToken({}, proof, assertion)).status, 200);
+
+      // An operator empties Redis: the connection stays up, so no reconnect tells Tollgate. Only
+      // the memory markers that went with the records can (libs/hot-state/hot-state.ts).
+      await redisCli(port, 'flushall');
+      const first = await w.requestToken({}, proof);
+      assert.equal(first.status, 503, JSON.stringify(first.body));
+      assert.equal(first.body.error, 'temporarily_unavailable');
+      await sleep(1100); // past the second in which the loss was noticed (see the test above)
+      const replayed = await retried503(() => w.requestToken({}, proof));
+      assert.equal(replayed.status, 400, JSON.stringify(replayed.body));
+      assert.equal(replayed.body.error, 'invalid_dpop_proof');
+      assert.match(String(replayed.body.error_description), /predates/);
+      const replayedAssertion = await retried503(() => w.requestToken({}, undefined, assertion));
+      assert.equal(replayedAssertion.status, 401, JSON.stringify(replayedAssertion.body));
+      assert.equal(replayedAssertion.body.error, 'invalid_client');
+
+      assert.equal((await w.requestToken()).status, 200);
+    } finally {
+      await server?.close();
+      await stop(redis);
+    }
+  });
+});
+
+/** The first answer that is not 503 (the one claim that finds the store forgot is refused 503). */
+async function retried503<T extends { status: number }>(send: () => PromiseLike<T>): Promise<T> {
+  let res = await send();
+  for (let i = 0; i < 5 && res.status === 503; i++) res = await send();
+  return res;
+}
+
+async function redisCli(port: number, ...args: string[]): Promise<void> {
+  const { execFileSync } = await import('node:child_process');
+  execFileSync('redis-cli', ['-p', String(port), ...args]);
+}

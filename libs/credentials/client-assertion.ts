@@ -202,7 +202,7 @@ export async function verifyClientAssertion(
   // key oidc-provider's token endpoint claims too, so one assertion is good for one request at
   // any of our endpoints, not once at each.
   const ttl = Math.max(1, Math.ceil(exp - now + expect.clockSkewSeconds));
-  if (!(await replay.claim(assertionReplayKey(expect.clientId, jti), ttl))) throw refuse('assertion_replay', 'client assertion jti was already used');
+  if (!(await replay.claim(assertionReplayKey(expect.clientId, jti), ttl, typeof iat === 'number' ? iat : exp - expect.maxLifetimeSeconds))) throw refuse('assertion_replay', 'client assertion jti was already used');
 
   return { jti, exp, iat: typeof iat === 'number' ? iat : undefined, kid: typeof header.kid === 'string' ? header.kid : undefined, jkt };
 }

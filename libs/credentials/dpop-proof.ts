@@ -51,7 +51,7 @@ export interface VerifiedProof {
 
 /** Single-use registry; `claim` resolves true the first time a key is seen. */
 export interface ProofReplayGuard {
-  claim(key: string, ttlSeconds: number): Promise<boolean>;
+  claim(key: string, ttlSeconds: number, issuedAt?: number): Promise<boolean>;
 }
 
 /** Symmetric and unsigned algorithms can never prove possession of a public key. */
@@ -191,7 +191,7 @@ export async function verifyDpopProof(
 
   // §11.1: jti is single use. Claimed last so a proof refused above never burns its jti.
   const ttl = rules.maxAgeSeconds + 2 * rules.clockSkewSeconds;
-  if (!(await replay.claim(`dpop:${jkt}:${jti}`, ttl))) throw refuse('DPoP proof jti was already used');
+  if (!(await replay.claim(`dpop:${jkt}:${jti}`, ttl, iat))) throw refuse('DPoP proof jti was already used');
 
   return { jkt, jti, iat, htm, htu, nonce, publicJwk: jwk as JWK };
 }

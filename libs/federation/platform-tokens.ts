@@ -152,7 +152,7 @@ export class PlatformTokens {
       await this.hot.replay.current();
       if ((iat as number) < this.hot.replay.notBefore()) throw refuse('assertion_stale', 'the platform token predates the replay store; get a new one');
       const ttl = Math.max(1, Math.ceil(exp - now + skew));
-      if (!(await this.hot.replay.claim(`federated:${trusted.id}:${jti}`, ttl))) throw refuse('assertion_replay', 'the platform token jti was already used');
+      if (!(await this.hot.replay.claim(`federated:${trusted.id}:${jti}`, ttl, iat as number))) throw refuse('assertion_replay', 'the platform token jti was already used');
     }
     const claims: Record<string, string> = {};
     for (const path of Object.keys(matched.claims ?? {})) claims[path] = claimAt(payload, path) as string;

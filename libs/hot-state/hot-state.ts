@@ -8,8 +8,12 @@ import { createClientFor, isCluster, masterConnections, parseRedisUrl, redisAddr
  * hot for the database. In-process memory for one instance; Redis when REDIS_URL is set.
  */
 export interface ReplayStore {
-  /** Records `key` for `ttlSeconds`; false when it was already recorded (a replay). Atomic. */
-  claim(key: string, ttlSeconds: number): Promise<boolean>;
+  /**
+   * Records `key` for `ttlSeconds`; false when it was already recorded (a replay). Atomic.
+   * `issuedAt` (epoch seconds), when the credential carries one: the claim is refused (503) when
+   * the store cannot have remembered since then. Without it, since notBefore() as it is now.
+   */
+  claim(key: string, ttlSeconds: number, issuedAt?: number): Promise<boolean>;
   /**
    * Epoch seconds since which this store remembers everything. Proofs and assertions created
    * before it cannot be checked for replay and are refused (a Redis without persistence that
@@ -195,6 +199,35 @@ export class ReplayStoreUnavailable extends DependencyUnavailable {
   override readonly name = 'ReplayStoreUnavailable';
 }
 
+/**
+ * Replay records are spread over this many hash tags ({r0}…{r255}: slots on every Cluster
+ * master). Each tag has a memory marker, `tollgate:memory:{rN}`, holding the epoch second since
+ * which the node that holds the tag remembers: the time it was first written (SET NX, whenever
+ * the masters are read), never a time read elsewhere. A claim takes its record only where the marker is there and no later than the bound
+ * the proof was judged against — in the same script, on the same node. A master that restarted
+ * empty, or was flushed, has lost its markers with its records: the claim refuses (503) instead
+ * of taking a record a replay would also get, however soon after the restart it comes.
+ */
+const MEMORY_BUCKETS = 256;
+const memoryBucket = (key: string): number => {
+  let h = 0;
+  for (let i = 0; i < key.length; i++) h = (Math.imul(h, 31) + key.charCodeAt(i)) | 0;
+  return (h >>> 0) % MEMORY_BUCKETS;
+};
+const memoryMarker = (bucket: number) => `tollgate:memory:{r${bucket}}`;
+/** KEYS: record, marker. ARGV: ttl, bound. 1 taken, 0 a replay, -1 the node forgot (no marker, or a later one). */
+const CLAIM_SCRIPT = `local since = redis.call('GET', KEYS[2])
+if not since or tonumber(since) > tonumber(ARGV[2]) then return -1 end
+if redis.call('SET', KEYS[1], '1', 'EX', ARGV[1], 'NX') then return 1 end
+return 0`;
+/** KEYS: marker. ARGV: since. Writes the marker unless it is there; answers the marker. */
+const MARK_SCRIPT = `redis.call('SET', KEYS[1], ARGV[1], 'NX')
+return redis.call('GET', KEYS[1])`;
+interface MemoryScripts {
+  tollgateClaim(record: string, marker: string, ttl: number, bound: number): Promise<number>;
+  tollgateMark(marker: string, since: number): Promise<string>;
+}
+
 async function openRedis(url: string, { logger }: HotStateOptions): Promise<HotState> {
   const target = parseRedisUrl(url);
   const options = { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 3000 };
@@ -204,6 +237,9 @@ async function openRedis(url: string, { logger }: HotStateOptions): Promise<HotS
   // Errors surface on the calls that fail; the client reconnects by itself (the watches log it).
   command.on('error', () => undefined);
   subscriber.on('error', () => undefined);
+  command.defineCommand('tollgateClaim', { numberOfKeys: 2, lua: CLAIM_SCRIPT });
+  command.defineCommand('tollgateMark', { numberOfKeys: 1, lua: MARK_SCRIPT });
+  const scripts = command as unknown as MemoryScripts;
 
   let runIds = new Set<string>();
   let startedAt = now();
@@ -249,7 +285,18 @@ async function openRedis(url: string, { logger }: HotStateOptions): Promise<HotS
     const changed = runIds.size > 0 && [...ids].some((id) => !runIds.has(id));
     runIds = ids;
     // Never earlier than known before: a master missing from this read may be the latest.
-    startedAt = first || !isCluster(command) ? latest : Math.max(startedAt, latest);
+    let since = first || !isCluster(command) ? latest : Math.max(startedAt, latest);
+    // A marker written now says "remembers since now", which is true of any node; one already
+    // there keeps its older time. Written after the first read, a marker replaces one a node
+    // lost, maybe within this very second: it says the next second, because a proof of this
+    // second may have been claimed before the loss (iat has whole seconds). The bound is the
+    // latest marker (another instance's clock may be a second ahead), so that a claim here is
+    // not refused for it. A master that cannot be reached keeps its markers unwritten: claims
+    // there refuse until it is back.
+    const writtenAt = now() + (first ? 0 : 1);
+    const marks = await Promise.allSettled(Array.from({ length: MEMORY_BUCKETS }, (_, b) => scripts.tollgateMark(memoryMarker(b), writtenAt)));
+    for (const mark of marks) if (mark.status === 'fulfilled') since = Math.max(since, Number(mark.value));
+    startedAt = since;
     first = false;
     if (target.kind === 'sentinel') replicas = await countReplicas();
     if (changed) resync();
@@ -331,18 +378,31 @@ async function openRedis(url: string, { logger }: HotStateOptions): Promise<HotS
   return {
     kind: 'redis',
     replay: {
-      async claim(key, ttlSeconds) {
-        const k = `tollgate:replay:${key}`;
+      async claim(key, ttlSeconds, issuedAt) {
+        const bucket = memoryBucket(key);
+        const k = `tollgate:replay:{r${bucket}}:${key}`;
+        const marker = memoryMarker(bucket);
         const ttl = Math.max(1, Math.ceil(ttlSeconds));
-        if (!(await prepareClaim(k))) return (await command.set(k, '1', 'EX', ttl, 'NX')) === 'OK';
+        const bound = issuedAt ?? startedAt;
+        const taken = async (outcome: number): Promise<boolean> => {
+          if (outcome >= 0) return outcome === 1; // 0: already recorded, a replay
+          // The node forgot since the bound the caller judged against: read the masters again
+          // (which moves notBefore() and writes the markers anew) and refuse this one claim.
+          forget();
+          await current().catch(() => undefined);
+          throw new ReplayStoreUnavailable('a Redis node lost its replay records (restarted or flushed); this request cannot be checked for replay');
+        };
+        if (!(await prepareClaim(k))) return taken(await scripts.tollgateClaim(k, marker, ttl, bound));
         // Redis replicates asynchronously: a master that fails before its replica has the record
         // loses it in the failover. WAIT on the same connection returns once a replica has
         // every write before it; the promoted replica then holds the record (Redis docs, WAIT,
         // "Consistency and WAIT": Cluster and Sentinel promote the replica that received most).
-        const replies = await command.pipeline().set(k, '1', 'EX', ttl, 'NX').wait(1, REPLICA_ACK_TIMEOUT_MS).exec();
+        const pipeline = command.pipeline() as unknown as MemoryScripts & { wait(n: number, ms: number): { exec(): Promise<[Error | null, unknown][] | null> } };
+        pipeline.tollgateClaim(k, marker, ttl, bound);
+        const replies = await pipeline.wait(1, REPLICA_ACK_TIMEOUT_MS).exec();
         const [[setError, set], [waitError, acks]] = replies ?? [[new Error('Redis pipeline was discarded'), null], [null, 0]];
         if (setError) throw setError;
-        if (set !== 'OK') return false; // already recorded: a replay, whatever the replicas have
+        if (Number(set) !== 1) return taken(Number(set)); // a replay, or a node that forgot
         if (waitError) throw waitError;
         if (Number(acks) < 1) throw new ReplayStoreUnavailable('no Redis replica acknowledged the replay record in time');
         return true;
