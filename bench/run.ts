@@ -68,9 +68,9 @@ type Command =
   | { id: number; cmd: 'setup'; url: string; admin: string; concurrency: number }
   | { id: number; cmd: 'tokens'; n: number; concurrency: number; batch: number; timed: boolean; federated?: boolean }
   | { id: number; cmd: 'introspect'; n: number; concurrency: number; batch: number; withProof: boolean; timed: boolean }
-  | { id: number; cmd: 'check'; n: number; concurrency: number; batch: number; timed: boolean }
+  | { id: number; cmd: 'check'; n: number; concurrency: number; batch: number; timed: boolean; tokensInUse: number }
   | { id: number; cmd: 'flood'; n: number; concurrency: number; floodConcurrency: number; floodSource: string }
-  | { id: number; cmd: 'open'; rate: number; seconds: number };
+  | { id: number; cmd: 'open'; rate: number; seconds: number; tokensInUse: number };
 
 /** The flood phase: the good client's token requests, and what the flooding source got. */
 interface FloodResult {
@@ -377,6 +377,12 @@ async function generator(): Promise<void> {
   };
   /** Newest tokens first: they stay valid longest. */
   const pick = (i: number) => tokens[tokens.length - 1 - (i % tokens.length)]!;
+  /**
+   * A check's token: one of the newest `inUse`, as that many workloads each send the token they
+   * hold with every call until it nears expiry (minutes), or, with 0, another token each time
+   * (every check the first of its token: the verified-token cache never helps).
+   */
+  const pickInUse = (i: number, inUse: number) => (inUse > 0 ? tokens[tokens.length - 1 - (i % Math.min(inUse, tokens.length))]! : pick(i));
 
   /**
    * The good client's token requests (as in the token phase) while another source floods the
@@ -448,13 +454,13 @@ async function generator(): Promise<void> {
    * counted from the moment it was due (not from when it went out), so a server that falls behind
    * shows its queue. Every proof is signed before the first is due.
    */
-  async function openModel(rate: number, seconds: number): Promise<PhaseResult> {
+  async function openModel(rate: number, seconds: number, tokensInUse: number): Promise<PhaseResult> {
     if (tokens.length === 0) throw new Error('no tokens to check');
     const n = Math.max(1, Math.round(rate * seconds));
     const first = checksSent;
     checksSent += n;
     const p0 = performance.now();
-    const items = await prepareAll(n, (i) => checkItem(pick(i), first + i + 1));
+    const items = await prepareAll(n, (i) => checkItem(pickInUse(i, tokensInUse), first + i + 1));
     const prepareMs = performance.now() - p0;
     const openAgent = new http.Agent({ keepAlive: true, maxSockets: 512 });
     const latencies = new Float64Array(n);
@@ -532,13 +538,13 @@ async function generator(): Promise<void> {
         port.postMessage({ type: 'result', id: message.id, result: r } satisfies WorkerMessage, [r.good.latencies.buffer as ArrayBuffer]);
         return;
       } else if (message.cmd === 'open') {
-        result = await openModel(message.rate, message.seconds);
+        result = await openModel(message.rate, message.seconds, message.tokensInUse);
       } else if (message.cmd === 'check') {
         if (tokens.length === 0) throw new Error('no tokens to check');
         const first = checksSent;
         checksSent += message.n;
         checkReasons = {};
-        const r = await runPhase(message.n, message.concurrency, message.batch, message.timed, (i) => checkItem(pick(i), first + i + 1), '/check', allowOk);
+        const r = await runPhase(message.n, message.concurrency, message.batch, message.timed, (i) => checkItem(pickInUse(i, message.tokensInUse), first + i + 1), '/check', allowOk);
         result = { ...r, reasons: checkReasons };
       } else {
         if (tokens.length === 0) throw new Error('no tokens to introspect');
@@ -958,6 +964,7 @@ async function main(): Promise<void> {
   const tokensN = envInt('BENCH_TOKENS', 2000);
   const introspectionsN = envInt('BENCH_INTROSPECTIONS', 4000, 2);
   const checksN = envInt('BENCH_CHECKS', 4000);
+  const tokensInUse = envInt('BENCH_TOKENS_IN_USE', 32);
   const concurrency = envInt('BENCH_CONCURRENCY', 32);
   const batch = envInt('BENCH_BATCH', 1000);
   const floodN = envInt('BENCH_FLOOD_REQUESTS', 1000);
@@ -1024,7 +1031,7 @@ async function main(): Promise<void> {
       const w1 = await call<PhaseResult>({ cmd: 'tokens', n: warmup, concurrency, batch, timed: false });
       const w2 = await call<PhaseResult>({ cmd: 'introspect', n: warmup, concurrency, batch, withProof: false, timed: false });
       const w3 = await call<PhaseResult>({ cmd: 'introspect', n: warmup, concurrency, batch, withProof: true, timed: false });
-      const w4 = await call<PhaseResult>({ cmd: 'check', n: warmup, concurrency, batch, timed: false });
+      const w4 = await call<PhaseResult>({ cmd: 'check', n: warmup, concurrency, batch, timed: false, tokensInUse });
       for (const w of [w1, w2, w3, w4]) if (w.errors) console.log(`warm-up error: ${w.firstError}`);
     }
 
@@ -1040,13 +1047,13 @@ async function main(): Promise<void> {
         await call({ cmd: 'setup', url: durable.url, admin: durable.admin, concurrency });
         const prepared = [
           await call<PhaseResult>({ cmd: 'tokens', n: Math.max(warmup, concurrency), concurrency, batch, timed: false }),
-          ...(warmup > 0 ? [await call<PhaseResult>({ cmd: 'check', n: warmup, concurrency, batch, timed: false })] : []),
+          ...(warmup > 0 ? [await call<PhaseResult>({ cmd: 'check', n: warmup, concurrency, batch, timed: false, tokensInUse })] : []),
         ];
         for (const w of prepared) if (w.errors) console.log(`warm-up error (durability all): ${w.firstError}`);
         console.log(`gateway check, TOLLGATE_DECISION_DURABILITY=all (a second server at ${durable.url}): ${checksN} GET /check`);
         meter.take();
         await profiler.start();
-        const result = await call<PhaseResult>({ cmd: 'check', n: checksN, concurrency, batch, timed: true });
+        const result = await call<PhaseResult>({ cmd: 'check', n: checksN, concurrency, batch, timed: true, tokensInUse });
         await profiler.stop('check_all_durable');
         return summarize(result);
       } finally {
@@ -1112,11 +1119,14 @@ async function main(): Promise<void> {
     const proofResult = await call<PhaseResult>({ cmd: 'introspect', n: proofN, concurrency, batch, withProof: true, timed: true });
     await profiler.stop('introspection_with_proof');
     const proofStats = summarize(proofResult);
-    console.log(`gateway check: ${checksN} GET /check (allow expected), fresh DPoP proof each, ${concurrency} in flight`);
+    console.log(`gateway check: ${checksN} GET /check (allow expected), fresh DPoP proof each, ${tokensInUse || "every"} token(s) in use, ${concurrency} in flight`);
     await profiler.start();
-    const checkResult = await call<PhaseResult>({ cmd: 'check', n: checksN, concurrency, batch, timed: true });
+    const checkResult = await call<PhaseResult>({ cmd: 'check', n: checksN, concurrency, batch, timed: true, tokensInUse });
     await profiler.stop('check');
     const checkStats = summarize(checkResult);
+    console.log(`gateway check, every token new to the server: ${checksN} GET /check, each with a token it has not checked before`);
+    const coldResult = await call<PhaseResult>({ cmd: 'check', n: checksN, concurrency, batch, timed: true, tokensInUse: 0 });
+    const coldStats = summarize(coldResult);
 
     // Issue 10 §5: the open model, at fixed arrival rates (500/s, and a third of what the closed loop reached).
     const openRates = openRatesSetting ?? [500, Math.max(50, Math.round(checkStats.requests_per_second / 3))];
@@ -1125,7 +1135,7 @@ async function main(): Promise<void> {
       console.log(`gateway check, open model: ${rate}/s for ${openSeconds} s (latency from the scheduled send)`);
       meter.take();
       await profiler.start();
-      const result = await call<PhaseResult>({ cmd: 'open', rate, seconds: openSeconds });
+      const result = await call<PhaseResult>({ cmd: 'open', rate, seconds: openSeconds, tokensInUse });
       await profiler.stop(`check_open_${rate}`);
       openStats.push({ ...summarize(result), offered_per_second: rate });
     }
@@ -1177,6 +1187,7 @@ async function main(): Promise<void> {
       introspection_plain: withFloor(plainStats, floors.introspection_plain.per_second),
       introspection_with_proof: withFloor(proofStats, floors.introspection_with_proof.per_second),
       check: withFloor(checkStats, floors.check.per_second),
+      check_tokens_new: withFloor(coldStats, floors.check.per_second),
       check_all_durable: withFloor(allDurableStats, floors.check.per_second),
     };
 
@@ -1194,7 +1205,7 @@ async function main(): Promise<void> {
       hot_state: hotKind,
       profiled: Boolean(profileDir),
       workers,
-      settings: { tokens: tokensN, introspections: introspectionsN, checks: checksN, concurrency, batch, warmup, crypto_ms: cryptoMs, crypto_repeats: cryptoRepeats, keep_alive: true },
+      settings: { tokens: tokensN, introspections: introspectionsN, checks: checksN, tokens_in_use: tokensInUse, concurrency, batch, warmup, crypto_ms: cryptoMs, crypto_repeats: cryptoRepeats, keep_alive: true },
       phases,
       /** Checks at fixed arrival rates: latency from each request's scheduled time. */
       open_model: openStats.map((o) => withFloor(o, floors.check.per_second)),
@@ -1237,6 +1248,7 @@ async function main(): Promise<void> {
     row('introspection, plain', phases.introspection_plain);
     row('introspection + DPoP proof', phases.introspection_with_proof);
     row('gateway check (allow)', phases.check);
+    row('  every token new', phases.check_tokens_new);
     row('  same, all durable', phases.check_all_durable);
     for (const o of results.open_model) row(`check, open ${o.offered_per_second}/s`, o);
     lines.push('  floor/s: node:crypto ceiling for the phase\'s signature mix on every core (below); srv loop: server event loop busy;');

@@ -14,7 +14,7 @@ import {
 } from '#credentials';
 import { HOT_STATE, type HotState } from '#hot-state';
 import { ResourceCatalog } from '#clients';
-import { ACR, type Acr, CLIENT_SIGNING_ALGS } from '#protocol';
+import { ACR, type Acr, CLIENT_SIGNING_ALGS, DECISION_ID_HEADER } from '#protocol';
 import { normalizePath, type RiskContext, RiskJudge } from '#risk';
 import { audienceCovers } from './audience.js';
 
@@ -205,7 +205,7 @@ export class CallAssessment {
           'X-Tollgate-Scope': claims.scope ?? '',
           'X-Tollgate-Acr': acr,
           'X-Tollgate-Risk': String(decision.score),
-          'X-Tollgate-Decision-Id': decisionId,
+          [DECISION_ID_HEADER]: decisionId,
         },
       };
     }
@@ -226,7 +226,7 @@ export class CallAssessment {
         headers: {
           'WWW-Authenticate': dpopChallenge({ error: 'insufficient_user_authentication', error_description: description, acr_values: decision.acr, max_age: decision.maxAge, resource_metadata: resourceMetadata() }),
           'DPoP-Nonce': this.nonces.issue(),
-          'X-Tollgate-Decision-Id': decisionId,
+          [DECISION_ID_HEADER]: decisionId,
         },
       };
     }
@@ -243,7 +243,7 @@ export class CallAssessment {
       headers: {
         // RFC 6750 §3.1: 403 insufficient_scope.
         ...(scopeFailed ? { 'WWW-Authenticate': dpopChallenge({ error: 'insufficient_scope' }) } : {}),
-        'X-Tollgate-Decision-Id': decisionId,
+        [DECISION_ID_HEADER]: decisionId,
       },
     };
   }

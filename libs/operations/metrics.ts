@@ -21,6 +21,11 @@ export interface CacheStats {
   misses: number;
 }
 
+interface LabelledChild {
+  inc(n?: number): void;
+  observe(v: number): void;
+}
+
 /**
  * The server's Prometheus metrics, in a registry of its own (not prom-client's global one: each
  * app instance — several in one test process — counts for itself).
@@ -140,23 +145,24 @@ export class Metrics {
     });
   }
 
-  /** One decision made (counted whether or not the decision log could keep it). */
   /**
    * Labelled children, looked up once per label set: prom-client hashes the label object on
-   * every call otherwise, and these are counted on every request. Bounded: the labels are.
+   * every call otherwise, and these are counted on every request. A map per metric and per first
+   * label, so a lookup builds no key. Bounded: the labels are.
    */
-  private readonly children = new Map<string, { inc(n?: number): void; observe(v: number): void }>();
+  private readonly children = new Map<Counter<string> | Histogram<string>, Map<string, Map<string, LabelledChild>>>();
 
-  private child(metric: Counter<string> | Histogram<string>, ...values: string[]) {
-    const key = `${metric === this.httpDuration ? 'h' : metric === this.decisions ? 'd' : metric === this.checks ? 'c' : 'r'}\u0000${values.join('\u0000')}`;
-    let child = this.children.get(key);
-    if (!child) {
-      child = (metric as Counter<string>).labels(...values) as unknown as { inc(n?: number): void; observe(v: number): void };
-      this.children.set(key, child);
-    }
+  private child(metric: Counter<string> | Histogram<string>, first: string, second: string): LabelledChild {
+    let byFirst = this.children.get(metric);
+    if (!byFirst) this.children.set(metric, (byFirst = new Map()));
+    let bySecond = byFirst.get(first);
+    if (!bySecond) byFirst.set(first, (bySecond = new Map()));
+    let child = bySecond.get(second);
+    if (!child) bySecond.set(second, (child = (metric as Counter<string>).labels(first, second) as unknown as LabelledChild));
     return child;
   }
 
+  /** One decision made (counted whether or not the decision log could keep it). */
   decision(kind: string, decision: string, reasons: readonly { code: string }[]): void {
     this.child(this.decisions, kind, decision).inc();
     for (const reason of reasons) this.child(this.reasons, kind, reason.code).inc();
@@ -177,8 +183,8 @@ export class Metrics {
    * not one (oidc-provider's are all snake_case words) is counted as "other": labels stay bounded.
    */
   tokenAnswered(status: number, error: string | undefined): void {
-    if (status >= 200 && status < 300) this.tokenRequests.inc({ outcome: 'issued', error: 'none' });
-    else this.tokenRequests.inc({ outcome: 'refused', error: error && ERROR_CODE.test(error) ? error : 'other' });
+    if (status >= 200 && status < 300) this.child(this.tokenRequests, 'issued', 'none').inc();
+    else this.child(this.tokenRequests, 'refused', error && ERROR_CODE.test(error) ? error : 'other').inc();
   }
 
   /** One request refused because its source is over its failure budget. */

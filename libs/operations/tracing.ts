@@ -1,12 +1,17 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Span } from '@opentelemetry/api';
-import { type Endpoint, endpointOf, ROUTES } from '#protocol';
+import { DECISION_ID_HEADER, type Endpoint, endpointOf, ROUTES } from '#protocol';
 import { BUILD } from './metrics.js';
 
 /** What a traced request says about itself when its answer is sent (filled by whoever knows it). */
 export interface TraceNotes {
   /** The token endpoint's OAuth error code, when it refused. */
   error?: string;
+  /**
+   * The decision id of the answer, when its writer put it in writeHead's own headers (the check
+   * path does: Node keeps those out of getHeader()); otherwise read from the response.
+   */
+  decision?: string;
 }
 
 /**
@@ -66,9 +71,10 @@ export async function startTracing(endpoint: string | undefined): Promise<Tracin
           span.setAttribute('http.response.status_code', status);
           if (status >= 500) span.setStatus({ code: api.SpanStatusCode.ERROR });
         }
-        const decision = res.getHeader('X-Tollgate-Decision-Id');
+        const noted = notes?.();
+        const decision = noted?.decision ?? res.getHeader(DECISION_ID_HEADER);
         if (typeof decision === 'string') span.setAttribute('tollgate.decision_id', decision);
-        const error = notes?.().error;
+        const error = noted?.error;
         if (error) span.setAttribute('tollgate.oauth_error', error);
         span.end();
       };

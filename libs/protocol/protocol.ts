@@ -55,6 +55,9 @@ export type ClientSigningAlg = (typeof CLIENT_SIGNING_ALGS)[number];
 /** What Tollgate signs its access tokens (RFC 9068) and introspection responses (RFC 9701) with. */
 export const SERVER_SIGNING_ALG = 'ES256';
 
+/** The response header naming the decision-log entry of a check's answer (docs/gateways.md). */
+export const DECISION_ID_HEADER = 'X-Tollgate-Decision-Id';
+
 /** RFC 6749 §4.4 and docs/step-up.md §4: the grants a workload may use. */
 export const CLIENT_CREDENTIALS_GRANT = 'client_credentials';
 export const STEP_UP_GRANT_TYPE = 'urn:tollgate:params:oauth:grant-type:step-up';

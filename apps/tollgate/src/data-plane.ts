@@ -5,9 +5,9 @@ import { CONFIG, type TollgateConfig } from '#config';
 import { callerAddress, errorAnswer, type OAuthAnswer, OAuthError, unavailableAnswer, unexpectedAnswer } from '#credentials';
 import { isJson, mediaType, requestBodies } from '#inbound';
 import { IntrospectionEndpoint, TOKEN_ERROR } from '#oauth';
-import { assignRequestId, httpMetrics, Metrics, type Tracing } from '#operations';
+import { assignRequestId, httpMetrics, identifyRequest, Metrics, REQUEST_ID_HEADER, type Tracing } from '#operations';
 import { isDependencyUnavailable } from '#persistence';
-import { isCheckPath, ROUTES } from '#protocol';
+import { DECISION_ID_HEADER, isCheckPath, ROUTES } from '#protocol';
 
 /**
  * The data plane: the check endpoint and introspection, served on Node's own HTTP server in
@@ -24,28 +24,31 @@ export function withDataPlane(app: INestApplication, nest: RequestListener, logg
   const resourceMetadata = app.get(ProtectedResourceMetadata);
   const timed = httpMetrics(app.get(Metrics));
   const forms = requestBodies();
-  const fail = (res: ServerResponse, error: unknown, usedBasic = false, requestId?: string) => {
-    if (error instanceof OAuthError) return write(res, errorAnswer(error, { usedBasic }));
-    if (isDependencyUnavailable(error)) return write(res, unavailableAnswer());
+  /** `headerId`: the request id when the response does not carry it yet (the check path). */
+  const fail = (res: ServerResponse, error: unknown, usedBasic = false, requestId?: string, headerId?: string) => {
+    if (error instanceof OAuthError) return write(res, errorAnswer(error, { usedBasic }), false, headerId);
+    if (isDependencyUnavailable(error)) return write(res, unavailableAnswer(), false, headerId);
     if (logger) logger.error({ message: 'unhandled error', error: (error as Error)?.name, detail: (error as Error)?.message, request_id: requestId }, 'data-plane');
-    write(res, unexpectedAnswer());
+    write(res, unexpectedAnswer(), false, headerId);
   };
 
   return (req: IncomingMessage, res: ServerResponse) => {
-    // Every answer, whoever writes it, carries the request's id (docs/operations.md "Request ids").
-    const requestId = assignRequestId(req, res);
-    // OpenTelemetry (off unless TOLLGATE_OTLP_TRACES_ENDPOINT is set): a span per token or check request.
-    if (tracing) tracing.request(req, res, requestId, () => ({ error: (res as ServerResponse & { [TOKEN_ERROR]?: string })[TOKEN_ERROR] }));
     const url = req.url ?? '/';
     const query = url.indexOf('?');
     const path = query === -1 ? url : url.slice(0, query);
-    if (isCheckPath(path)) {
+    const checking = isCheckPath(path);
+    // Every answer, whoever writes it, carries the request's id (docs/operations.md "Request ids"):
+    // set on the response here, except on the check path, whose one writer puts it in its head.
+    const requestId = checking ? identifyRequest(req) : assignRequestId(req, res);
+    // OpenTelemetry (off unless TOLLGATE_OTLP_TRACES_ENDPOINT is set): a span per token or check request.
+    if (tracing) tracing.request(req, res, requestId, () => ({ error: (res as ServerResponse & { [TOKEN_ERROR]?: string })[TOKEN_ERROR], decision: (res as Answered)[DECISION_ID] }));
+    if (checking) {
       timed(req as never, res as never, () => undefined);
       // What a gateway forwards of the protected call's body is not ours to read (docs/gateways.md).
       req.resume();
       check.answer({ method: req.method ?? 'GET', path, headers: req.headers, ip: callerAddress(req, config.trustProxy), requestId }).then(
-        (answer) => write(res, answer),
-        (error: unknown) => fail(res, error, false, requestId),
+        (answer) => write(res, answer, false, requestId),
+        (error: unknown) => fail(res, error, false, requestId, requestId),
       );
       return;
     }
@@ -91,10 +94,20 @@ export function withDataPlane(app: INestApplication, nest: RequestListener, logg
   };
 }
 
-/** Writes one of the renderer's answers with Node's own response API. */
-function write(res: ServerResponse, answer: OAuthAnswer, headOnly = false): void {
+/** The decision id of the answer written, for the trace span (writeHead's headers are not readable back). */
+const DECISION_ID = Symbol('tollgate.decisionId');
+type Answered = ServerResponse & { [DECISION_ID]?: string };
+
+/** Writes one of the renderer's answers with Node's own response API (with `requestId`, its header too). */
+function write(res: ServerResponse, answer: OAuthAnswer, headOnly = false, requestId?: string): void {
   if (res.headersSent) return;
+  (res as Answered)[DECISION_ID] = answer.headers[DECISION_ID_HEADER];
   const text = answer.raw ?? JSON.stringify(answer.body);
-  res.writeHead(answer.status, { 'Content-Type': 'application/json; charset=utf-8', ...answer.headers, 'Content-Length': Buffer.byteLength(text) });
+  res.writeHead(answer.status, {
+    'Content-Type': 'application/json; charset=utf-8',
+    ...answer.headers,
+    ...(requestId !== undefined ? { [REQUEST_ID_HEADER]: requestId } : {}),
+    'Content-Length': Buffer.byteLength(text),
+  });
   res.end(headOnly ? undefined : text);
 }

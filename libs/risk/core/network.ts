@@ -8,8 +8,28 @@ import ipaddr from 'ipaddr.js';
 type Address = ipaddr.IPv4 | ipaddr.IPv6;
 type Range = [Address, number];
 
+/**
+ * Addresses already read, and their networks: the same few callers and gateways come back with
+ * every call. Bounded (emptied when full, so a source cycling through addresses costs at most
+ * one parse each, as without it); the values are never changed by their users.
+ */
+const MEMO_MAX = 4096;
+const parsed = new Map<string, Address | null>();
+const networks = new Map<string, string | null>();
+const remembered = <T>(memo: Map<string, T>, key: string, value: T): T => {
+  if (memo.size >= MEMO_MAX) memo.clear();
+  memo.set(key, value);
+  return value;
+};
+
 export function parseIp(ip: string): Address | undefined {
   if (typeof ip !== 'string' || ip.length > 64) return undefined;
+  const known = parsed.get(ip);
+  if (known !== undefined) return known ?? undefined;
+  return remembered(parsed, ip, readIp(ip) ?? null) ?? undefined;
+}
+
+function readIp(ip: string): Address | undefined {
   if (ipaddr.IPv4.isValidFourPartDecimal(ip)) return ipaddr.IPv4.parse(ip);
   if (!ip.includes(':') || !ipaddr.IPv6.isValid(ip)) return undefined;
   const v6 = ipaddr.IPv6.parse(ip);
@@ -61,6 +81,12 @@ export function inNetworks(ip: string, cidrs: readonly string[]): boolean {
  * allocation), e.g. "203.0.113.0/24", "2001:db8:1::/48". Undefined for an unparsable ip.
  */
 export function networkOf(ip: string): string | undefined {
+  const known = networks.get(ip);
+  if (known !== undefined) return known ?? undefined;
+  return remembered(networks, ip, learningNetwork(ip) ?? null) ?? undefined;
+}
+
+function learningNetwork(ip: string): string | undefined {
   const addr = parseIp(ip);
   if (!addr) return undefined;
   if (addr.kind() === 'ipv4') {
