@@ -100,4 +100,32 @@ describe('two Tollgate processes, one PostgreSQL, one Redis', { skip: !shared &&
     const res = await check(b, token, await w.proof('GET', url, { accessToken: token }), url);
     assert.equal(res.status, 401);
   });
+
+  it('a decision made at one instance appears in a decision stream opened at the other, within a second', async () => {
+    const w = await Workload.register(a, { allowed_resources: [`${API}/`] });
+    const token = await w.token();
+    const controller = new AbortController();
+    const res = await fetch(`${b.url}/admin/decisions/stream?client_id=${w.clientId}`, { headers: { Authorization: b.admin }, signal: controller.signal });
+    assert.equal(res.status, 200);
+    const reader = res.body!.getReader();
+    const timer = setTimeout(() => controller.abort(), 5000);
+    let text = '';
+    const url = `${API}/orders/7`;
+    try {
+      const began = Date.now();
+      const answered = await check(a, token, await w.proof('GET', url, { accessToken: token }), url);
+      assert.equal(answered.status, 200);
+      const decisionId = answered.headers['x-tollgate-decision-id'] as string;
+      while (!text.includes(decisionId)) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        text += new TextDecoder().decode(value);
+      }
+      assert.ok(text.includes(`id: ${decisionId}`), `the stream at the other instance did not show ${decisionId}`);
+      assert.ok(Date.now() - began < 1000, `it took ${Date.now() - began} ms`);
+    } finally {
+      clearTimeout(timer);
+      controller.abort();
+    }
+  });
 });

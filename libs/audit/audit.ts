@@ -1,6 +1,7 @@
-import { BadRequestException, Controller, Get, Inject, Injectable, Module, Query, UseGuards } from '@nestjs/common';
+import { BadRequestException, Controller, Get, Inject, Injectable, Module, type OnModuleDestroy, type OnModuleInit, Query, UseGuards } from '@nestjs/common';
 import { AdminTokenGuard } from '#admin';
 import { CONFIG, type TollgateConfig } from '#config';
+import { HOT_STATE, type HotState } from '#hot-state';
 import { MetricsModule } from '#operations';
 import { DATABASE, type Database } from '#persistence';
 import { DECISION_LOG_OPTIONS, DecisionLog, type DecisionLogOptions } from './decision-log.js';
@@ -53,6 +54,23 @@ class AuditController {
   }
 }
 
+/** Shares this instance's decision feed with the others' (DecisionFeed.share). */
+@Injectable()
+class DecisionFeedSharing implements OnModuleInit, OnModuleDestroy {
+  constructor(
+    private readonly log: DecisionLog,
+    @Inject(HOT_STATE) private readonly hot: HotState,
+  ) {}
+
+  onModuleInit(): void {
+    this.log.feed.share(this.hot.events);
+  }
+
+  onModuleDestroy(): void {
+    this.log.feed.stop();
+  }
+}
+
 /** Audit events and the decision log; import it to record decisions (DecisionLog). */
 @Module({
   imports: [MetricsModule],
@@ -60,6 +78,7 @@ class AuditController {
   providers: [
     AuditQueries,
     DecisionLog,
+    DecisionFeedSharing,
     {
       provide: DECISION_LOG_OPTIONS,
       inject: [CONFIG],
