@@ -427,6 +427,30 @@ describe('the console in a real browser', { skip: !CHROMIUM && 'chromium is not 
     assert.deepEqual(stored.body.policy, { thresholds: { step_up: 40, deny: 70 } });
   });
 
+  it('dry-runs an edited policy against the client’s newest decisions and shows which would change, saving nothing', async () => {
+    // The policy screen is still open on the workload's policy. Its decisions: the issuance and an
+    // allowed check, both from loopback addresses (the suspended call was refused before judging).
+    const networks = page.getByLabel('allowed_networks', { exact: true });
+    await networks.fill('["10.0.0.0/8"]');
+    await page.getByRole('button', { name: 'Dry run' }).click();
+    const summary = page.locator('#dry-run-summary');
+    await summary.filter({ hasText: /would change/ }).waitFor();
+    assert.match((await summary.textContent())!, /^2 of 2 re-evaluated decisions would change \(this client’s newest 2\)\.$/);
+    const changed = page.locator('#dry-run-rows tr.changed');
+    assert.equal(await changed.count(), 2);
+    assert.match((await changed.first().textContent())!, /allow \(\d+\).*deny \(\d+\) — would change.*network_not_allowed/);
+    await page.getByText('Dry run done: nothing was saved.').waitFor();
+    await shot('policy-dry-run');
+    // A mistake is shown at its field, as on save; nothing was stored by either.
+    await networks.fill('["not a network"]');
+    await page.getByRole('button', { name: 'Dry run' }).click();
+    const error = page.locator(`#${await networks.getAttribute('id')}-error`);
+    await error.waitFor();
+    assert.match((await error.textContent())!, /^allowed_networks\[0\]: /);
+    const stored = await request(server.url).get(`/admin/clients/${workloadId}/policy`).set('Authorization', server.admin);
+    assert.deepEqual(stored.body.policy, { thresholds: { step_up: 40, deny: 70 } });
+  });
+
   it('browses the audit log and rotates the signing key', async () => {
     await page.getByRole('link', { name: 'Audit log' }).click();
     await page.locator('#audit-rows tr', { hasText: 'client.suspend' }).first().waitFor();

@@ -158,6 +158,20 @@ describe('the OpenAPI document (GET /openapi.json), checked against live answers
     assert.deepEqual((await exchange('GET', `/admin/clients/${id}/policy`)).body.policy, rules);
     assert.equal((await exchange('PUT', `/admin/clients/${id}/policy`, { body: { routes: [{ acr: 'nope' }] } })).status, 400);
     assert.equal((await exchange('PUT', '/admin/clients/tg_nobody/policy', { body: rules })).status, 404);
+    // Dry runs: the same document rules as the PUT, nothing stored.
+    const w = await Workload.register(server);
+    await w.token();
+    const dry = await exchange('POST', `/admin/clients/${w.clientId}/policy/dry-run`, { body: { allowed_networks: ['192.0.2.0/24'] } });
+    assert.equal(dry.status, 200);
+    assert.equal(dry.body.changed, 1);
+    assert.equal((await exchange('POST', `/admin/clients/${w.clientId}/policy/dry-run`, { body: { thresholds: { step_up: 'x' } } })).status, 400);
+    assert.equal((await exchange('POST', `/admin/clients/${w.clientId}/policy/dry-run`, { rawBody: 'thresholds=1', contentType: 'application/x-www-form-urlencoded' })).status, 415);
+    assert.equal((await exchange('POST', '/admin/clients/tg_nobody/policy/dry-run', { body: {} })).status, 404);
+    assert.equal((await exchange('POST', `/admin/clients/${w.clientId}/policy/dry-run`, { body: {}, token: null })).status, 401);
+    assert.equal((await exchange('POST', '/admin/policy/dry-run', { body: { on_new_key: 'deny' } })).status, 200);
+    assert.equal((await exchange('POST', '/admin/policy/dry-run', { body: { on_new_key: 'never' } })).status, 400);
+    assert.equal((await exchange('POST', '/admin/policy/dry-run', { body: {}, token: null })).status, 401);
+    assert.equal((await exchange('POST', '/admin/policy/dry-run', { rawBody: 'x=1', contentType: 'application/x-www-form-urlencoded' })).status, 415);
     assert.equal((await exchange('DELETE', `/admin/clients/${id}/policy`)).status, 204);
     assert.equal((await exchange('GET', '/admin/clients/tg_nobody/policy')).status, 404);
   });

@@ -35,6 +35,13 @@ export interface DecisionEntry {
   requestId?: string;
   /** docs/federation.md: the platform identity the workload authenticated with (issuer, subject, the claims its rule named). */
   identity?: DecisionIdentity;
+  /**
+   * What the risk judge evaluated (libs/risk/core RecordedContext), kept as JSON for the policy
+   * dry run. Facts and learned-state answers only, never tokens, proofs or secrets. Kept by
+   * reference and serialised by the batch writer, not on the request; one over MAX_CONTEXT_JSON
+   * characters is stored as null (the decision is then not re-evaluable).
+   */
+  context?: object;
 }
 
 export interface DecisionIdentity {
@@ -113,7 +120,7 @@ export interface DecisionFilter {
 
 export type StoredDecision = Prisma.DecisionModel;
 
-type Row = Omit<Prisma.DecisionCreateManyInput, 'identity'> & { at: Date; reasons: DecisionReason[]; identity: DecisionIdentity | null };
+type Row = Omit<Prisma.DecisionCreateManyInput, 'identity' | 'context'> & { at: Date; reasons: DecisionReason[]; identity: DecisionIdentity | null; context: object | null };
 
 /** A queued entry. */
 interface Pending {
@@ -140,6 +147,19 @@ const MAX_LENGTH = { clientId: 200, method: 16, route: 1024, ip: 64, requestId: 
  */
 const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
 const PRINTABLE_ID = /^[\x21-\x7e]{1,200}$/;
+/** A recorded context is a few hundred characters; a larger one (a huge scope list) is not kept. */
+export const MAX_CONTEXT_JSON = 8192;
+/** What JSON.stringify writes for NUL and for a lone surrogate: jsonb refuses both. */
+const UNSTORABLE_ESCAPE = /\\u0000|\\ud[89a-f][0-9a-f]{2}/i;
+
+/** A context as stored: JSON text, with what jsonb refuses replaced, or null when too large. */
+function contextJson(context: object | null): string | null {
+  if (context === null) return null;
+  let text = JSON.stringify(context);
+  // Rare (a path or an audience carrying NUL or a lone surrogate): only then walk the strings.
+  if (UNSTORABLE_ESCAPE.test(text)) text = JSON.stringify(context, (_key, value: unknown) => (typeof value === 'string' ? value.replace(UNSTORABLE, '\ufffd') : value));
+  return text.length <= MAX_CONTEXT_JSON ? text : null;
+}
 
 function storable(value: string, max: number): string {
   return value.slice(0, max).replace(UNSTORABLE, '\ufffd');
@@ -156,6 +176,7 @@ function toRow(entry: DecisionEntry): Row {
   if (!DECISION_OUTCOMES.includes(entry.decision)) fail(`decision must be one of ${DECISION_OUTCOMES.join(', ')}`);
   if (typeof entry.score !== 'number' || !Number.isFinite(entry.score)) fail('score must be a finite number');
   if (!Array.isArray(entry.reasons)) fail('reasons must be an array');
+  if (entry.context !== undefined && entry.context !== null && (typeof entry.context !== 'object' || Array.isArray(entry.context))) fail('context must be an object');
   const optional = (name: 'clientId' | 'method' | 'route' | 'ip' | 'requestId') => {
     const value = entry[name];
     if (value !== undefined && value !== null && typeof value !== 'string') fail(`${name} must be a string`);
@@ -181,6 +202,7 @@ function toRow(entry: DecisionEntry): Row {
     ip: optional('ip'),
     requestId: optional('requestId'),
     identity: identityOf(entry.identity, fail),
+    context: entry.context ?? null,
   };
 }
 
@@ -378,13 +400,14 @@ export class DecisionLog implements OnApplicationShutdown {
   private insertRows(rows: Row[]): Promise<number> {
     const col = (pick: (r: Row) => string | null | undefined) => rows.map((r) => pick(r) ?? null);
     return this.db.prisma.$executeRaw`
-      INSERT INTO "decisions" ("id", "at", "kind", "client_id", "method", "route", "decision", "score", "reasons", "ip", "request_id", "identity")
+      INSERT INTO "decisions" ("id", "at", "kind", "client_id", "method", "route", "decision", "score", "reasons", "ip", "request_id", "identity", "context")
       SELECT * FROM unnest(
         ${col((r) => r.id)}::text[], ${rows.map((r) => r.at.toISOString())}::timestamptz[], ${col((r) => r.kind)}::text[],
         ${col((r) => r.clientId)}::text[], ${col((r) => r.method)}::text[], ${col((r) => r.route)}::text[],
         ${col((r) => r.decision)}::text[], ${rows.map((r) => r.score)}::int4[],
         ${rows.map((r) => JSON.stringify(r.reasons))}::jsonb[], ${col((r) => r.ip)}::text[], ${col((r) => r.requestId)}::text[],
-        ${rows.map((r) => (r.identity ? JSON.stringify(r.identity) : null))}::jsonb[]
+        ${rows.map((r) => (r.identity ? JSON.stringify(r.identity) : null))}::jsonb[],
+        ${rows.map((r) => contextJson(r.context))}::jsonb[]
       )
       ON CONFLICT ("id") DO NOTHING`;
   }
