@@ -550,6 +550,20 @@ describe('GET /admin/clients', () => {
     assert.deepEqual(listed, whole);
   });
 
+  it('refuses a repeated parameter with 400 naming it, here and in the audit log', async () => {
+    for (const [path, field] of [
+      ['/admin/clients?limit=1&limit=2', 'limit'],
+      ['/admin/clients?cursor=a&cursor=b', 'cursor'],
+      ['/admin/audit?limit=1&limit=2', 'limit'],
+      ['/admin/audit?cursor=1&cursor=2', 'cursor'],
+    ] as const) {
+      const res = await api('get', path);
+      assert.equal(res.status, 400, `${path}: ${res.text}`);
+      assert.equal(res.body.error, 'invalid_request');
+      assert.deepEqual(res.body.fields, [{ field, message: 'must be given once, as a single value' }], path);
+    }
+  });
+
   it('lists clients in the same RFC 7591 view as GET one', async () => {
     const res = await api('post', '/admin/clients', workloadBody());
     assert.equal(res.status, 201);

@@ -127,6 +127,7 @@ describe('the OpenAPI document (GET /openapi.json), checked against live answers
     assert.equal((await exchange('POST', '/admin/clients', { body: {}, token: 'wrong' })).status, 401);
 
     assert.equal((await exchange('GET', '/admin/clients?limit=1')).status, 200);
+    assert.equal((await exchange('GET', '/admin/clients?limit=1&limit=2')).status, 400);
     assert.equal((await exchange('GET', `/admin/clients/${id}`)).status, 200);
     assert.equal((await exchange('GET', '/admin/clients/tg_nobody')).status, 404);
     assert.equal((await exchange('PATCH', `/admin/clients/${id}`, { body: { status: 'suspended', access_token_ttl: 120 } })).status, 200);
@@ -208,6 +209,7 @@ describe('the OpenAPI document (GET /openapi.json), checked against live answers
     assert.equal(audit.status, 200);
     assert.ok(audit.body.events.length > 0);
     assert.equal((await exchange('GET', '/admin/audit?client_id=a&client_id=b')).status, 400);
+    assert.equal((await exchange('GET', '/admin/audit?limit=1&limit=2')).status, 400);
     assert.equal((await exchange('GET', '/admin/keys')).status, 200);
     assert.equal((await exchange('POST', '/admin/keys/rotate')).status, 201);
   });

@@ -1,5 +1,5 @@
 import { Body, Controller, Delete, Get, Header, HttpCode, Param, Patch, Post, Query, UseGuards, UsePipes } from '@nestjs/common';
-import { AdminInputError, AdminTokenGuard, adminValidationPipe } from '#admin';
+import { AdminTokenGuard, adminValidationPipe, singleQueryValues } from '#admin';
 import { CreateClientDto, UpdateClientDto } from './client-dto.js';
 import { clientView } from './client-record.js';
 import { ClientRegistry } from './client-registry.js';
@@ -21,10 +21,8 @@ export class AdminClientsController {
   }
 
   @Get()
-  async list(@Query('limit') limit?: string, @Query('cursor') cursor?: string) {
-    for (const [field, value] of [['limit', limit], ['cursor', cursor]] as const) {
-      if (value !== undefined && typeof value !== 'string') throw new AdminInputError([{ field, message: 'must be given once' }]);
-    }
+  async list(@Query() query: Record<string, unknown>) {
+    const { limit, cursor } = singleQueryValues(query, ['limit', 'cursor'] as const);
     const take = Math.min(Math.max(Number(limit) || 50, 1), 200);
     const clients = await this.registry.list(take, cursor || undefined);
     return {
