@@ -383,6 +383,26 @@ describe('the console in a real browser', { skip: !CHROMIUM && 'chromium is not 
     assert.equal((await check(server, gateway, workload, workloadToken)).status, 200);
   });
 
+  it('searches clients on the server and shows each one’s last decision and decisions in the last hour', async () => {
+    await page.goto(`${server.url}/console#/decisions`);
+    await page.getByRole('link', { name: 'Clients' }).click();
+    await page.getByRole('heading', { name: 'Clients', level: 1 }).waitFor();
+    const search = page.getByLabel('Search clients (name or id)');
+    const asked = page.waitForResponse((r) => r.url().includes('/admin/clients?') && new URL(r.url()).searchParams.get('q') === workloadId.toLowerCase());
+    await search.fill(workloadId.toLowerCase());
+    assert.equal((await asked).status(), 200, 'the search went to the server');
+    const row = page.locator(`tr[data-client-id="${workloadId}"]`);
+    await page.getByText(/^1 client shown matching/).waitFor();
+    assert.equal(await page.locator('#client-rows tr').count(), 1);
+    // Its token request and its allowed check.
+    assert.equal(await row.locator('td.decisions-last-hour').textContent(), '2');
+    assert.notEqual(await row.locator('td.last-seen').textContent(), '—');
+    await shot('clients-search');
+    await search.fill('');
+    await page.getByText(/clients? shown(?! matching)/).waitFor();
+    assert.ok((await page.locator('#client-rows tr').count()) > 1);
+  });
+
   it('suspends the workload from its page, and its next call is refused', async () => {
     await page.locator(`tr[data-client-id="${workloadId}"] a`).click();
     await page.getByRole('heading', { name: hostileName, level: 1 }).waitFor();

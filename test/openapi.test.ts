@@ -127,6 +127,9 @@ describe('the OpenAPI document (GET /openapi.json), checked against live answers
     assert.equal((await exchange('POST', '/admin/clients', { body: {}, token: 'wrong' })).status, 401);
 
     assert.equal((await exchange('GET', '/admin/clients?limit=1')).status, 200);
+    const searched = await exchange('GET', `/admin/clients?q=${encodeURIComponent('OPENAPI')}&limit=200`);
+    assert.equal(searched.status, 200);
+    assert.ok(searched.body.clients.some((c: { client_id: string }) => c.client_id === id));
     assert.equal((await exchange('GET', '/admin/clients?limit=1&limit=2')).status, 400);
     assert.equal((await exchange('GET', `/admin/clients/${id}`)).status, 200);
     assert.equal((await exchange('GET', '/admin/clients/tg_nobody')).status, 404);

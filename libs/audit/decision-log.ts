@@ -361,6 +361,24 @@ export class DecisionLog implements OnApplicationShutdown {
     return { decisions: rows.slice(0, filter.limit), more: rows.length > filter.limit };
   }
 
+  /**
+   * Per client: its newest decision's time (null when it has none) and how many decisions it had
+   * since `since`, for a page of the client list. One statement for the whole page, and bounded
+   * work per client on the (client_id, at) index: max(at) reads one index entry, the count only
+   * the entries since `since`. (A plain GROUP BY over the clients' decisions would read their
+   * whole history to find max(at).) Flushes first, like query().
+   */
+  async activity(clientIds: readonly string[], since: Date): Promise<Map<string, { lastSeen: Date | null; since: number }>> {
+    if (!clientIds.length) return new Map();
+    await this.flush();
+    const rows = await this.db.prisma.$queryRaw<{ client_id: string; last_seen: Date | null; recent: number }[]>`
+      SELECT c.id AS client_id,
+        (SELECT max(d.at) FROM "decisions" d WHERE d.client_id = c.id) AS last_seen,
+        (SELECT count(*)::int FROM "decisions" d WHERE d.client_id = c.id AND d.at >= ${since.toISOString()}::timestamptz) AS recent
+      FROM unnest(${[...clientIds]}::text[]) AS c(id)`;
+    return new Map(rows.map((r) => [r.client_id, { lastSeen: r.last_seen === null ? null : new Date(r.last_seen), since: Number(r.recent) }]));
+  }
+
   /** Nest calls this after the HTTP server has stopped: nothing new arrives, the rest is written. */
   async onApplicationShutdown(): Promise<void> {
     this.closed = true;
