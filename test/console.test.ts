@@ -335,11 +335,29 @@ describe('the console in a real browser', { skip: !CHROMIUM && 'chromium is not 
     assert.match((await row.textContent()) ?? '', new RegExp(w.clientId));
     await row.getByRole('button').click();
     await page.getByRole('heading', { name: `Decision ${res.body.decision_id}` }).waitFor();
-    // The chart counts it.
+    // The chart counts it, once: the server's hourly counts (taken when the page loaded) plus the
+    // live decisions since, which now match the server's count of the hour.
     // (Locators, not waitForFunction: the CSP forbids the eval it uses.)
-    await page.locator('.chart-summary', { hasText: /allow: [2-9]/ }).waitFor({ timeout: 2000 });
+    const hour = await request(server.url).get('/admin/decisions/summary?window=hour').set('Authorization', server.admin);
+    assert.ok(hour.body.totals.allow >= 2, hour.text);
+    await page.locator('.chart-summary li', { hasText: new RegExp(`^allow: ${hour.body.totals.allow}$`) }).waitFor({ timeout: 2000 });
     assert.equal(await page.locator('.chart-svg rect.bar-allow').count() > 0, true);
     await shot('decisions');
+  });
+
+  it('switches the chart to the last day, counted by the server per 15 minutes, and back', async () => {
+    const asked = page.waitForResponse((r) => r.url().includes('/admin/decisions/summary?') && new URL(r.url()).searchParams.get('window') === 'day');
+    await page.getByRole('button', { name: 'Last day' }).click();
+    assert.equal((await asked).status(), 200);
+    await page.locator('figcaption', { hasText: 'Decisions per 15 minutes over the last day' }).waitFor();
+    assert.equal(await page.getByRole('button', { name: 'Last day' }).getAttribute('aria-pressed'), 'true');
+    const day = await request(server.url).get('/admin/decisions/summary?window=day').set('Authorization', server.admin);
+    await page.locator('.chart-summary li', { hasText: new RegExp(`^allow: ${day.body.totals.allow}$`) }).waitFor({ timeout: 2000 });
+    assert.match((await page.locator('.chart-svg').getAttribute('aria-label'))!, /^Decisions per 15 minutes over the last day: /);
+    assert.ok((await page.locator('.chart-svg text.tick', { hasText: '-12h' }).count()) === 1);
+    await shot('decisions-day');
+    await page.getByRole('button', { name: 'Last hour' }).click();
+    await page.locator('figcaption', { hasText: 'Decisions per minute over the last hour' }).waitFor();
   });
 
   let workloadId = '';

@@ -206,6 +206,12 @@ describe('the OpenAPI document (GET /openapi.json), checked against live answers
     // The stream's 200 never ends (test/console.test.ts reads it); its refusals are JSON.
     assert.equal((await exchange('GET', '/admin/decisions/stream?outcome=deny')).status, 400);
     assert.equal((await exchange('GET', '/admin/decisions/stream', { token: null })).status, 401);
+    const hour = await exchange('GET', `/admin/decisions/summary?client_id=${w.clientId}`);
+    assert.equal(hour.status, 200);
+    assert.ok(hour.body.totals.deny >= 1, JSON.stringify(hour.body));
+    assert.equal((await exchange('GET', '/admin/decisions/summary?window=day&decision=deny&reason=network_not_allowed&route=/')).status, 200);
+    assert.equal((await exchange('GET', '/admin/decisions/summary?window=week')).status, 400);
+    assert.equal((await exchange('GET', '/admin/decisions/summary', { token: null })).status, 401);
     assert.equal((await exchange('GET', `/admin/clients/${w.clientId}/risk-state`)).status, 200);
     assert.equal((await exchange('GET', '/admin/clients/tg_nobody/risk-state')).status, 404);
     const audit = await exchange('GET', '/admin/audit?limit=5');

@@ -1,5 +1,5 @@
 import { api, ApiError, query } from './api.js';
-import { MinuteChart } from './chart.js';
+import { DecisionChart, type DecisionSummary, WINDOWS } from './chart.js';
 import { badge } from './decisions.js';
 import { field, fill, h, when } from './dom.js';
 
@@ -308,7 +308,7 @@ export function clientScreen(root: HTMLElement, clientId: string): () => void {
     ];
     const authenticators = h('div', {}, 'Loading…');
     const learned = h('div', { id: 'learned' }, 'Loading…');
-    const rate = new MinuteChart(60, 'This client’s decisions per minute, last hour');
+    const rate = new DecisionChart(WINDOWS.hour, 'This client’s decisions');
     const policy = h('pre', { class: 'json' }, 'Loading…');
     const recent = h('tbody');
     fill(
@@ -337,16 +337,14 @@ export function clientScreen(root: HTMLElement, clientId: string): () => void {
         ),
       (e: Error) => fill(recent, h('tr', {}, h('td', { colspan: '5' }, e.message))),
     );
-    const since = new Date(Date.now() - 3600_000).toISOString();
     Promise.all([
       api('GET', `/admin/clients/${encodeURIComponent(clientId)}/risk-state`),
-      api('GET', `/admin/decisions${query({ client_id: clientId, since, limit: 200 })}`),
+      api('GET', `/admin/decisions/summary${query({ window: 'hour', client_id: clientId })}`),
     ]).then(
-      ([state, page]: [LearnedState, { decisions: { at: string; decision: string }[]; next_cursor: string | null }]) => {
+      ([state, summary]: [LearnedState, DecisionSummary]) => {
         fill(learned, learnedView(state));
-        for (const d of page.decisions) rate.add(d.at, d.decision);
+        rate.setSummary(summary);
         rate.setBaseline(state.baseline.call.minutes ? state.baseline.call.per_minute : null);
-        if (page.next_cursor) rate.setNote('(the newest 200 decisions of the hour)');
         rate.draw();
       },
       (e: Error) => fill(learned, e.message),
