@@ -419,6 +419,9 @@ describe('the console in a real browser', { skip: !CHROMIUM && 'chromium is not 
     await search.fill('');
     await page.getByText(/clients? shown(?! matching)/).waitFor();
     assert.ok((await page.locator('#client-rows tr').count()) > 1);
+    // Back to the workload (the unfiltered first page need not hold it in a shared database).
+    await search.fill(workloadId);
+    await page.getByText(/^1 client shown matching/).waitFor();
   });
 
   it('suspends the workload from its page, and its next call is refused', async () => {
