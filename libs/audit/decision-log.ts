@@ -418,11 +418,12 @@ export class DecisionLog implements OnApplicationShutdown {
    * since `since`, for a page of the client list. One statement for the whole page, and bounded
    * work per client on the (client_id, at) index: max(at) reads one index entry, the count only
    * the entries since `since`. (A plain GROUP BY over the clients' decisions would read their
-   * whole history to find max(at).) Flushes first, like query().
+   * whole history to find max(at).) Writes what is queued first, like query(), but a write that
+   * fails does not fail the client list: the counts then leave out what is still queued.
    */
   async activity(clientIds: readonly string[], since: Date): Promise<Map<string, { lastSeen: Date | null; since: number }>> {
     if (!clientIds.length) return new Map();
-    await this.flush();
+    await this.flush().catch(() => undefined);
     const rows = await this.db.prisma.$queryRaw<{ client_id: string; last_seen: Date | null; recent: number }[]>`
       SELECT c.id AS client_id,
         (SELECT max(d.at) FROM "decisions" d WHERE d.client_id = c.id) AS last_seen,
