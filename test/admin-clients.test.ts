@@ -3,6 +3,7 @@ import { generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { decodeJwt, exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose';
 import request from 'supertest';
+import { DecisionLog } from '#audit';
 import { type RunningTollgate, startTollgate, Workload } from '#test-support';
 
 type KeyPair = Awaited<ReturnType<typeof generateKeyPair>>;
@@ -550,12 +551,83 @@ describe('GET /admin/clients', () => {
     assert.deepEqual(listed, whole);
   });
 
-  it('lists clients in the same RFC 7591 view as GET one', async () => {
+  it('lists clients in the same RFC 7591 view as GET one, plus their activity', async () => {
     const res = await api('post', '/admin/clients', workloadBody());
     assert.equal(res.status, 201);
     const one = await api('get', `/admin/clients/${res.body.client_id}`);
     const listed = (await allClients()).find((c) => c.client_id === res.body.client_id);
-    assert.deepEqual(listed, one.body);
+    assert.deepEqual(listed, { ...one.body, last_seen: null, decisions_last_hour: 0 });
+  });
+
+  it('shows each client’s last decision and its decisions in the last hour', async () => {
+    const [a, b] = [await api('post', '/admin/clients', workloadBody()), await api('post', '/admin/clients', workloadBody())];
+    const log = server.tollgate.app.get(DecisionLog);
+    const now = Date.now();
+    const at = (minutesAgo: number) => new Date(now - minutesAgo * 60_000);
+    const record = (clientId: string, when: Date) => log.record({ id: randomUUID(), at: when, kind: 'check', clientId, decision: 'allow', score: 0, reasons: [] });
+    await record(a.body.client_id, at(120)); // outside the hour
+    await record(a.body.client_id, at(59));
+    await record(a.body.client_id, at(2));
+    await record(b.body.client_id, at(90));
+    const page = await api('get', `/admin/clients?q=${encodeURIComponent(RUN)}&limit=200`);
+    assert.equal(page.status, 200, page.text);
+    const of = (id: string) => page.body.clients.find((c: Body) => c.client_id === id);
+    assert.equal(of(a.body.client_id).last_seen, at(2).toISOString());
+    assert.equal(of(a.body.client_id).decisions_last_hour, 2);
+    assert.equal(of(b.body.client_id).last_seen, at(90).toISOString());
+    assert.equal(of(b.body.client_id).decisions_last_hour, 0);
+    // A real token request counts as soon as it is answered (the list writes what is queued first).
+    const w = await Workload.register(server);
+    created.add(w.clientId);
+    await w.token();
+    const mine = (await api('get', `/admin/clients?q=${w.clientId}`)).body.clients;
+    assert.equal(mine.length, 1);
+    assert.equal(mine[0].decisions_last_hour, 1);
+    assert.ok(Date.now() - Date.parse(mine[0].last_seen) < 60_000);
+  });
+
+  it('searches by name or client id, case-insensitively, with the search text taken literally', async () => {
+    const tag = randomBytes(4).toString('hex');
+    const names = [`Search ${tag} 50% OFF`, `search ${tag} a_b`, `search ${tag} axb`];
+    const ids: string[] = [];
+    for (const client_name of names) ids.push((await api('post', '/admin/clients', workloadBody({ client_name }))).body.client_id);
+    const found = async (q: string, extra = '') => {
+      const res = await api('get', `/admin/clients?q=${encodeURIComponent(q)}&limit=200${extra}`);
+      assert.equal(res.status, 200, res.text);
+      return (res.body.clients as Body[]).map((c) => c.client_name as string).sort();
+    };
+    assert.deepEqual(await found(`SEARCH ${tag}`), [...names].sort());
+    assert.deepEqual(await found(`${tag} 50%`), [names[0]]);
+    assert.deepEqual(await found(`${tag} a_b`), [names[1]], '_ matches only an underscore');
+    assert.deepEqual(await found(`${tag} a%b`), []);
+    assert.deepEqual(await found(ids[2]!.toUpperCase()), [names[2]], 'by client id, any case');
+    assert.deepEqual(await found(`${tag}'; DROP TABLE clients; --`), []);
+    assert.equal((await api('get', `/admin/clients/${ids[0]}`)).status, 200);
+    // Paging within a search: the cursor chains the matching clients only.
+    const first = await api('get', `/admin/clients?q=${encodeURIComponent(`search ${tag}`)}&limit=2`);
+    assert.equal(first.body.clients.length, 2);
+    const second = await api('get', `/admin/clients?q=${encodeURIComponent(`search ${tag}`)}&limit=2&cursor=${encodeURIComponent(first.body.next_cursor)}`);
+    assert.equal(second.body.clients.length, 1);
+    assert.equal(second.body.next_cursor, null);
+    assert.deepEqual([...first.body.clients, ...second.body.clients].map((c: Body) => c.client_id), [...ids].sort());
+    const long = await api('get', `/admin/clients?q=${'x'.repeat(201)}`);
+    assert.equal(long.status, 400);
+    assert.equal(long.body.fields[0].field, 'q');
+  });
+
+  it('refuses a repeated parameter with 400 naming it, here and in the audit log', async () => {
+    for (const [path, field] of [
+      ['/admin/clients?limit=1&limit=2', 'limit'],
+      ['/admin/clients?cursor=a&cursor=b', 'cursor'],
+      ['/admin/clients?q=a&q=b', 'q'],
+      ['/admin/audit?limit=1&limit=2', 'limit'],
+      ['/admin/audit?cursor=1&cursor=2', 'cursor'],
+    ] as const) {
+      const res = await api('get', path);
+      assert.equal(res.status, 400, `${path}: ${res.text}`);
+      assert.equal(res.body.error, 'invalid_request');
+      assert.deepEqual(res.body.fields, [{ field, message: 'must be given once, as a single value' }], path);
+    }
   });
 
   it('answers 404 with a JSON error for an unknown client_id', async () => {

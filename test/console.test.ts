@@ -335,11 +335,29 @@ describe('the console in a real browser', { skip: !CHROMIUM && 'chromium is not 
     assert.match((await row.textContent()) ?? '', new RegExp(w.clientId));
     await row.getByRole('button').click();
     await page.getByRole('heading', { name: `Decision ${res.body.decision_id}` }).waitFor();
-    // The chart counts it.
+    // The chart counts it, once: the server's hourly counts (taken when the page loaded) plus the
+    // live decisions since, which now match the server's count of the hour.
     // (Locators, not waitForFunction: the CSP forbids the eval it uses.)
-    await page.locator('.chart-summary', { hasText: /allow: [2-9]/ }).waitFor({ timeout: 2000 });
+    const hour = await request(server.url).get('/admin/decisions/summary?window=hour').set('Authorization', server.admin);
+    assert.ok(hour.body.totals.allow >= 2, hour.text);
+    await page.locator('.chart-summary li', { hasText: new RegExp(`^allow: ${hour.body.totals.allow}$`) }).waitFor({ timeout: 2000 });
     assert.equal(await page.locator('.chart-svg rect.bar-allow').count() > 0, true);
     await shot('decisions');
+  });
+
+  it('switches the chart to the last day, counted by the server per 15 minutes, and back', async () => {
+    const asked = page.waitForResponse((r) => r.url().includes('/admin/decisions/summary?') && new URL(r.url()).searchParams.get('window') === 'day');
+    await page.getByRole('button', { name: 'Last day' }).click();
+    assert.equal((await asked).status(), 200);
+    await page.locator('figcaption', { hasText: 'Decisions per 15 minutes over the last day' }).waitFor();
+    assert.equal(await page.getByRole('button', { name: 'Last day' }).getAttribute('aria-pressed'), 'true');
+    const day = await request(server.url).get('/admin/decisions/summary?window=day').set('Authorization', server.admin);
+    await page.locator('.chart-summary li', { hasText: new RegExp(`^allow: ${day.body.totals.allow}$`) }).waitFor({ timeout: 2000 });
+    assert.match((await page.locator('.chart-svg').getAttribute('aria-label'))!, /^Decisions per 15 minutes over the last day: /);
+    assert.ok((await page.locator('.chart-svg text.tick', { hasText: '-12h' }).count()) === 1);
+    await shot('decisions-day');
+    await page.getByRole('button', { name: 'Last hour' }).click();
+    await page.locator('figcaption', { hasText: 'Decisions per minute over the last hour' }).waitFor();
   });
 
   let workloadId = '';
@@ -383,6 +401,29 @@ describe('the console in a real browser', { skip: !CHROMIUM && 'chromium is not 
     assert.equal((await check(server, gateway, workload, workloadToken)).status, 200);
   });
 
+  it('searches clients on the server and shows each one’s last decision and decisions in the last hour', async () => {
+    await page.goto(`${server.url}/console#/decisions`);
+    await page.getByRole('link', { name: 'Clients' }).click();
+    await page.getByRole('heading', { name: 'Clients', level: 1 }).waitFor();
+    const search = page.getByLabel('Search clients (name or id)');
+    const asked = page.waitForResponse((r) => r.url().includes('/admin/clients?') && new URL(r.url()).searchParams.get('q') === workloadId.toLowerCase());
+    await search.fill(workloadId.toLowerCase());
+    assert.equal((await asked).status(), 200, 'the search went to the server');
+    const row = page.locator(`tr[data-client-id="${workloadId}"]`);
+    await page.getByText(/^1 client shown matching/).waitFor();
+    assert.equal(await page.locator('#client-rows tr').count(), 1);
+    // Its token request and its allowed check.
+    assert.equal(await row.locator('td.decisions-last-hour').textContent(), '2');
+    assert.notEqual(await row.locator('td.last-seen').textContent(), '—');
+    await shot('clients-search');
+    await search.fill('');
+    await page.getByText(/clients? shown(?! matching)/).waitFor();
+    assert.ok((await page.locator('#client-rows tr').count()) > 1);
+    // Back to the workload (the unfiltered first page need not hold it in a shared database).
+    await search.fill(workloadId);
+    await page.getByText(/^1 client shown matching/).waitFor();
+  });
+
   it('suspends the workload from its page, and its next call is refused', async () => {
     await page.locator(`tr[data-client-id="${workloadId}"] a`).click();
     await page.getByRole('heading', { name: hostileName, level: 1 }).waitFor();
@@ -423,6 +464,30 @@ describe('the console in a real browser', { skip: !CHROMIUM && 'chromium is not 
     await thresholds.fill('{"step_up": 40, "deny": 70}');
     await page.getByRole('button', { name: 'Save policy' }).click();
     await page.getByText('Saved. Every instance applies it within moments.').waitFor();
+    const stored = await request(server.url).get(`/admin/clients/${workloadId}/policy`).set('Authorization', server.admin);
+    assert.deepEqual(stored.body.policy, { thresholds: { step_up: 40, deny: 70 } });
+  });
+
+  it('dry-runs an edited policy against the client’s newest decisions and shows which would change, saving nothing', async () => {
+    // The policy screen is still open on the workload's policy. Its decisions: the issuance and an
+    // allowed check, both from loopback addresses (the suspended call was refused before judging).
+    const networks = page.getByLabel('allowed_networks', { exact: true });
+    await networks.fill('["10.0.0.0/8"]');
+    await page.getByRole('button', { name: 'Dry run' }).click();
+    const summary = page.locator('#dry-run-summary');
+    await summary.filter({ hasText: /would change/ }).waitFor();
+    assert.match((await summary.textContent())!, /^2 of 2 re-evaluated decisions would change \(this client’s newest 2\)\.$/);
+    const changed = page.locator('#dry-run-rows tr.changed');
+    assert.equal(await changed.count(), 2);
+    assert.match((await changed.first().textContent())!, /allow \(\d+\).*deny \(\d+\) — would change.*network_not_allowed/);
+    await page.getByText('Dry run done: nothing was saved.').waitFor();
+    await shot('policy-dry-run');
+    // A mistake is shown at its field, as on save; nothing was stored by either.
+    await networks.fill('["not a network"]');
+    await page.getByRole('button', { name: 'Dry run' }).click();
+    const error = page.locator(`#${await networks.getAttribute('id')}-error`);
+    await error.waitFor();
+    assert.match((await error.textContent())!, /^allowed_networks\[0\]: /);
     const stored = await request(server.url).get(`/admin/clients/${workloadId}/policy`).set('Authorization', server.admin);
     assert.deepEqual(stored.body.policy, { thresholds: { step_up: 40, deny: 70 } });
   });

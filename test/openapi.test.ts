@@ -127,6 +127,10 @@ describe('the OpenAPI document (GET /openapi.json), checked against live answers
     assert.equal((await exchange('POST', '/admin/clients', { body: {}, token: 'wrong' })).status, 401);
 
     assert.equal((await exchange('GET', '/admin/clients?limit=1')).status, 200);
+    const searched = await exchange('GET', `/admin/clients?q=${encodeURIComponent('OPENAPI')}&limit=200`);
+    assert.equal(searched.status, 200);
+    assert.ok(searched.body.clients.some((c: { client_id: string }) => c.client_id === id));
+    assert.equal((await exchange('GET', '/admin/clients?limit=1&limit=2')).status, 400);
     assert.equal((await exchange('GET', `/admin/clients/${id}`)).status, 200);
     assert.equal((await exchange('GET', '/admin/clients/tg_nobody')).status, 404);
     assert.equal((await exchange('PATCH', `/admin/clients/${id}`, { body: { status: 'suspended', access_token_ttl: 120 } })).status, 200);
@@ -158,6 +162,20 @@ describe('the OpenAPI document (GET /openapi.json), checked against live answers
     assert.deepEqual((await exchange('GET', `/admin/clients/${id}/policy`)).body.policy, rules);
     assert.equal((await exchange('PUT', `/admin/clients/${id}/policy`, { body: { routes: [{ acr: 'nope' }] } })).status, 400);
     assert.equal((await exchange('PUT', '/admin/clients/tg_nobody/policy', { body: rules })).status, 404);
+    // Dry runs: the same document rules as the PUT, nothing stored.
+    const w = await Workload.register(server);
+    await w.token();
+    const dry = await exchange('POST', `/admin/clients/${w.clientId}/policy/dry-run`, { body: { allowed_networks: ['192.0.2.0/24'] } });
+    assert.equal(dry.status, 200);
+    assert.equal(dry.body.changed, 1);
+    assert.equal((await exchange('POST', `/admin/clients/${w.clientId}/policy/dry-run`, { body: { thresholds: { step_up: 'x' } } })).status, 400);
+    assert.equal((await exchange('POST', `/admin/clients/${w.clientId}/policy/dry-run`, { rawBody: 'thresholds=1', contentType: 'application/x-www-form-urlencoded' })).status, 415);
+    assert.equal((await exchange('POST', '/admin/clients/tg_nobody/policy/dry-run', { body: {} })).status, 404);
+    assert.equal((await exchange('POST', `/admin/clients/${w.clientId}/policy/dry-run`, { body: {}, token: null })).status, 401);
+    assert.equal((await exchange('POST', '/admin/policy/dry-run', { body: { on_new_key: 'deny' } })).status, 200);
+    assert.equal((await exchange('POST', '/admin/policy/dry-run', { body: { on_new_key: 'never' } })).status, 400);
+    assert.equal((await exchange('POST', '/admin/policy/dry-run', { body: {}, token: null })).status, 401);
+    assert.equal((await exchange('POST', '/admin/policy/dry-run', { rawBody: 'x=1', contentType: 'application/x-www-form-urlencoded' })).status, 415);
     assert.equal((await exchange('DELETE', `/admin/clients/${id}/policy`)).status, 204);
     assert.equal((await exchange('GET', '/admin/clients/tg_nobody/policy')).status, 404);
   });
@@ -188,12 +206,19 @@ describe('the OpenAPI document (GET /openapi.json), checked against live answers
     // The stream's 200 never ends (test/console.test.ts reads it); its refusals are JSON.
     assert.equal((await exchange('GET', '/admin/decisions/stream?outcome=deny')).status, 400);
     assert.equal((await exchange('GET', '/admin/decisions/stream', { token: null })).status, 401);
+    const hour = await exchange('GET', `/admin/decisions/summary?client_id=${w.clientId}`);
+    assert.equal(hour.status, 200);
+    assert.ok(hour.body.totals.deny >= 1, JSON.stringify(hour.body));
+    assert.equal((await exchange('GET', '/admin/decisions/summary?window=day&decision=deny&reason=network_not_allowed&route=/')).status, 200);
+    assert.equal((await exchange('GET', '/admin/decisions/summary?window=week')).status, 400);
+    assert.equal((await exchange('GET', '/admin/decisions/summary', { token: null })).status, 401);
     assert.equal((await exchange('GET', `/admin/clients/${w.clientId}/risk-state`)).status, 200);
     assert.equal((await exchange('GET', '/admin/clients/tg_nobody/risk-state')).status, 404);
     const audit = await exchange('GET', '/admin/audit?limit=5');
     assert.equal(audit.status, 200);
     assert.ok(audit.body.events.length > 0);
     assert.equal((await exchange('GET', '/admin/audit?client_id=a&client_id=b')).status, 400);
+    assert.equal((await exchange('GET', '/admin/audit?limit=1&limit=2')).status, 400);
     assert.equal((await exchange('GET', '/admin/keys')).status, 200);
     assert.equal((await exchange('POST', '/admin/keys/rotate')).status, 201);
   });

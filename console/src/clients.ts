@@ -1,5 +1,5 @@
 import { api, ApiError, query } from './api.js';
-import { MinuteChart } from './chart.js';
+import { DecisionChart, type DecisionSummary, WINDOWS } from './chart.js';
 import { badge } from './decisions.js';
 import { field, fill, h, when } from './dom.js';
 
@@ -19,7 +19,13 @@ export interface Client {
   created_at: string;
   updated_at: string;
   client_secret?: string;
+  /** In the list only: the client's newest decision, and its decisions in the last hour. */
+  last_seen?: string | null;
+  decisions_last_hour?: number;
 }
+
+/** How long the search waits after the last keystroke before asking the server. */
+const SEARCH_DELAY_MS = 250;
 
 type Field = ReturnType<typeof field>;
 
@@ -57,10 +63,15 @@ function secretPanel(client: Client, done: () => void): HTMLElement {
   return panel;
 }
 
-/** The client list (search, paging) and the two create forms. */
+/** The client list (server-side search, paging, activity) and the two create forms. */
 export function clientsScreen(root: HTMLElement): () => void {
   const clients: Client[] = [];
   let cursor: string | null = null;
+  /** The search the list shows (trimmed); each new one starts the list over. */
+  let needle = '';
+  /** Answers to an older search or page are dropped when they arrive late. */
+  let generation = 0;
+  let searchTimer: ReturnType<typeof setTimeout> | undefined;
   const search = h('input', { type: 'search', name: 'search', autocomplete: 'off' });
   const tbody = h('tbody', { id: 'client-rows' });
   const more = h('button', { type: 'button' }, 'Load more');
@@ -68,8 +79,7 @@ export function clientsScreen(root: HTMLElement): () => void {
   const secretSlot = h('div');
 
   const render = () => {
-    const needle = search.value.trim().toLowerCase();
-    const shown = clients.filter((c) => !needle || c.client_id.toLowerCase().includes(needle) || (c.client_name ?? '').toLowerCase().includes(needle));
+    const shown = clients;
     fill(
       tbody,
       ...(shown.length
@@ -81,20 +91,37 @@ export function clientsScreen(root: HTMLElement): () => void {
               h('td', { class: 'mono' }, c.client_id),
               h('td', {}, c.roles.join(', ')),
               h('td', {}, h('span', { class: `badge badge-${c.status === 'active' ? 'allow' : 'deny'}` }, c.status)),
+              h('td', { class: 'last-seen' }, when(c.last_seen)),
+              h('td', { class: 'num decisions-last-hour' }, c.decisions_last_hour ?? 0),
               h('td', {}, when(c.created_at)),
             ),
           )
-        : [h('tr', {}, h('td', { colspan: '5' }, needle ? 'No loaded client matches.' : 'No clients yet.'))]),
+        : [h('tr', {}, h('td', { colspan: '7' }, needle ? 'No client matches.' : 'No clients yet.'))]),
     );
     more.hidden = !cursor;
-    status.textContent = `${shown.length} of ${clients.length} loaded clients shown${cursor ? ' (more on the server)' : ''}.`;
+    status.textContent = `${shown.length} client${shown.length === 1 ? '' : 's'} shown${needle ? ` matching “${needle}”` : ''}${cursor ? ' (more on the server)' : ''}.`;
   };
 
+  /** The next page of the current search (the first when the list is empty), from the server. */
   const load = async () => {
-    const page: { clients: Client[]; next_cursor: string | null } = await api('GET', `/admin/clients${query({ limit: 50, cursor })}`);
+    const mine = generation;
+    const page: { clients: Client[]; next_cursor: string | null } = await api('GET', `/admin/clients${query({ limit: 50, cursor, q: needle })}`);
+    if (mine !== generation) return;
     clients.push(...page.clients);
     cursor = page.next_cursor;
     render();
+  };
+
+  /** A new search: the server filters by name or id (any case); the list starts over. */
+  const searchNow = () => {
+    const next = search.value.trim();
+    if (next === needle) return;
+    needle = next;
+    generation++;
+    clients.length = 0;
+    cursor = null;
+    status.textContent = 'Searching…';
+    void load().catch((e: Error) => (status.textContent = e.message));
   };
 
   // Workload: a pasted public JWK (or JWKS), or a jwks_uri.
@@ -170,13 +197,22 @@ export function clientsScreen(root: HTMLElement): () => void {
     }
   });
 
-  search.addEventListener('input', render);
+  search.addEventListener('input', () => {
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(searchNow, SEARCH_DELAY_MS);
+  });
+  search.addEventListener('keydown', (event) => {
+    if ((event as KeyboardEvent).key !== 'Enter') return;
+    event.preventDefault();
+    clearTimeout(searchTimer);
+    searchNow();
+  });
   more.addEventListener('click', () => void load().catch((e: Error) => (status.textContent = e.message)));
   fill(
     root,
     h('h1', { tabindex: '-1' }, 'Clients'),
     secretSlot,
-    field('Search loaded clients (name or id)', search).wrap,
+    field('Search clients (name or id)', search, 'Searches every client on the server, as you type').wrap,
     status,
     h(
       'div',
@@ -185,7 +221,7 @@ export function clientsScreen(root: HTMLElement): () => void {
         'table',
         { class: 'list' },
         h('caption', {}, 'Machine clients'),
-        h('thead', {}, h('tr', {}, ...['Name', 'Client id', 'Roles', 'Status', 'Created'].map((t) => h('th', { scope: 'col' }, t)))),
+        h('thead', {}, h('tr', {}, ...['Name', 'Client id', 'Roles', 'Status', 'Last seen', 'Decisions (last hour)', 'Created'].map((t) => h('th', { scope: 'col' }, t)))),
         tbody,
       ),
     ),
@@ -193,7 +229,7 @@ export function clientsScreen(root: HTMLElement): () => void {
     h('div', { class: 'columns' }, workloadForm, gatewayForm),
   );
   void load().catch((e: Error) => (status.textContent = e.message));
-  return () => undefined;
+  return () => clearTimeout(searchTimer);
 }
 
 /** One client: its record, status and secret actions, delete with confirmation, authenticators, effective policy, recent decisions. */
@@ -272,7 +308,7 @@ export function clientScreen(root: HTMLElement, clientId: string): () => void {
     ];
     const authenticators = h('div', {}, 'Loading…');
     const learned = h('div', { id: 'learned' }, 'Loading…');
-    const rate = new MinuteChart(60, 'This client’s decisions per minute, last hour');
+    const rate = new DecisionChart(WINDOWS.hour, 'This client’s decisions');
     const policy = h('pre', { class: 'json' }, 'Loading…');
     const recent = h('tbody');
     fill(
@@ -301,16 +337,14 @@ export function clientScreen(root: HTMLElement, clientId: string): () => void {
         ),
       (e: Error) => fill(recent, h('tr', {}, h('td', { colspan: '5' }, e.message))),
     );
-    const since = new Date(Date.now() - 3600_000).toISOString();
     Promise.all([
       api('GET', `/admin/clients/${encodeURIComponent(clientId)}/risk-state`),
-      api('GET', `/admin/decisions${query({ client_id: clientId, since, limit: 200 })}`),
+      api('GET', `/admin/decisions/summary${query({ window: 'hour', client_id: clientId })}`),
     ]).then(
-      ([state, page]: [LearnedState, { decisions: { at: string; decision: string }[]; next_cursor: string | null }]) => {
+      ([state, summary]: [LearnedState, DecisionSummary]) => {
         fill(learned, learnedView(state));
-        for (const d of page.decisions) rate.add(d.at, d.decision);
+        rate.setSummary(summary);
         rate.setBaseline(state.baseline.call.minutes ? state.baseline.call.per_minute : null);
-        if (page.next_cursor) rate.setNote('(the newest 200 decisions of the hour)');
         rate.draw();
       },
       (e: Error) => fill(learned, e.message),

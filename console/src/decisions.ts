@@ -1,5 +1,5 @@
 import { api, query } from './api.js';
-import { MinuteChart, OUTCOMES } from './chart.js';
+import { DecisionChart, type DecisionSummary, OUTCOMES, WINDOWS } from './chart.js';
 import { field, fill, h, when } from './dom.js';
 
 interface Decision {
@@ -25,8 +25,8 @@ interface Filters {
 
 /** Rows kept in the live list; older ones fall off the end. */
 const MAX_ROWS = 200;
-/** History pages (200 each) read for the chart; past that the chart says it is partial. */
-const MAX_PAGES = 25;
+/** History pages (200 each) read to fill the list when reason or route filters skip most of them. */
+const MAX_PAGES = 5;
 
 const matches = (f: Filters, d: Decision) =>
   (!f.reason || d.reasons.some((r) => r.code === f.reason)) && (!f.route || (d.route ?? '').startsWith(f.route));
@@ -35,7 +35,7 @@ export function badge(outcome: string): HTMLElement {
   return h('span', { class: `badge badge-${outcome}` }, outcome);
 }
 
-/** Live decisions: a Server-Sent Events list with filters, the last hour's chart, details on demand. */
+/** Live decisions: a Server-Sent Events list with filters, the last hour's or day's chart, details on demand. */
 export function decisionsScreen(root: HTMLElement): () => void {
   let source: EventSource | null = null;
   let filters: Filters = { client_id: '', decision: '', reason: '', route: '' };
@@ -58,7 +58,10 @@ export function decisionsScreen(root: HTMLElement): () => void {
     h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Apply filters')),
   );
   const status = h('p', { class: 'status', role: 'status', 'aria-live': 'polite' }, 'Connecting…');
-  const chart = new MinuteChart();
+  const chart = new DecisionChart(WINDOWS.hour);
+  const lastHour = h('button', { type: 'button', 'aria-pressed': 'true' }, 'Last hour');
+  const lastDay = h('button', { type: 'button', 'aria-pressed': 'false' }, 'Last day');
+  const spans = h('div', { class: 'tabs', role: 'group', 'aria-label': 'Chart span' }, lastHour, lastDay);
   const tbody = h('tbody', { id: 'decision-rows' });
   const table = h(
     'table',
@@ -69,7 +72,7 @@ export function decisionsScreen(root: HTMLElement): () => void {
   );
   const details = h('section', { class: 'details', 'aria-label': 'Decision details', hidden: true });
 
-  fill(root, h('h1', { tabindex: '-1' }, 'Decisions'), form, status, chart.element, h('div', { class: 'split' }, h('div', { class: 'scroll' }, table), details));
+  fill(root, h('h1', { tabindex: '-1' }, 'Decisions'), form, status, spans, chart.element, h('div', { class: 'split' }, h('div', { class: 'scroll' }, table), details));
 
   const showDetails = (d: Decision) => {
     const heading = h('h2', { tabindex: '-1' }, 'Decision ', d.decision_id);
@@ -124,6 +127,8 @@ export function decisionsScreen(root: HTMLElement): () => void {
   const render = () => fill(tbody, ...(rows.length ? rows.map(rowOf) : [h('tr', {}, h('td', { colspan: '7' }, 'No decisions yet.'))]));
 
   const addLive = (d: Decision) => {
+    // The chart tells by time which decisions its server counts hold; the list, by id.
+    chart.add(d.at, d.decision);
     if (seen.has(d.decision_id)) return;
     seen.add(d.decision_id);
     rows.unshift(d);
@@ -131,7 +136,6 @@ export function decisionsScreen(root: HTMLElement): () => void {
     tbody.querySelector('tr:not([data-decision-id])')?.remove();
     tbody.prepend(rowOf(d));
     while (tbody.children.length > MAX_ROWS) tbody.lastElementChild?.remove();
-    chart.add(d.at, d.decision);
     // Redrawn soon after a burst, not once per decision.
     redrawSoon ??= setTimeout(() => {
       redrawSoon = undefined;
@@ -139,6 +143,16 @@ export function decisionsScreen(root: HTMLElement): () => void {
     }, 200);
   };
 
+  /** The chart's counts for its span, counted by the server (GET /admin/decisions/summary), with the same filters. */
+  const loadChart = async () => {
+    const span = chart.windowName;
+    const summary: DecisionSummary = await api('GET', `/admin/decisions/summary${query({ window: span, ...filters })}`);
+    if (span !== chart.windowName) return; // switched meanwhile: that answer is for the other span
+    chart.setSummary(summary);
+    chart.draw();
+  };
+
+  /** The list's newest decisions of the last hour (a few pages at most when reason or route filters skip rows). */
   const loadHistory = async () => {
     const since = new Date(Date.now() - 3600_000).toISOString();
     let cursor: string | null = null;
@@ -151,16 +165,25 @@ export function decisionsScreen(root: HTMLElement): () => void {
       for (const d of page.decisions) {
         if (!matches(filters, d) || seen.has(d.decision_id)) continue;
         seen.add(d.decision_id);
-        chart.add(d.at, d.decision);
         if (rows.length < MAX_ROWS) rows.push(d);
       }
       cursor = page.next_cursor;
-    } while (cursor && ++pages < MAX_PAGES);
+    } while (cursor && rows.length < MAX_ROWS && ++pages < MAX_PAGES);
     // Live ones that arrived meanwhile are newer, but keep the order exact.
     rows.sort((a, b) => (a.at < b.at ? 1 : a.at > b.at ? -1 : 0));
     rows.length = Math.min(rows.length, MAX_ROWS);
-    chart.setNote(cursor ? `(history shows the newest ${MAX_PAGES * 200} decisions of the hour)` : '');
   };
+
+  const showSpan = (name: 'hour' | 'day') => {
+    if (chart.windowName === name) return;
+    lastHour.setAttribute('aria-pressed', String(name === 'hour'));
+    lastDay.setAttribute('aria-pressed', String(name === 'day'));
+    chart.setWindow(WINDOWS[name]);
+    chart.draw();
+    loadChart().catch((error: Error) => (status.textContent = `Chart not loaded: ${error.message}`));
+  };
+  lastHour.addEventListener('click', () => showSpan('hour'));
+  lastDay.addEventListener('click', () => showSpan('day'));
 
   const connect = () => {
     source?.close();
@@ -185,13 +208,11 @@ export function decisionsScreen(root: HTMLElement): () => void {
     chart.reset();
     render();
     connect();
-    try {
-      await loadHistory();
-      render();
-    } catch (error) {
-      status.textContent = `History not loaded: ${(error as Error).message}`;
-    }
     chart.draw();
+    const [history, counts] = await Promise.allSettled([loadHistory(), loadChart()]);
+    render();
+    if (history.status === 'rejected') status.textContent = `History not loaded: ${(history.reason as Error).message}`;
+    else if (counts.status === 'rejected') status.textContent = `Chart not loaded: ${(counts.reason as Error).message}`;
   };
 
   form.addEventListener('submit', (event) => {

@@ -1,6 +1,6 @@
 import { api, ApiError } from './api.js';
 import { showProblems } from './clients.js';
-import { field, fill, h } from './dom.js';
+import { field, fill, h, when } from './dom.js';
 
 /** The policy document's members (libs/risk/core/types.ts RiskPolicy), with what each one means. */
 const MEMBERS: [string, string][] = [
@@ -44,9 +44,19 @@ export function policiesScreen(root: HTMLElement, initialClient: string): () => 
   const asJson = h('button', { type: 'button', 'aria-pressed': 'false' }, 'Edit as JSON');
   const save = h('button', { type: 'submit' }, 'Save policy');
   const remove = h('button', { type: 'button', class: 'danger', hidden: true }, 'Remove this client’s policy');
-  const editor = h('form', { 'aria-labelledby': 'policy-heading' }, h('div', { class: 'tabs', role: 'group', 'aria-label': 'Editor' }, asFields, asJson), fieldsPanel, jsonPanel, general, h('div', { class: 'actions' }, save, remove));
+  const dryRun = h('button', { type: 'button' }, 'Dry run');
+  const editor = h('form', { 'aria-labelledby': 'policy-heading' }, h('div', { class: 'tabs', role: 'group', 'aria-label': 'Editor' }, asFields, asJson), fieldsPanel, jsonPanel, general, h('div', { class: 'actions' }, save, dryRun, remove));
+  const dryRunSummary = h('p', { id: 'dry-run-summary', role: 'status', 'aria-live': 'polite' });
+  const dryRunRows = h('tbody', { id: 'dry-run-rows' });
+  const dryRunPanel = h(
+    'section',
+    { 'aria-labelledby': 'dry-run-heading', hidden: true },
+    h('h2', { id: 'dry-run-heading' }, 'Dry run'),
+    dryRunSummary,
+    h('div', { class: 'scroll' }, h('table', { class: 'list' }, h('caption', {}, 'The newest decisions, evaluated again under the edited policy (nothing is saved)'), h('thead', {}, h('tr', {}, ...['Time', 'Client', 'Kind', 'Route', 'Recorded', 'Under this policy', 'Reasons'].map((t) => h('th', { scope: 'col' }, t)))), dryRunRows)),
+  );
   heading.id = 'policy-heading';
-  fill(root, h('h1', { tabindex: '-1' }, 'Policies'), chooser, status, heading, meta, editor);
+  fill(root, h('h1', { tabindex: '-1' }, 'Policies'), chooser, status, heading, meta, editor, dryRunPanel);
 
   let clientId = initialClient;
   let mode: 'fields' | 'json' = 'fields';
@@ -105,8 +115,43 @@ export function policiesScreen(root: HTMLElement, initialClient: string): () => 
 
   const path = () => (clientId ? `/admin/clients/${encodeURIComponent(clientId)}/policy` : '/admin/policy');
 
+  /** The server's problems with the document (a save or a dry run), each next to the member it names. */
+  const serverProblems = (error: unknown) => {
+    if (mode === 'json' && error instanceof ApiError) {
+      // One editor: every problem goes next to it, each naming its field.
+      showProblems(new ApiError(error.status, { ...error.body, fields: error.fields.map((p) => ({ field: 'document', message: `${p.field}: ${p.message}` })) }), { document: json }, general);
+    } else showProblems(error, members, general);
+  };
+
+  /** Shows which of the newest decisions the edited policy would decide otherwise (POST …/dry-run; nothing is saved). */
+  const showDryRun = (result: any) => {
+    const entries: any[] = Array.isArray(result.decisions) ? result.decisions : [];
+    const whose = clientId ? 'this client’s' : 'all clients’';
+    dryRunSummary.textContent =
+      `${result.changed} of ${result.evaluated} re-evaluated decisions would change (${whose} newest ${entries.length})` +
+      (result.not_reevaluable ? `; ${result.not_reevaluable} not re-evaluable (no recorded call context).` : '.');
+    const rows = entries.map((d) => {
+      const outcome = d.dry_run ? `${d.dry_run.decision} (${d.dry_run.score})` : 'not re-evaluable';
+      const reasons = d.dry_run ? d.dry_run.reasons.map((r: any) => (r.detail ? `${r.code} (${r.detail})` : r.code)).join(', ') || '—' : '—';
+      return h(
+        'tr',
+        { 'data-decision-id': String(d.decision_id), class: d.changed ? 'changed' : d.reevaluable ? '' : 'muted' },
+        h('td', {}, when(d.at)),
+        h('td', {}, d.client_id ?? '—'),
+        h('td', {}, d.kind),
+        h('td', {}, d.route ? `${d.method ?? ''} ${d.route}`.trim() : '—'),
+        h('td', {}, `${d.recorded.decision} (${d.recorded.score})`),
+        h('td', {}, d.changed ? `${outcome} — would change` : outcome),
+        h('td', {}, reasons),
+      );
+    });
+    fill(dryRunRows, ...rows);
+    dryRunPanel.hidden = false;
+  };
+
   const load = async () => {
     general.hidden = true;
+    dryRunPanel.hidden = true;
     status.textContent = 'Loading…';
     try {
       const view: any = await api('GET', path());
@@ -146,10 +191,25 @@ export function policiesScreen(root: HTMLElement, initialClient: string): () => 
       status.textContent = 'Saved. Every instance applies it within moments.';
     } catch (error) {
       status.textContent = 'Not saved: the server found problems (shown at their fields).';
-      if (mode === 'json' && error instanceof ApiError) {
-        // One editor: every problem goes next to it, each naming its field.
-        showProblems(new ApiError(error.status, { ...error.body, fields: error.fields.map((p) => ({ field: 'document', message: `${p.field}: ${p.message}` })) }), { document: json }, general);
-      } else showProblems(error, members, general);
+      serverProblems(error);
+    }
+  });
+
+  dryRun.addEventListener('click', async () => {
+    const doc = current();
+    if (!doc) {
+      status.textContent = 'Not run: fix the marked JSON first.';
+      return;
+    }
+    status.textContent = 'Running…';
+    try {
+      showDryRun(await api('POST', `${path()}/dry-run`, doc));
+      general.hidden = true;
+      for (const m of Object.values(members)) m.showError([]);
+      status.textContent = 'Dry run done: nothing was saved.';
+    } catch (error) {
+      status.textContent = 'Not run: the server found problems (shown at their fields).';
+      serverProblems(error);
     }
   });
 

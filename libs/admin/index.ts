@@ -9,5 +9,5 @@ export {
   sameSecret,
   sessionCookie,
 } from './admin-sessions.js';
-export { adminValidationPipe, AdminInputError, type FieldProblem } from './validation.js';
+export { adminValidationPipe, AdminInputError, type FieldProblem, singleQueryValues } from './validation.js';
 export { OpenApiController } from './openapi.controller.js';

@@ -16,6 +16,26 @@ export class AdminInputError extends BadRequestException {
   }
 }
 
+/**
+ * The query parameters of an admin list endpoint, each given at most once: a repeated parameter
+ * (`?limit=1&limit=2`) arrives as an array (anything but a string, as a richer query parser could
+ * make), a 400 naming it. Take the query whole (`@Query() query`), not by name (`@Query('limit')`): with
+ * a transforming ValidationPipe, a named string parameter is String()-ed first, and
+ * `['1', '2']` becomes `'1,2'` before any check can see the array.
+ */
+export function singleQueryValues<K extends string>(query: Record<string, unknown> | undefined, names: readonly K[]): Partial<Record<K, string>> {
+  const problems: FieldProblem[] = [];
+  const values: Partial<Record<K, string>> = {};
+  for (const name of names) {
+    const value = query?.[name];
+    if (value === undefined) continue;
+    if (typeof value === 'string') values[name] = value;
+    else problems.push({ field: name, message: 'must be given once, as a single value' });
+  }
+  if (problems.length) throw new AdminInputError(problems);
+  return values;
+}
+
 function flatten(errors: ValidationError[], prefix = ''): FieldProblem[] {
   return errors.flatMap((e) => {
     const field = prefix ? `${prefix}.${e.property}` : e.property;

@@ -132,7 +132,7 @@ describe('DecisionLog', () => {
     const h = harness({ flushIntervalMs: 60_000 });
     const at = new Date('2026-11-23T21:00:00.123Z');
     const identity = { issuer: 'https://token.actions.githubusercontent.com', subject: 'repo:octo-org/app:environment:prod', claims: { ref: 'refs/heads/main' } };
-    h.log.record(h.entry({ at, kind: 'issuance', decision: 'step_up', score: 41.6, reasons: [{ code: 'new_network', score: 25, detail: '198.51.100.0/24' }, { code: 'unusual_scope', score: 16.6 }], identity, requestId: 'req-7f3a' }));
+    h.log.record(h.entry({ at, kind: 'issuance', decision: 'step_up', score: 41.6, reasons: [{ code: 'new_network', score: 25, detail: '198.51.100.0/24' }, { code: 'unusual_scope', score: 16.6 }], identity, requestId: 'req-7f3a', context: { v: 1, kind: 'issuance', scopes: ['orders:read'], state: { learning: true } } }));
     for (let i = 0; i < 6; i++) h.log.record(h.entry());
     await h.log.flush();
     assert.equal(await h.stored(), 7);
@@ -152,10 +152,12 @@ describe('DecisionLog', () => {
         ip: '203.0.113.7',
         requestId: 'req-7f3a',
         identity: { issuer: 'https://token.actions.githubusercontent.com', subject: 'repo:octo-org/app:environment:prod', claims: { ref: 'refs/heads/main' } },
+        context: { v: 1, kind: 'issuance', scopes: ['orders:read'], state: { learning: true } },
       },
     );
     const other = await db.prisma.decision.findUniqueOrThrow({ where: { id: `${h.clientId}-2` } });
     assert.equal(other.identity, null);
+    assert.equal(other.context, null);
   });
 
   it('keeps only the documented fields (nothing else a caller attaches is stored)', async () => {
@@ -184,6 +186,19 @@ describe('DecisionLog', () => {
     assert.deepEqual(row.reasons, [{ code: 'new_route', score: 5, detail: 'half a pair: \ufffd, and a whole one: \ud83d\ude00' }]);
   });
 
+  it('stores a context PostgreSQL would refuse (NUL, lone surrogates) in a form it accepts; a too large one as null', async () => {
+    const h = harness({ flushIntervalMs: 60_000 });
+    const odd = h.entry({ context: { v: 1, path: '/a\u0000b', audience: 'half \ud83d, whole \ud83d\ude00', scopes: [] } });
+    const huge = h.entry({ context: { v: 1, scopes: Array.from({ length: 2000 }, (_, i) => `scope-${i}`) } });
+    h.log.record(odd);
+    h.log.record(huge);
+    await h.log.flush();
+    const row = await db.prisma.decision.findUniqueOrThrow({ where: { id: odd.id } });
+    assert.deepEqual(row.context, { v: 1, path: '/a\ufffdb', audience: 'half \ufffd, whole \ud83d\ude00', scopes: [] });
+    assert.equal((await db.prisma.decision.findUniqueOrThrow({ where: { id: huge.id } })).context, null);
+    assert.equal(h.log.dropped, 0);
+  });
+
   it('refuses malformed entries at once (a caller bug, not a stuck batch)', () => {
     const h = harness();
     assert.throws(() => h.log.record(h.entry({ decision: 'maybe' as never })), /decision must be one of/);
@@ -192,6 +207,7 @@ describe('DecisionLog', () => {
     assert.throws(() => h.log.record(h.entry({ score: Number.NaN })), /score/);
     assert.throws(() => h.log.record(h.entry({ id: '' })), /id/);
     assert.throws(() => h.log.record(h.entry({ reasons: [{ code: '', score: 1 }] })), /code/);
+    assert.throws(() => h.log.record(h.entry({ context: [] as never })), /context must be an object/);
     assert.equal(h.log.pending, 0);
   });
 

@@ -35,6 +35,13 @@ export interface DecisionEntry {
   requestId?: string;
   /** docs/federation.md: the platform identity the workload authenticated with (issuer, subject, the claims its rule named). */
   identity?: DecisionIdentity;
+  /**
+   * What the risk judge evaluated (libs/risk/core RecordedContext), kept as JSON for the policy
+   * dry run. Facts and learned-state answers only, never tokens, proofs or secrets. Kept by
+   * reference and serialised by the batch writer, not on the request; one over MAX_CONTEXT_JSON
+   * characters is stored as null (the decision is then not re-evaluable).
+   */
+  context?: object;
 }
 
 export interface DecisionIdentity {
@@ -113,7 +120,29 @@ export interface DecisionFilter {
 
 export type StoredDecision = Prisma.DecisionModel;
 
-type Row = Omit<Prisma.DecisionCreateManyInput, 'identity'> & { at: Date; reasons: DecisionReason[]; identity: DecisionIdentity | null };
+/** Which decisions a summary counts: all four filters are optional. */
+export interface SummaryFilter {
+  /** Inclusive. */
+  since: Date;
+  /** Exclusive. */
+  until: Date;
+  /** Bucket width in seconds (buckets start at multiples of it since the epoch). */
+  bucketSeconds: number;
+  clientId?: string;
+  decision?: DecisionOutcome;
+  /** A reason code the decision carries. */
+  reason?: string;
+  /** A prefix of the decision's route (taken literally). */
+  route?: string;
+}
+
+/** One bucket of a summary: its start (epoch seconds) and the count per outcome. */
+export interface SummaryBucket {
+  start: number;
+  counts: Record<DecisionOutcome, number>;
+}
+
+type Row = Omit<Prisma.DecisionCreateManyInput, 'identity' | 'context'> & { at: Date; reasons: DecisionReason[]; identity: DecisionIdentity | null; context: object | null };
 
 /** A queued entry. */
 interface Pending {
@@ -140,6 +169,19 @@ const MAX_LENGTH = { clientId: 200, method: 16, route: 1024, ip: 64, requestId: 
  */
 const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
 const PRINTABLE_ID = /^[\x21-\x7e]{1,200}$/;
+/** A recorded context is a few hundred characters; a larger one (a huge scope list) is not kept. */
+export const MAX_CONTEXT_JSON = 8192;
+/** What JSON.stringify writes for NUL and for a lone surrogate: jsonb refuses both. */
+const UNSTORABLE_ESCAPE = /\\u0000|\\ud[89a-f][0-9a-f]{2}/i;
+
+/** A context as stored: JSON text, with what jsonb refuses replaced, or null when too large. */
+function contextJson(context: object | null): string | null {
+  if (context === null) return null;
+  let text = JSON.stringify(context);
+  // Rare (a path or an audience carrying NUL or a lone surrogate): only then walk the strings.
+  if (UNSTORABLE_ESCAPE.test(text)) text = JSON.stringify(context, (_key, value: unknown) => (typeof value === 'string' ? value.replace(UNSTORABLE, '\ufffd') : value));
+  return text.length <= MAX_CONTEXT_JSON ? text : null;
+}
 
 function storable(value: string, max: number): string {
   return value.slice(0, max).replace(UNSTORABLE, '\ufffd');
@@ -156,6 +198,7 @@ function toRow(entry: DecisionEntry): Row {
   if (!DECISION_OUTCOMES.includes(entry.decision)) fail(`decision must be one of ${DECISION_OUTCOMES.join(', ')}`);
   if (typeof entry.score !== 'number' || !Number.isFinite(entry.score)) fail('score must be a finite number');
   if (!Array.isArray(entry.reasons)) fail('reasons must be an array');
+  if (entry.context !== undefined && entry.context !== null && (typeof entry.context !== 'object' || Array.isArray(entry.context))) fail('context must be an object');
   const optional = (name: 'clientId' | 'method' | 'route' | 'ip' | 'requestId') => {
     const value = entry[name];
     if (value !== undefined && value !== null && typeof value !== 'string') fail(`${name} must be a string`);
@@ -181,6 +224,7 @@ function toRow(entry: DecisionEntry): Row {
     ip: optional('ip'),
     requestId: optional('requestId'),
     identity: identityOf(entry.identity, fail),
+    context: entry.context ?? null,
   };
 }
 
@@ -339,6 +383,55 @@ export class DecisionLog implements OnApplicationShutdown {
     return { decisions: rows.slice(0, filter.limit), more: rows.length > filter.limit };
   }
 
+  /**
+   * Decisions per time bucket and outcome, counted by the database (one GROUP BY over the
+   * window's index range on decisions(at), or (client_id, at) / (decision, at) when filtered):
+   * what the console's charts draw, instead of reading every row. Only buckets with decisions are
+   * returned, oldest first. Flushes first, like query().
+   */
+  async summary(filter: SummaryFilter): Promise<SummaryBucket[]> {
+    await this.flush();
+    const conditions = [Prisma.sql`"at" >= ${filter.since.toISOString()}::timestamptz`, Prisma.sql`"at" < ${filter.until.toISOString()}::timestamptz`];
+    if (filter.clientId !== undefined) conditions.push(Prisma.sql`"client_id" = ${filter.clientId}`);
+    if (filter.decision !== undefined) conditions.push(Prisma.sql`"decision" = ${filter.decision}`);
+    if (filter.reason !== undefined) conditions.push(Prisma.sql`"reasons" @> ${JSON.stringify([{ code: filter.reason }])}::jsonb`);
+    if (filter.route !== undefined) conditions.push(Prisma.sql`"route" LIKE ${`${filter.route.replace(/[\\%_]/g, (c) => `\\${c}`)}%`}`);
+    const rows = await this.db.prisma.$queryRaw<{ bucket: bigint | number; decision: string; n: number }[]>`
+      SELECT floor(extract(epoch FROM "at") / ${filter.bucketSeconds}::int)::bigint AS bucket, "decision", count(*)::int AS n
+      FROM "decisions"
+      WHERE ${Prisma.join(conditions, ' AND ')}
+      GROUP BY 1, 2
+      ORDER BY 1`;
+    const buckets = new Map<number, SummaryBucket>();
+    for (const row of rows) {
+      if (!(DECISION_OUTCOMES as readonly string[]).includes(row.decision)) continue;
+      const start = Number(row.bucket) * filter.bucketSeconds;
+      let b = buckets.get(start);
+      if (!b) buckets.set(start, (b = { start, counts: { allow: 0, step_up: 0, deny: 0, invalid: 0 } }));
+      b.counts[row.decision as DecisionOutcome] += Number(row.n);
+    }
+    return [...buckets.values()];
+  }
+
+  /**
+   * Per client: its newest decision's time (null when it has none) and how many decisions it had
+   * since `since`, for a page of the client list. One statement for the whole page, and bounded
+   * work per client on the (client_id, at) index: max(at) reads one index entry, the count only
+   * the entries since `since`. (A plain GROUP BY over the clients' decisions would read their
+   * whole history to find max(at).) Writes what is queued first, like query(), but a write that
+   * fails does not fail the client list: the counts then leave out what is still queued.
+   */
+  async activity(clientIds: readonly string[], since: Date): Promise<Map<string, { lastSeen: Date | null; since: number }>> {
+    if (!clientIds.length) return new Map();
+    await this.flush().catch(() => undefined);
+    const rows = await this.db.prisma.$queryRaw<{ client_id: string; last_seen: Date | null; recent: number }[]>`
+      SELECT c.id AS client_id,
+        (SELECT max(d.at) FROM "decisions" d WHERE d.client_id = c.id) AS last_seen,
+        (SELECT count(*)::int FROM "decisions" d WHERE d.client_id = c.id AND d.at >= ${since.toISOString()}::timestamptz) AS recent
+      FROM unnest(${[...clientIds]}::text[]) AS c(id)`;
+    return new Map(rows.map((r) => [r.client_id, { lastSeen: r.last_seen === null ? null : new Date(r.last_seen), since: Number(r.recent) }]));
+  }
+
   /** Nest calls this after the HTTP server has stopped: nothing new arrives, the rest is written. */
   async onApplicationShutdown(): Promise<void> {
     this.closed = true;
@@ -378,13 +471,14 @@ export class DecisionLog implements OnApplicationShutdown {
   private insertRows(rows: Row[]): Promise<number> {
     const col = (pick: (r: Row) => string | null | undefined) => rows.map((r) => pick(r) ?? null);
     return this.db.prisma.$executeRaw`
-      INSERT INTO "decisions" ("id", "at", "kind", "client_id", "method", "route", "decision", "score", "reasons", "ip", "request_id", "identity")
+      INSERT INTO "decisions" ("id", "at", "kind", "client_id", "method", "route", "decision", "score", "reasons", "ip", "request_id", "identity", "context")
       SELECT * FROM unnest(
         ${col((r) => r.id)}::text[], ${rows.map((r) => r.at.toISOString())}::timestamptz[], ${col((r) => r.kind)}::text[],
         ${col((r) => r.clientId)}::text[], ${col((r) => r.method)}::text[], ${col((r) => r.route)}::text[],
         ${col((r) => r.decision)}::text[], ${rows.map((r) => r.score)}::int4[],
         ${rows.map((r) => JSON.stringify(r.reasons))}::jsonb[], ${col((r) => r.ip)}::text[], ${col((r) => r.requestId)}::text[],
-        ${rows.map((r) => (r.identity ? JSON.stringify(r.identity) : null))}::jsonb[]
+        ${rows.map((r) => (r.identity ? JSON.stringify(r.identity) : null))}::jsonb[],
+        ${rows.map((r) => contextJson(r.context))}::jsonb[]
       )
       ON CONFLICT ("id") DO NOTHING`;
   }

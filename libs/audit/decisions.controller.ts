@@ -2,7 +2,7 @@ import { type BeforeApplicationShutdown, Controller, Get, Header, Inject, Query,
 import type { Request, Response } from 'express';
 import { ADMIN_SESSIONS, AdminInputError, type AdminSessions, AdminTokenGuard, type FieldProblem, sessionCookie } from '#admin';
 import type { FedDecision } from './decision-feed.js';
-import { DECISION_KINDS, DECISION_OUTCOMES, type DecisionFilter, DecisionLog, type DecisionOutcome } from './decision-log.js';
+import { DECISION_KINDS, DECISION_OUTCOMES, type DecisionFilter, DecisionLog, type DecisionOutcome, type SummaryFilter } from './decision-log.js';
 
 const PARAMETERS = ['client_id', 'decision', 'since', 'until', 'limit', 'cursor'] as const;
 const DEFAULT_LIMIT = 50;
@@ -124,6 +124,47 @@ export function toWire(d: FedDecision) {
   };
 }
 
+/** The summary's windows: how far back, and how wide each bucket is. */
+export const SUMMARY_WINDOWS = {
+  hour: { buckets: 60, bucketSeconds: 60 },
+  day: { buckets: 96, bucketSeconds: 15 * 60 },
+} as const;
+export type SummaryWindow = keyof typeof SUMMARY_WINDOWS;
+const SUMMARY_PARAMETERS = ['window', 'client_id', 'decision', 'reason', 'route'] as const;
+
+/**
+ * The summary's query: `window` (hour, the default, or day) and the same filters as the stream
+ * but kind; each known, given once, 1 to 1024 characters; else a 400 naming it. The window ends
+ * at `now` and starts at the beginning of its oldest bucket, so it has exactly `buckets` buckets.
+ */
+export function parseSummaryQuery(query: Record<string, unknown>, now: number): SummaryFilter & { window: SummaryWindow } {
+  const problems: FieldProblem[] = [];
+  for (const [name, value] of Object.entries(query)) {
+    if (!(SUMMARY_PARAMETERS as readonly string[]).includes(name)) problems.push({ field: name, message: 'unknown parameter' });
+    else if (typeof value !== 'string' || !value || value.length > 1024) problems.push({ field: name, message: 'must be given once, 1 to 1024 characters' });
+  }
+  const given = (name: (typeof SUMMARY_PARAMETERS)[number]) => (typeof query[name] === 'string' && query[name] ? (query[name] as string) : undefined);
+  const window = (given('window') ?? 'hour') as SummaryWindow;
+  if (!Object.hasOwn(SUMMARY_WINDOWS, window)) problems.push({ field: 'window', message: `must be one of ${Object.keys(SUMMARY_WINDOWS).join(', ')}` });
+  const decision = given('decision');
+  if (decision !== undefined && !(DECISION_OUTCOMES as readonly string[]).includes(decision)) {
+    problems.push({ field: 'decision', message: `must be one of ${DECISION_OUTCOMES.join(', ')}` });
+  }
+  if (problems.length) throw new AdminInputError(problems);
+  const { buckets, bucketSeconds } = SUMMARY_WINDOWS[window];
+  const width = bucketSeconds * 1000;
+  return {
+    window,
+    bucketSeconds,
+    since: new Date((Math.floor(now / width) - buckets + 1) * width),
+    until: new Date(now),
+    clientId: given('client_id'),
+    decision: decision as DecisionOutcome | undefined,
+    reason: given('reason'),
+    route: given('route'),
+  };
+}
+
 const STREAM_PARAMETERS = ['client_id', 'decision', 'reason', 'route', 'kind'] as const;
 
 /** What a live view asked to see: each given field must match (route: a prefix of the decision's route). */
@@ -194,6 +235,29 @@ export class DecisionsController implements BeforeApplicationShutdown {
     const { decisions, more } = await this.log.query(filter);
     const last = decisions[decisions.length - 1];
     return { decisions: decisions.map(toWire), next_cursor: more && last ? encodeCursor(last.at, last.id) : null };
+  }
+
+  /**
+   * GET /admin/decisions/summary: decisions per bucket and outcome over the last hour (minutes)
+   * or day (15 minutes), counted in the database, for the console's charts. Only buckets with
+   * decisions are listed; `until` is the instant the count was taken (a live view adds decisions
+   * from then on).
+   */
+  @Get('summary')
+  @Header('Cache-Control', 'no-store')
+  async summary(@Query() query: Record<string, unknown>) {
+    const filter = parseSummaryQuery(query ?? {}, Date.now());
+    const buckets = await this.log.summary(filter);
+    const totals = { allow: 0, step_up: 0, deny: 0, invalid: 0 };
+    for (const b of buckets) for (const o of DECISION_OUTCOMES) totals[o] += b.counts[o];
+    return {
+      window: filter.window,
+      bucket_seconds: filter.bucketSeconds,
+      since: filter.since.toISOString(),
+      until: filter.until.toISOString(),
+      totals,
+      buckets: buckets.map((b) => ({ start: new Date(b.start * 1000).toISOString(), ...b.counts })),
+    };
   }
 
   /**

@@ -60,8 +60,8 @@ export class ClientRegistry implements OnModuleInit {
     return record;
   }
 
-  list(limit: number, after?: string): Promise<ClientRecord[]> {
-    return this.repository.list(limit, after);
+  list(limit: number, after?: string, search?: string): Promise<ClientRecord[]> {
+    return this.repository.list(limit, after, search);
   }
 
   async create(

@@ -59,9 +59,18 @@ export class ClientRepository {
     return row ? toRecord(row) : null;
   }
 
-  async list(limit: number, after?: string): Promise<ClientRecord[]> {
+  /**
+   * A page in client id order, after `after`; `search`: only clients whose name or id contains it,
+   * case-insensitively (a bound parameter, its LIKE wildcards escaped: `%` and `_` match only
+   * themselves).
+   */
+  async list(limit: number, after?: string, search?: string): Promise<ClientRecord[]> {
+    const pattern = search?.replace(/[\\%_]/g, (c) => `\\${c}`);
     const rows = await this.db.prisma.client.findMany({
-      where: after ? { clientId: { gt: after } } : {},
+      where: {
+        ...(after ? { clientId: { gt: after } } : {}),
+        ...(pattern ? { OR: [{ clientName: { contains: pattern, mode: 'insensitive' as const } }, { clientId: { contains: pattern, mode: 'insensitive' as const } }] } : {}),
+      },
       orderBy: { clientId: 'asc' },
       take: limit,
     });

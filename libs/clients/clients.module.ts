@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { AuditModule } from '#audit';
 import { AdminClientsController } from './admin-clients.controller.js';
 import { ClientKeySets } from './client-key-sets.js';
 import { ClientRegistry } from './client-registry.js';
@@ -7,6 +8,7 @@ import { RegistrationController } from './registration.controller.js';
 import { ResourceCatalog } from './resource-catalog.js';
 
 @Module({
+  imports: [AuditModule],
   controllers: [AdminClientsController, RegistrationController],
   providers: [ClientRepository, ClientRegistry, ClientKeySets, ResourceCatalog],
   exports: [ClientRegistry, ClientKeySets, ResourceCatalog],

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { DecisionLog, type DecisionKind } from '#audit';
 import { evaluate } from './core/evaluate.js';
+import { recordedContext } from './core/recorded-context.js';
 import type { Decision, Reason, RiskContext } from './core/types.js';
 import { RiskPolicies } from './policies/risk-policies.js';
 import { countryOf } from './state/country.js';
@@ -55,6 +56,8 @@ export class RiskJudge {
       ip: ctx.ip,
       requestId: request.requestId,
       ...(ctx.federated ? { identity: ctx.federated } : {}),
+      // What the evaluation read, for the policy dry run (assembled, not computed: see recordedContext).
+      context: recordedContext(ctx, state),
     });
     if (judgement.decision === 'allow') {
       void this.state.learn(ctx).catch((error: unknown) => this.logger.warn({ message: 'risk state not updated', error: (error as Error).message, request_id: request.requestId }));

@@ -14,3 +14,4 @@ export {
   DEFAULT_ON_NEW_KEY,
   DEFAULT_ON_NEW_NETWORK,
 } from './evaluate.js';
+export { recordedContext, replayedInputs, reevaluate, type RecordedContext } from './recorded-context.js';

@@ -1,6 +1,7 @@
-import { Body, Controller, Delete, Get, Header, HttpCode, Param, Put, Req, UnsupportedMediaTypeException, UseGuards } from '@nestjs/common';
+import { Body, Controller, Delete, Get, Header, HttpCode, Param, Post, Put, Req, UnsupportedMediaTypeException, UseGuards } from '@nestjs/common';
 import type { Request } from 'express';
 import { AdminTokenGuard } from '#admin';
+import { type DryRunResult, PolicyDryRun } from './policy-dry-run.js';
 import { type ClientPolicyView, type DefaultPolicyView, RiskPolicies } from './risk-policies.js';
 
 const ACTOR = 'admin-token';
@@ -31,6 +32,25 @@ const clientView = (v: ClientPolicyView) => ({
   updated_at: v.updatedAt?.toISOString() ?? null,
 });
 
+const dryRunView = (r: DryRunResult) => ({
+  client_id: r.clientId,
+  evaluated: r.evaluated,
+  changed: r.changed,
+  not_reevaluable: r.notReevaluable,
+  decisions: r.entries.map((e) => ({
+    decision_id: e.decisionId,
+    at: e.at.toISOString(),
+    kind: e.kind,
+    client_id: e.clientId,
+    method: e.method,
+    route: e.route,
+    recorded: e.recorded,
+    dry_run: e.reevaluated,
+    changed: e.changed,
+    reevaluable: e.reevaluated !== null,
+  })),
+});
+
 /**
  * Risk policies over the admin API. The body of a PUT is the policy document itself (libs/risk
  * RiskPolicy), checked as a whole by checkPolicy — not by a DTO — so that every problem is named
@@ -39,7 +59,10 @@ const clientView = (v: ClientPolicyView) => ({
 @Controller('admin')
 @UseGuards(AdminTokenGuard)
 export class PoliciesController {
-  constructor(private readonly policies: RiskPolicies) {}
+  constructor(
+    private readonly policies: RiskPolicies,
+    private readonly dryRuns: PolicyDryRun,
+  ) {}
 
   @Get('policy')
   @Header('Cache-Control', 'no-store')
@@ -53,6 +76,14 @@ export class PoliciesController {
     return defaultView(await this.policies.putDefault(json(req, body), ACTOR));
   }
 
+  /** The edited default against the newest decisions of every client (each merged with its own policy); nothing is stored. */
+  @Post('policy/dry-run')
+  @HttpCode(200)
+  @Header('Cache-Control', 'no-store')
+  async dryRunDefault(@Req() req: Request, @Body() body: unknown) {
+    return dryRunView(await this.dryRuns.forDefault(json(req, body)));
+  }
+
   @Get('clients/:client_id/policy')
   @Header('Cache-Control', 'no-store')
   async getClient(@Param('client_id') clientId: string) {
@@ -63,6 +94,14 @@ export class PoliciesController {
   @Header('Cache-Control', 'no-store')
   async putClient(@Req() req: Request, @Param('client_id') clientId: string, @Body() body: unknown) {
     return clientView(await this.policies.putClient(clientId, json(req, body), ACTOR));
+  }
+
+  /** The client's edited own policy against its newest decisions; nothing is stored. */
+  @Post('clients/:client_id/policy/dry-run')
+  @HttpCode(200)
+  @Header('Cache-Control', 'no-store')
+  async dryRunClient(@Req() req: Request, @Param('client_id') clientId: string, @Body() body: unknown) {
+    return dryRunView(await this.dryRuns.forClient(clientId, json(req, body)));
   }
 
   @Delete('clients/:client_id/policy')

@@ -42,6 +42,13 @@ export class PolicyRepository {
     return row ? toStored(row) : null;
   }
 
+  /** The own policies of these clients, by client id (those without one are absent): one query. */
+  async ownPolicies(clientIds: string[]): Promise<Map<string, RiskPolicy>> {
+    if (!clientIds.length) return new Map();
+    const rows = await this.db.prisma.riskPolicy.findMany({ where: { key: { in: clientIds.map(clientKey) } }, select: { clientId: true, document: true } });
+    return new Map(rows.filter((r) => r.clientId !== null).map((r) => [r.clientId!, r.document as RiskPolicy]));
+  }
+
   async clientExists(clientId: string): Promise<boolean> {
     const row = await this.db.prisma.client.findUnique({ where: { clientId }, select: { clientId: true } });
     return row !== null;

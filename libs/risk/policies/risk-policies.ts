@@ -97,7 +97,7 @@ export class RiskPolicies implements OnModuleInit {
   }
 
   async putDefault(document: unknown, actor: string): Promise<DefaultPolicyView> {
-    const stored = await this.repository.putDefault(this.valid(document), actor);
+    const stored = await this.repository.putDefault(this.validate(document), actor);
     await this.announce(DEFAULT_NOTICE);
     return { policy: stored.document, source: 'stored', version: stored.version, updatedAt: stored.updatedAt };
   }
@@ -113,7 +113,7 @@ export class RiskPolicies implements OnModuleInit {
   }
 
   async putClient(clientId: string, document: unknown, actor: string): Promise<ClientPolicyView> {
-    const stored = await this.repository.putClient(clientId, this.valid(document), actor);
+    const stored = await this.repository.putClient(clientId, this.validate(document), actor);
     if (!stored) throw notFound(clientId);
     await this.announce(clientId);
     return this.clientView(clientId, stored, await this.repository.getDefault());
@@ -144,8 +144,8 @@ export class RiskPolicies implements OnModuleInit {
     };
   }
 
-  /** Nothing is written (nor audited) unless checkPolicy finds no problem. */
-  private valid(document: unknown): RiskPolicy {
+  /** Nothing is written (nor audited) unless checkPolicy finds no problem; the dry run checks with the same rule. */
+  validate(document: unknown): RiskPolicy {
     const problems = checkPolicy(document);
     if (problems.length) throw new AdminInputError(problems);
     return document as RiskPolicy;
@@ -169,6 +169,6 @@ export class RiskPolicies implements OnModuleInit {
   }
 }
 
-function notFound(clientId: string): NotFoundException {
+export function notFound(clientId: string): NotFoundException {
   return new NotFoundException({ error: 'not_found', error_description: `no client ${clientId}` });
 }

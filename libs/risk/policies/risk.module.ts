@@ -5,6 +5,7 @@ import { RiskJudge } from '../judge.js';
 import { loadCountryData } from '../state/country.js';
 import { openRiskStateStore, RISK_STATE, type RiskStateStore } from '../state/store.js';
 import { PoliciesController } from './policies.controller.js';
+import { PolicyDryRun } from './policy-dry-run.js';
 import { PolicyRepository } from './policy-repository.js';
 import { RiskStateController } from './risk-state.controller.js';
 import { RiskPolicies } from './risk-policies.js';
@@ -16,6 +17,7 @@ import { RiskPolicies } from './risk-policies.js';
   providers: [
     PolicyRepository,
     RiskPolicies,
+    PolicyDryRun,
     RiskJudge,
     // One learned-state store per process (memory), or a connection to the shared one (Redis).
     {
