@@ -871,7 +871,11 @@ class PhaseProfiler {
   private session?: Session;
   readonly summaries: Record<string, string[]> = {};
 
-  constructor(private readonly dir: string | undefined) {}
+  /** `allocations`: also sample every allocation, collected or not (BENCH_ALLOCATIONS=1): what each phase allocates, by function. */
+  constructor(
+    private readonly dir: string | undefined,
+    private readonly allocations = false,
+  ) {}
 
   async start(): Promise<void> {
     if (!this.dir) return;
@@ -879,17 +883,50 @@ class PhaseProfiler {
     this.session.connect();
     await this.session.post('Profiler.enable');
     await this.session.post('Profiler.setSamplingInterval', { interval: 200 });
+    if (this.allocations) {
+      await this.session.post('HeapProfiler.enable');
+      await this.session.post('HeapProfiler.startSampling', { samplingInterval: 8192, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true } as object);
+    }
     await this.session.post('Profiler.start');
   }
 
   async stop(name: string): Promise<void> {
     if (!this.dir || !this.session) return;
     const { profile } = (await this.session.post('Profiler.stop')) as { profile: any };
-    this.session.disconnect();
     mkdirSync(this.dir, { recursive: true });
+    if (this.allocations) {
+      const { profile: heap } = (await this.session.post('HeapProfiler.stopSampling')) as { profile: any };
+      writeFileSync(`${this.dir}/${name}.heapprofile`, JSON.stringify(heap));
+      this.summaries[`${name} (allocations)`] = allocationSummary(heap);
+    }
+    this.session.disconnect();
     writeFileSync(`${this.dir}/${name}.cpuprofile`, JSON.stringify(profile));
     this.summaries[name] = profileSummary(profile);
   }
+}
+
+/** The functions that allocated most in a sampled heap profile (self), with their share of all bytes sampled. */
+function allocationSummary(profile: { head: HeapNode }): string[] {
+  const bySite = new Map<string, number>();
+  let total = 0;
+  const walk = (node: HeapNode) => {
+    const self = node.selfSize;
+    if (self > 0) {
+      const f = node.callFrame;
+      const site = `${f.functionName || '(anonymous)'}  ${f.url.replace(/^.*node_modules\//, '').replace(/^file:\/\/.*\/dist\//, 'dist/')}:${f.lineNumber + 1}`;
+      bySite.set(site, (bySite.get(site) ?? 0) + self);
+      total += self;
+    }
+    for (const child of node.children) walk(child);
+  };
+  walk(profile.head);
+  return [...bySite].sort((a, b) => b[1] - a[1]).slice(0, 15).map(([site, bytes]) => `${((100 * bytes) / total).toFixed(1).padStart(5)}%  ${site}`);
+}
+
+interface HeapNode {
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  selfSize: number;
+  children: HeapNode[];
 }
 
 interface BenchServer {
@@ -987,7 +1024,7 @@ async function main(): Promise<void> {
       ? fileURLToPath(new URL('../../bench/results/profiles', import.meta.url))
       : process.env.BENCH_PROFILE
     : undefined;
-  const profiler = new PhaseProfiler(envInt('BENCH_WORKERS', 1) > 1 ? undefined : profileDir);
+  const profiler = new PhaseProfiler(envInt('BENCH_WORKERS', 1) > 1 ? undefined : profileDir, process.env.BENCH_ALLOCATIONS === '1');
   const started = performance.now();
   const loadBefore = os.loadavg()[0]!;
 

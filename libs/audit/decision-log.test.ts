@@ -42,9 +42,9 @@ function harness(options: Partial<DecisionLogOptions> = {}) {
   const observed = {
     ...db,
     prisma: {
-      // The batch insert: the first array parameter holds the batch's ids.
+      // The batch insert: its one parameter is the batch as a JSON array of rows.
       $executeRaw: async (strings: TemplateStringsArray, ...values: unknown[]) => {
-          const ids = values[0] as string[];
+          const ids = (JSON.parse(values[0] as string) as { id: string }[]).map((row) => row.id);
           state.attempts++;
           if (state.hold) await state.hold;
           if (state.failing > 0) {

@@ -463,22 +463,40 @@ export class DecisionLog implements OnApplicationShutdown {
   }
 
   /**
-   * One `INSERT … SELECT FROM unnest(…)` per batch, parameters as arrays: about six times
-   * cheaper in CPU than Prisma's createMany for 500 rows (measured ~27 ms against ~170 ms on
-   * PostgreSQL 15), which matters because the writer shares the event loop with the check
-   * path. Ids already stored are skipped (a retry after a lost acknowledgement).
+   * One `INSERT … SELECT FROM jsonb_to_recordset($1)` per batch: the rows as one JSON document,
+   * written by JSON.stringify (native) around each row's context, which is serialised once. Arrays
+   * per column (unnest) cost more: node-postgres escapes every array element with string
+   * replaces, the largest allocator on the check path's thread in the profile. Both are far
+   * cheaper in CPU than Prisma's createMany, which matters because the writer shares the event
+   * loop with the check path. Ids already stored are skipped (a retry after a lost acknowledgement).
    */
   private insertRows(rows: Row[]): Promise<number> {
-    const col = (pick: (r: Row) => string | null | undefined) => rows.map((r) => pick(r) ?? null);
+    let json = '[';
+    for (let i = 0; i < rows.length; i++) {
+      const r = rows[i]!;
+      const fields = JSON.stringify({
+        id: r.id,
+        at: r.at.toISOString(),
+        kind: r.kind,
+        client_id: r.clientId ?? null,
+        method: r.method ?? null,
+        route: r.route ?? null,
+        decision: r.decision,
+        score: r.score,
+        reasons: r.reasons,
+        ip: r.ip ?? null,
+        request_id: r.requestId ?? null,
+        identity: r.identity ?? null,
+      });
+      json += `${i ? ',' : ''}${fields.slice(0, -1)},"context":${contextJson(r.context) ?? 'null'}}`;
+    }
+    json += ']';
     return this.db.prisma.$executeRaw`
       INSERT INTO "decisions" ("id", "at", "kind", "client_id", "method", "route", "decision", "score", "reasons", "ip", "request_id", "identity", "context")
-      SELECT * FROM unnest(
-        ${col((r) => r.id)}::text[], ${rows.map((r) => r.at.toISOString())}::timestamptz[], ${col((r) => r.kind)}::text[],
-        ${col((r) => r.clientId)}::text[], ${col((r) => r.method)}::text[], ${col((r) => r.route)}::text[],
-        ${col((r) => r.decision)}::text[], ${rows.map((r) => r.score)}::int4[],
-        ${rows.map((r) => JSON.stringify(r.reasons))}::jsonb[], ${col((r) => r.ip)}::text[], ${col((r) => r.requestId)}::text[],
-        ${rows.map((r) => (r.identity ? JSON.stringify(r.identity) : null))}::jsonb[],
-        ${rows.map((r) => contextJson(r.context))}::jsonb[]
+      SELECT "id", "at", "kind", "client_id", "method", "route", "decision", "score", "reasons", "ip", "request_id", "identity", "context"
+      FROM jsonb_to_recordset(${json}::jsonb) AS r(
+        "id" text, "at" timestamptz, "kind" text, "client_id" text, "method" text, "route" text, "decision" text,
+        "score" int4, "reasons" jsonb, "ip" text, "request_id" text, "identity" jsonb, "context" jsonb
       )
       ON CONFLICT ("id") DO NOTHING`;
   }
