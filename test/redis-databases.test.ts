@@ -2,9 +2,8 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import request from 'supertest';
 import { openHotState } from '#hot-state';
-import { registerGateway, startTollgate, Workload } from '#test-support';
+import { gatewayCheck, registerGateway, startTollgate, Workload } from '#test-support';
 
 const base = process.env.REDIS_URL;
 const API = 'https://api.example.test';
@@ -44,12 +43,8 @@ describe('deployments on one Redis server, in different databases', { skip: !bas
     const controller = new AbortController();
     try {
       const call = async (server: typeof mine) => {
-        const gateway = await registerGateway(server);
         const w = await Workload.register(server, { allowed_resources: [`${API}/`] });
-        const token = await w.token();
-        const url = `${API}/orders/1`;
-        const res = await request(server.url).get('/check').set('X-Gateway-Authorization', gateway.basic).set('X-Original-Method', 'GET')
-          .set('X-Original-URL', url).set('Authorization', `DPoP ${token}`).set('DPoP', await w.proof('GET', url, { accessToken: token }));
+        const res = await gatewayCheck(server, await registerGateway(server), w, await w.token());
         assert.equal(res.status, 200, JSON.stringify(res.body));
         return res.headers['x-tollgate-decision-id'] as string;
       };
