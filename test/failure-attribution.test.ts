@@ -220,3 +220,27 @@ describe('failure budgets: a flooding source is refused before any work (429, RF
     assert.equal(ok.status, 200);
   });
 });
+
+describe('wrong admin tokens spend the failure budget (docs/risk.md "Failure budgets")', () => {
+  /** GET /admin/clients with a bearer token, from a loopback address of the test's choosing. */
+  const adminFrom = (localAddress: string, url: string, token: string) =>
+    sendFrom(localAddress, `${url}/admin/clients?limit=1`, { headers: { authorization: `Bearer ${token}` } });
+
+  it('past the budget, admin requests from that source get 429 with Retry-After, the right token too; another source is not affected', async () => {
+    const server = await startTollgate({ TOLLGATE_AUTH_FAILURES_PER_SOURCE: '3', TOLLGATE_AUTH_FAILURES_PER_CLIENT: '3' });
+    // The budgets' counters are shared (Redis in CI) and count per window: a fresh source per run.
+    const guesser = `127.${randomInt(1, 255)}.${randomInt(0, 256)}.${randomInt(1, 255)}`;
+    try {
+      assert.equal((await adminFrom(guesser, server.url, server.adminToken)).status, 200, 'the right token is not charged');
+      for (let i = 0; i < 3; i++) assert.equal((await adminFrom(guesser, server.url, `wrong-${i}`)).status, 401);
+      const throttled = await adminFrom(guesser, server.url, server.adminToken);
+      assert.equal(throttled.status, 429);
+      assert.equal(throttled.body.error, 'slow_down');
+      assert.match(throttled.body.error_description, /admin tokens/);
+      assert.ok(Number(throttled.headers['retry-after']) >= 1);
+      assert.equal((await adminFrom('127.0.0.1', server.url, server.adminToken)).status, 200);
+    } finally {
+      await server.close();
+    }
+  });
+});

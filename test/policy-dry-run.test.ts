@@ -3,22 +3,11 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import request from 'supertest';
 import { DecisionLog } from '#audit';
-import { type Gateway, keepDefaultPolicy, registerGateway, type RunningTollgate, startTollgate, Workload } from '#test-support';
+import { type Gateway, gatewayCheck, keepDefaultPolicy, registerGateway, type RunningTollgate, startTollgate, Workload } from '#test-support';
 
 const API = 'https://api.example.test';
 
-/** A check as NGINX sends it (test/check.test.ts), from 203.0.113.10. */
-async function check(server: RunningTollgate, gateway: Gateway, w: Workload, token: string, path = '/orders/1') {
-  const url = `${API}${path}`;
-  return request(server.url)
-    .get('/check')
-    .set('X-Gateway-Authorization', gateway.basic)
-    .set('X-Original-Method', 'GET')
-    .set('X-Original-URL', url)
-    .set('X-Real-IP', '203.0.113.10')
-    .set('Authorization', `DPoP ${token}`)
-    .set('DPoP', await w.proof('GET', url, { accessToken: token }));
-}
+const check = gatewayCheck;
 
 describe('policy dry run (POST /admin/clients/{id}/policy/dry-run, POST /admin/policy/dry-run)', () => {
   let server: RunningTollgate;

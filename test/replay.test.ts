@@ -50,17 +50,25 @@ describe('replay refused across instances (RFC 9449 §11.1, RFC 7523 §3)', { sk
 /** Redis without persistence, killed: every replay record is gone. */
 const stop = (child: ChildProcess) => stopProcess(child, 'SIGKILL');
 
+/** A Redis of its own, a server on it, and a workload's proof and assertion, used once. */
+async function usedOnce(port: number) {
+  const server = await startTollgate({ REDIS_URL: `redis://127.0.0.1:${port}` });
+  const w = await Workload.register(server);
+  const proof = await w.proof('POST', w.tokenUrl);
+  const assertion = await w.assertion();
+  assert.equal((await w.requestToken({}, proof, assertion)).status, 200);
+  return { server, w, proof, assertion };
+}
+
 describe('a replay-store restart does not reopen replays (toolchain facts: Redis without persistence)', { skip: !haveRedisServer() && 'needs redis-server' }, () => {
   it('proofs and assertions made before Redis restarted are refused; new ones work', async () => {
     const port = await freePort();
     let redis = await startRedisServer(port);
     let server: RunningTollgate | undefined;
     try {
-      server = await startTollgate({ REDIS_URL: `redis://127.0.0.1:${port}` });
-      const w = await Workload.register(server);
-      const proof = await w.proof('POST', w.tokenUrl);
-      const assertion = await w.assertion();
-      assert.equal((await w.requestToken({}, proof, assertion)).status, 200);
+      const used = await usedOnce(port);
+      server = used.server;
+      const { w, proof, assertion } = used;
 
       // Redis forgets every replay record.
       await stop(redis);
@@ -101,11 +109,9 @@ describe('a replay store that forgets without a reconnect (FLUSHALL) does not re
     const redis = await startRedisServer(port);
     let server: RunningTollgate | undefined;
     try {
-      server = await startTollgate({ REDIS_URL: `redis://127.0.0.1:${port}` });
-      const w = await Workload.register(server);
-      const proof = await w.proof('POST', w.tokenUrl);
-      const assertion = await w.assertion();
-      assert.equal((await w.requestToken({}, proof, assertion)).status, 200);
+      const used = await usedOnce(port);
+      server = used.server;
+      const { w, proof, assertion } = used;
 
       // An operator empties Redis: the connection stays up, so no reconnect tells Tollgate. Only
       // the memory markers that went with the records can (libs/hot-state/hot-state.ts).

@@ -9,6 +9,7 @@ import { FederationModule } from '#federation';
 import { DATABASE, type Database } from '#persistence';
 import { RiskModule } from '#risk';
 import { AccessTokenVerifier } from './access-token.js';
+import { AdminTokenThrottle } from './admin-token-throttle.js';
 import { AuthenticationFailures } from './authentication-failures.js';
 import { DPOP_NONCES, DpopNonces } from './dpop-nonce.js';
 import { FailureBudget } from './failure-budget.js';
@@ -31,6 +32,7 @@ import { WorkloadAuthenticator } from './workload-auth.js';
       useFactory: (config: TollgateConfig, hot: HotState) => new FailureBudget(hot.counters, config.authFailureBudget),
     },
     AuthenticationFailures,
+    AdminTokenThrottle,
     GatewayAuthenticator,
     WorkloadAuthenticator,
     { provide: DPOP_NONCES, inject: [KEY_ENCRYPTION_KEY], useFactory: (kek: Buffer) => new DpopNonces(kek) },
@@ -54,6 +56,6 @@ import { WorkloadAuthenticator } from './workload-auth.js';
       },
     },
   ],
-  exports: [AccessTokenVerifier, RevocationList, SecretVerifier, DPOP_NONCES, GatewayAuthenticator, WorkloadAuthenticator, AuthenticationFailures],
+  exports: [AdminTokenThrottle, AccessTokenVerifier, RevocationList, SecretVerifier, DPOP_NONCES, GatewayAuthenticator, WorkloadAuthenticator, AuthenticationFailures],
 })
 export class CredentialsModule {}

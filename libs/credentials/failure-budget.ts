@@ -93,7 +93,9 @@ export class FailureBudget {
       for (const key of held.splice(0)) this.leave(key);
     };
     for (const key of keys) {
-      if (!(await this.join(key, key.startsWith('c ') ? this.limits.perSourceAndClient : this.limits.perSource))) {
+      // A free turn is taken at once (no promise): the usual case, on every request.
+      const joined = this.join(key, key.startsWith('c ') ? this.limits.perSourceAndClient : this.limits.perSource);
+      if (joined !== true && !(await joined)) {
         release();
         return { retryAfter: Math.max(1, this.retryAfter(source, clientId)) };
       }
@@ -113,7 +115,7 @@ export class FailureBudget {
     return Math.max(1, gate.limit - this.failuresSeen(key, Date.now()));
   }
 
-  private async join(key: string, limit: number): Promise<boolean> {
+  private join(key: string, limit: number): true | Promise<boolean> {
     let gate = this.gates.get(key);
     if (!gate) {
       gate = { running: 0, waiting: [], limit };
@@ -123,10 +125,9 @@ export class FailureBudget {
       gate.running++;
       return true;
     }
-    if (gate.waiting.length >= MAX_WAITING) return false;
+    if (gate.waiting.length >= MAX_WAITING) return Promise.resolve(false);
     // The turn is handed over by leave(): running stays as it is.
-    await new Promise<void>((resolve) => gate.waiting.push(resolve));
-    return true;
+    return new Promise<boolean>((resolve) => gate.waiting.push(() => resolve(true)));
   }
 
   /**

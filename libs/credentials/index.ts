@@ -1,4 +1,5 @@
 export { CredentialsModule } from './credentials.module.js';
+export { AdminTokenThrottle } from './admin-token-throttle.js';
 export * from './oauth-error.js';
 export { challenge, dpopChallenge, errorAnswer, quoted, unavailableAnswer, unexpectedAnswer, type OAuthAnswer } from './oauth-answer.js';
 export { OAuthErrorFilter, send } from './oauth-error.filter.js';

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { type ConnectionLogger, watchRedis } from '#connection-watch';
 import { DependencyUnavailable } from '#persistence';
-import { createClientFor, isCluster, masterConnections, parseRedisUrl, redisAddress, shardOf } from '#redis';
+import { createClientFor, databaseOf, isCluster, masterConnections, parseRedisUrl, redisAddress, shardOf } from '#redis';
 
 /**
  * Shared hot state: what every instance must agree on within milliseconds and that is too
@@ -234,6 +234,11 @@ async function openRedis(url: string, { logger }: HotStateOptions): Promise<HotS
   const command = createClientFor(target, { ...options, enableAutoPipelining: true });
   const subscriber = createClientFor(target, { ...options, maxRetriesPerRequest: null });
   const address = target.kind === 'single' ? undefined : redisAddress(target);
+  // Pub/sub channels are one namespace for the whole server, whatever database a client selected:
+  // deployments kept apart by database number must not hear each other's notices (client changes,
+  // revocations, keys, decisions). Database 0 keeps the plain names.
+  const database = databaseOf(target);
+  const channelOf = (topic: string) => (database === 0 ? `tollgate:${topic}` : `tollgate:db${database}:${topic}`);
   // Errors surface on the calls that fail; the client reconnects by itself (the watches log it).
   command.on('error', () => undefined);
   subscriber.on('error', () => undefined);
@@ -423,10 +428,10 @@ async function openRedis(url: string, { logger }: HotStateOptions): Promise<HotS
     },
     events: {
       async publish(topic, message) {
-        await command.publish(`tollgate:${topic}`, message);
+        await command.publish(channelOf(topic), message);
       },
       subscribe(topic, handler) {
-        const channel = `tollgate:${topic}`;
+        const channel = channelOf(topic);
         if (!handlers.has(channel)) void subscriber.subscribe(channel);
         handlers.set(channel, [...(handlers.get(channel) ?? []), handler]);
       },

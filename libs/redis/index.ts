@@ -1,2 +1,2 @@
-export { parseRedisUrl, redisAddress, type RedisTarget, type RedisNode } from './redis-url.js';
+export { databaseOf, parseRedisUrl, redisAddress, type RedisTarget, type RedisNode } from './redis-url.js';
 export { createRedisClient, createClientFor, isCluster, masterConnections, shardOf, CLUSTER_SLOTS_REFRESH_MS, type RedisClient, type RedisClientOptions } from './redis-client.js';

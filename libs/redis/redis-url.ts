@@ -74,6 +74,16 @@ function decodeUserinfo(userinfo: string): { username?: string; password?: strin
   return { ...(user ? { username: user } : {}), ...(password ? { password } : {}) };
 }
 
+/**
+ * The database number the target's keys live in: the path of a single Redis URL, else 0 (Redis
+ * Cluster serves database 0 only; a Sentinel URL's path names the master).
+ */
+export function databaseOf(target: RedisTarget): number {
+  if (target.kind !== 'single') return 0;
+  const path = new URL(target.url).pathname;
+  return /^\/\d+$/.test(path) ? Number(path.slice(1)) : 0;
+}
+
 /** For log lines: host:port of each node, never the password. */
 export function redisAddress(target: RedisTarget): string {
   if (target.kind === 'single') {

@@ -4,6 +4,7 @@ import { startGrpcGateway } from './ext-authz.js';
 import { startHaproxy } from './haproxy.js';
 import { startEchoUpstream, startNginx } from './nginx.js';
 import { type RunningTollgate, startTollgate } from './server.js';
+import type { Workload } from './workload.js';
 
 /** A registered gateway client and the credentials it presents (client_secret_basic). */
 export interface Gateway {
@@ -13,6 +14,23 @@ export interface Gateway {
   credential: string;
   /** `Basic <credential>` for X-Gateway-Authorization. */
   basic: string;
+}
+
+/**
+ * A check as NGINX's auth_request sends it (docs/gateways.md): the gateway's credential, the
+ * original method and URL (`https://api.example.test` + path), the caller's address
+ * (203.0.113.10), the token and a fresh proof for that call.
+ */
+export async function gatewayCheck(server: Pick<RunningTollgate, 'url'>, gateway: Gateway, w: Workload, token: string, path = '/orders/1') {
+  const url = `https://api.example.test${path}`;
+  return request(server.url)
+    .get('/check')
+    .set('X-Gateway-Authorization', gateway.basic)
+    .set('X-Original-Method', 'GET')
+    .set('X-Original-URL', url)
+    .set('X-Real-IP', '203.0.113.10')
+    .set('Authorization', `DPoP ${token}`)
+    .set('DPoP', await w.proof('GET', url, { accessToken: token }));
 }
 
 export async function registerGateway(server: Pick<RunningTollgate, 'url' | 'admin'>, name = 'test gateway'): Promise<Gateway> {

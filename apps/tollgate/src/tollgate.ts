@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import type { RequestListener, Server } from 'node:http';
+import type { IncomingMessage, RequestListener, ServerResponse, Server } from 'node:http';
 import type { INestApplication, LoggerService } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { TollgateConfig } from '#config';
@@ -8,13 +8,13 @@ import { ClientRegistry } from '#clients';
 import { openHotState } from '#hot-state';
 import { requestBodies, requestTarget } from '#inbound';
 import { KeyRing, loadKeyEncryptionKey } from '#keys';
-import { OAuthErrorFilter } from '#credentials';
+import { AdminTokenThrottle, OAuthErrorFilter } from '#credentials';
 import { ProviderHost } from '#oauth';
 import { httpMetrics, Metrics, startTracing } from '#operations';
 import { openDatabase } from '#persistence';
 import { AppModule, type Runtime } from './app.module.js';
 import { withDataPlane } from './data-plane.js';
-import { isCheckPath } from '#protocol';
+import { isCheckPath, ROUTES } from '#protocol';
 
 export interface Tollgate {
   app: INestApplication;
@@ -88,6 +88,9 @@ export async function createTollgate(config: TollgateConfig, logger: LoggerServi
     // protected call: the check judges the call and never reads a body.
     app.use(requestTarget({ describesAnotherRequest: isCheckPath }));
     app.use(requestBodies({ describesAnotherRequest: isCheckPath }));
+    // Wrong admin tokens spend the caller's failure budget; past it, 429 before the token is read.
+    const adminThrottle = app.get(AdminTokenThrottle);
+    app.use(ROUTES.admin, (req: IncomingMessage, res: ServerResponse, next: () => void) => void adminThrottle.use(req, res, next));
     await app.init();
     // The data plane (check, introspection) answers on Node's own server, in front of Express.
     const server = app.getHttpServer() as Server;

@@ -10,19 +10,10 @@ import { ACR_LEVELS, type Acr, type ClientState, type Decision, type RiskContext
  * or assertion here, only a DPoP key thumbprint (public, RFC 7638) and the token's iat, auth_time
  * and acr.
  */
-export interface RecordedContext {
+export interface RecordedContext extends Pick<RiskContext, 'kind' | 'ip' | 'country' | 'method' | 'path' | 'audience' | 'scopes' | 'dpopJkt' | 'proven'> {
   v: 1;
-  kind: RiskContext['kind'];
-  ip?: string;
-  country?: string;
-  method?: string;
-  path?: string;
-  audience?: string;
-  scopes: string[];
-  dpopJkt?: string;
-  token?: { iat: number; authTime?: number; acr?: Acr };
-  federated?: { issuer: string; subject: string };
-  proven?: { acr: Acr; authTime: number };
+  token?: Pick<NonNullable<RiskContext['token']>, 'iat' | 'authTime' | 'acr'>;
+  federated?: Pick<NonNullable<RiskContext['federated']>, 'issuer' | 'subject'>;
   /** The learned-state answers at the time (ClientState, as the store returned them). */
   state: ClientState;
 }
