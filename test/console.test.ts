@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { randomInt } from 'node:crypto';
+import { createHash, randomInt } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
@@ -120,14 +120,26 @@ describe('console sessions and the decision stream (HTTP)', () => {
     assert.equal(crossSite.status, 403);
     const created = await request(server.url).post('/admin/clients').set('Cookie', cookie).set('X-Tollgate-CSRF', csrf).send({ roles: ['gateway'] });
     assert.equal(created.status, 201, created.text);
-    assert.equal((await request(server.url).get('/console/session').set('Cookie', cookie)).body.csrf_token, csrf);
+    const current = await request(server.url).get('/console/session').set('Cookie', cookie);
+    assert.equal(current.status, 200);
+    assert.equal(current.body.signed_in, true);
+    assert.equal(current.body.csrf_token, csrf);
     // Sign-out is a change too.
     assert.equal((await request(server.url).delete('/console/session').set('Cookie', cookie)).status, 403);
     const out = await request(server.url).delete('/console/session').set('Cookie', cookie).set('X-Tollgate-CSRF', csrf);
     assert.equal(out.status, 204);
     assert.match(String(out.headers['set-cookie']), /tollgate-console=; Path=\/; Max-Age=0/);
     assert.equal((await request(server.url).get('/admin/clients').set('Cookie', cookie)).status, 401);
-    assert.equal((await request(server.url).get('/console/session').set('Cookie', cookie)).status, 401);
+    // Not signed in is an ordinary answer (no 401 for the browser to log on every load); an ended session's cookie is cleared.
+    const ended = await request(server.url).get('/console/session').set('Cookie', cookie);
+    assert.equal(ended.status, 200);
+    assert.deepEqual(ended.body, { signed_in: false });
+    assert.equal(ended.headers['cache-control'], 'no-store');
+    assert.match(String(ended.headers['set-cookie']), /^tollgate-console=; Path=\/; Max-Age=0/);
+    const none = await request(server.url).get('/console/session');
+    assert.equal(none.status, 200);
+    assert.deepEqual(none.body, { signed_in: false });
+    assert.equal(none.headers['set-cookie'], undefined);
     // The admin token header works as before, and a forged cookie opens nothing.
     assert.equal((await request(server.url).get('/admin/clients').set('Authorization', server.admin)).status, 200);
     assert.equal((await request(server.url).get('/admin/clients').set('Cookie', `tollgate-console=${'A'.repeat(43)}`)).status, 401);
@@ -141,6 +153,55 @@ describe('console sessions and the decision stream (HTTP)', () => {
     const actions = (audit.body.events as { actor: string; action: string }[]).filter((e) => e.actor === 'console').map((e) => e.action);
     assert.ok(actions.includes('console.signed_in') && actions.includes('console.signed_out'), JSON.stringify(actions));
     assert.doesNotMatch(audit.text, new RegExp(server.adminToken));
+  });
+
+  it('records changes made with a console session as actor console, with its session reference; Bearer changes stay admin-token', async () => {
+    const { cookie, csrf } = await signIn(server);
+    const id = cookie.slice(cookie.indexOf('=') + 1);
+    // 8 hex digits of SHA-256 over the hash the session is stored under: not the cookie, not reversible.
+    const reference = createHash('sha256').update(createHash('sha256').update(id).digest('base64url')).digest('hex').slice(0, 8);
+    const asConsole = (req: request.Test) => req.set('Cookie', cookie).set('X-Tollgate-CSRF', csrf);
+    const asAdmin = (req: request.Test) => req.set('Authorization', server.admin);
+    const created = await asConsole(request(server.url).post('/admin/clients')).send({ roles: ['gateway'], client_name: 'console-made' }).expect(201);
+    const clientId: string = created.body.client_id;
+    await asConsole(request(server.url).patch(`/admin/clients/${clientId}`)).send({ status: 'suspended' }).expect(200);
+    await asConsole(request(server.url).patch(`/admin/clients/${clientId}`)).send({ status: 'active' }).expect(200);
+    await asConsole(request(server.url).patch(`/admin/clients/${clientId}`)).send({ rotate_secret: true }).expect(200);
+    await asConsole(request(server.url).put(`/admin/clients/${clientId}/policy`)).send({ thresholds: { step_up: 40, deny: 80 } }).expect(200);
+    const key = await asConsole(request(server.url).post('/admin/keys/rotate')).expect(201);
+    await asAdmin(request(server.url).patch(`/admin/clients/${clientId}`)).send({ status: 'suspended' }).expect(200);
+    await asConsole(request(server.url).delete(`/admin/clients/${clientId}`)).expect(204);
+    const bearerMade = await asAdmin(request(server.url).post('/admin/clients')).send({ roles: ['gateway'] }).expect(201);
+
+    const events = async (clientFilter?: string) =>
+      (await asAdmin(request(server.url).get(`/admin/audit?limit=200${clientFilter ? `&client_id=${clientFilter}` : ''}`)).expect(200)).body.events as {
+        actor: string;
+        action: string;
+        details: Record<string, unknown>;
+      }[];
+    const mine = (await events(clientId)).reverse();
+    assert.deepEqual(
+      mine.map((e) => [e.action, e.actor, e.details.console_session ?? null]),
+      [
+        ['client.create', 'console', reference],
+        ['client.suspend', 'console', reference],
+        ['client.activate', 'console', reference],
+        ['client.update', 'console', reference],
+        ['policy.client.put', 'console', reference],
+        ['client.suspend', 'admin-token', null],
+        ['client.delete', 'console', reference],
+      ],
+    );
+    const all = await events();
+    const rotation = all.find((e) => e.action === 'keys.rotate' && e.details.kid === key.body.kid);
+    assert.equal(rotation?.actor, 'console');
+    assert.equal(rotation?.details.console_session, reference);
+    // The session's sign-in carries the same reference, so a change can be traced to its sign-in.
+    assert.ok(all.some((e) => e.action === 'console.signed_in' && e.details.console_session === reference));
+    const byBearer = (await events(bearerMade.body.client_id)).find((e) => e.action === 'client.create');
+    assert.equal(byBearer?.actor, 'admin-token');
+    assert.equal(byBearer?.details.console_session, undefined);
+    assert.doesNotMatch(JSON.stringify(all), new RegExp(id));
   });
 
   it('streams a decision made by a real /check within a second, filtered by client', async () => {
@@ -267,6 +328,8 @@ describe('the console in a real browser', { skip: !CHROMIUM && 'chromium is not 
   let page: Page;
   let profile: string;
   const problems: string[] = [];
+  /** Every console error, 4xx included, with where it came from. */
+  const consoleErrors: string[] = [];
 
   before(async () => {
     const { chromium } = await import('playwright-core');
@@ -278,7 +341,8 @@ describe('the console in a real browser', { skip: !CHROMIUM && 'chromium is not 
       executablePath: CHROMIUM,
       headless: true,
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-      viewport: { width: 1440, height: 900 },
+      // A laptop screen: the decision details must be in view on it.
+      viewport: { width: 1366, height: 800 },
     });
     page = context.pages()[0] ?? (await context.newPage());
     // An alert() would mean markup from the server ran; a CSP violation, that something inline was tried.
@@ -287,6 +351,7 @@ describe('the console in a real browser', { skip: !CHROMIUM && 'chromium is not 
       void d.dismiss();
     });
     page.on('console', (m) => {
+      if (m.type() === 'error') consoleErrors.push(`${m.text()} (${m.location().url})`);
       if (m.type() === 'error' && !/status of 40[0-9]/.test(m.text())) problems.push(`console: ${m.text()}`);
     });
     page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
@@ -298,16 +363,38 @@ describe('the console in a real browser', { skip: !CHROMIUM && 'chromium is not 
   });
 
   const shot = (name: string) => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+  /** Whether the element the locator finds has the keyboard focus (page.evaluate: the CSP does not apply to it). */
+  const focused = async (selector: string) => page.evaluate(`document.activeElement === document.querySelector(${JSON.stringify(selector)})`);
+  /** The accessible description Chromium computes for the element (what a screen reader says after its name). */
+  const description = async (selector: string) => {
+    const cdp = await context.newCDPSession(page);
+    try {
+      const { root } = await cdp.send('DOM.getDocument', { depth: 0 });
+      const { nodeId } = await cdp.send('DOM.querySelector', { nodeId: root.nodeId, selector });
+      const { nodes } = await cdp.send('Accessibility.getPartialAXTree', { nodeId, fetchRelatives: false });
+      return String(nodes[0]?.description?.value ?? '');
+    } finally {
+      await cdp.detach();
+    }
+  };
 
   it('signs in (a wrong token is refused at the field), with the first paint under a second', async () => {
+    const asked = page.waitForResponse((r) => new URL(r.url()).pathname === '/console/session' && r.request().method() === 'GET');
     await page.goto(`${server.url}/console`);
     await page.getByLabel('Admin token').waitFor();
+    // Not signed in is an ordinary answer: nothing is logged as a failed request on load.
+    const first = await asked;
+    assert.equal(first.status(), 200);
+    assert.deepEqual(await first.json(), { signed_in: false });
+    assert.deepEqual(consoleErrors, []);
+    assert.equal(await page.locator('#sign-in-notice').count(), 0);
     // Once the browser has started: from the start of a navigation to the first screen drawn, by
     // the page's own clock (the console marks it).
     await page.reload();
     await page.getByLabel('Admin token').waitFor();
     const ready = Number(await page.evaluate("performance.getEntriesByName('tollgate-console-ready')[0]?.startTime ?? Infinity"));
     assert.ok(ready < 1000, `sign-in form after ${ready} ms`);
+    assert.deepEqual(consoleErrors, []);
     await shot('sign-in');
     await page.getByLabel('Admin token').fill('not-the-token-at-all-but-long-enough');
     await page.getByRole('button', { name: 'Sign in' }).click();
@@ -321,11 +408,20 @@ describe('the console in a real browser', { skip: !CHROMIUM && 'chromium is not 
     assert.doesNotMatch(page.url(), new RegExp(server.adminToken));
   });
 
+  it('the skip link moves focus to the screen’s heading, not to the first filter, and keeps the route', async () => {
+    await page.locator('a.skip').focus();
+    await page.keyboard.press('Enter');
+    assert.equal(await focused('#view h1'), true, 'the heading has the focus');
+    assert.equal(new URL(page.url()).hash, '#/decisions');
+    await page.getByRole('heading', { name: 'Decisions', level: 1 }).waitFor();
+  });
+
   it('shows a decision made by a real /check in the live list within a second, with its details', async () => {
     const w = await Workload.register(server, { allowed_resources: [`${API}/`] });
     const token = await w.token();
     await page.getByText('Live: new decisions appear at the top.').waitFor();
-    const res = await check(server, gateway, w, token);
+    // A long route: the details must wrap it, not overflow.
+    const res = await check(server, gateway, w, token, `/orders/${'a1b2c3d4'.repeat(30)}`);
     assert.equal(res.status, 200, res.text);
     const began = Date.now();
     const row = page.locator(`tr[data-decision-id="${res.body.decision_id}"]`);
@@ -333,8 +429,29 @@ describe('the console in a real browser', { skip: !CHROMIUM && 'chromium is not 
     const latency = Date.now() - began;
     assert.ok(latency < 1000, `shown after ${latency} ms`);
     assert.match((await row.textContent()) ?? '', new RegExp(w.clientId));
+    const time = `tr[data-decision-id="${res.body.decision_id}"] button`;
     await row.getByRole('button').click();
     await page.getByRole('heading', { name: `Decision ${res.body.decision_id}` }).waitFor();
+    // On a 1366×800 screen the panel is in view and its heading has the focus; long values wrap.
+    const panel = page.locator('#decision-details');
+    assert.equal(await focused('#decision-details h2'), true);
+    const box = (await page.locator('#decision-details h2').boundingBox())!;
+    assert.ok(box.y >= 0 && box.y + box.height <= 800, `heading at ${JSON.stringify(box)}`);
+    assert.equal(await panel.evaluate((el) => el.scrollWidth <= el.clientWidth), true, 'nothing overflows the panel sideways');
+    const routeValue = panel.locator('dd', { hasText: 'a1b2c3d4a1b2' });
+    assert.ok(((await routeValue.boundingBox())!.height) > 30, 'the long route wraps onto several lines');
+    assert.equal(await panel.locator('dd', { hasText: w.clientId }).evaluate((el) => el.scrollWidth <= el.clientWidth), true);
+    await shot('decision-details');
+    // Escape closes it, and focus goes back to the time that opened it; so does the Close button.
+    await page.keyboard.press('Escape');
+    await panel.waitFor({ state: 'hidden' });
+    assert.equal(await focused(time), true, 'focus back on the time button (Escape)');
+    await page.locator(time).click();
+    await page.getByRole('heading', { name: `Decision ${res.body.decision_id}` }).waitFor();
+    await page.getByRole('button', { name: 'Close details' }).click();
+    await panel.waitFor({ state: 'hidden' });
+    assert.equal(await focused(time), true, 'focus back on the time button (Close details)');
+    await page.locator(time).click();
     // The chart counts it, once: the server's hourly counts (taken when the page loaded) plus the
     // live decisions since, which now match the server's count of the hour.
     // (Locators, not waitForFunction: the CSP forbids the eval it uses.)
@@ -431,7 +548,7 @@ describe('the console in a real browser', { skip: !CHROMIUM && 'chromium is not 
     await page.getByRole('heading', { name: 'Routes (1)' }).waitFor();
     assert.match((await page.locator('#learned').textContent())!, /GET \/orders\//);
     await page.getByRole('button', { name: 'Suspend' }).click();
-    await page.getByText('Suspended: its next call is denied.').waitFor();
+    await page.getByText('Suspended: its tokens are refused (its next call is answered 401) and it gets no new ones.').waitFor();
     await page.getByRole('button', { name: 'Resume' }).waitFor();
     await shot('client');
     const res = await check(server, gateway, workload, workloadToken);
@@ -446,18 +563,62 @@ describe('the console in a real browser', { skip: !CHROMIUM && 'chromium is not 
     await form.getByRole('button', { name: 'Create gateway' }).click();
     const secret = (await page.locator('#client-secret').textContent())!;
     assert.match(secret, /^\S{20,}$/);
+    const gatewayId = (await page.locator('.secret dd.mono').first().textContent())!;
     await page.getByRole('button', { name: 'I have stored the secret' }).click();
     assert.equal(await page.locator('#client-secret').count(), 0);
+
+    // Rotation asks first: the current secret stops working at once.
+    await page.goto(`${server.url}/console#/clients/${encodeURIComponent(gatewayId)}`);
+    await page.getByRole('heading', { name: 'edge gateway', level: 1 }).waitFor();
+    const updatedBefore = await page.locator('#client-updated').getAttribute('datetime');
+    await page.getByRole('button', { name: 'Rotate secret…' }).click();
+    const confirm = page.getByRole('alertdialog', { name: 'Confirm secret rotation' });
+    await confirm.getByText('stops working at once').waitFor();
+    await confirm.getByRole('button', { name: 'Keep the current secret' }).click();
+    await confirm.waitFor({ state: 'detached' });
+    const unchanged = await request(server.url).get(`/admin/clients/${gatewayId}`).set('Authorization', server.admin);
+    assert.equal(unchanged.body.updated_at, updatedBefore, 'nothing changed without the confirmation');
+    await page.getByRole('button', { name: 'Rotate secret…' }).click();
+    await page.getByRole('button', { name: 'Rotate the secret now' }).click();
+    await page.getByText('Secret rotated: the old secret no longer works. Give the gateway the new one.').waitFor();
+    const rotated = (await page.locator('#client-secret').textContent())!;
+    assert.match(rotated, /^\S{20,}$/);
+    assert.notEqual(rotated, secret);
+    // The record is read again: it shows the server's new updated time.
+    const after = await request(server.url).get(`/admin/clients/${gatewayId}`).set('Authorization', server.admin);
+    assert.notEqual(after.body.updated_at, updatedBefore);
+    await page.locator(`#client-updated[datetime="${after.body.updated_at}"]`).waitFor();
+    await page.getByRole('button', { name: 'I have stored the secret' }).click();
+
+    // Deleted: the list says which client went.
+    await page.getByRole('button', { name: 'Delete…' }).click();
+    await page.getByRole('button', { name: `Delete ${gatewayId} for good` }).click();
+    await page.getByRole('heading', { name: 'Clients', level: 1 }).waitFor();
+    await page.locator('#clients-notice', { hasText: `Deleted edge gateway (${gatewayId}).` }).waitFor();
+    assert.equal((await request(server.url).get(`/admin/clients/${gatewayId}`).set('Authorization', server.admin)).status, 404);
   });
 
   it('shows the server’s policy error next to the field it names, and saves the corrected policy', async () => {
     await page.goto(`${server.url}/console#/policies/${encodeURIComponent(workloadId)}`);
     await page.getByRole('heading', { name: `Policy of ${workloadId}` }).waitFor();
     const thresholds = page.getByLabel('thresholds', { exact: true });
+    const thresholdsId = (await thresholds.getAttribute('id'))!;
+    // Two problems in one member: each on its own line, and "; " between them in its description.
+    await thresholds.fill('{"step_up": "low", "deny": "high"}');
+    await page.getByRole('button', { name: 'Save policy' }).click();
+    const error = page.locator(`#${thresholdsId}-error`);
+    await error.waitFor();
+    const messages = (await error.locator('.message').allTextContents()).map((m) => m.replace(/; $/, ''));
+    assert.equal(messages.length, 2, JSON.stringify(messages));
+    assert.match(messages[0]!, /^thresholds\.step_up: /);
+    assert.match(messages[1]!, /^thresholds\.deny: /);
+    const [one, two] = [(await error.locator('.message').nth(0).boundingBox())!, (await error.locator('.message').nth(1).boundingBox())!];
+    assert.ok(two.y >= one.y + one.height, 'the second message is on a line of its own');
+    assert.ok((await description(`#${thresholdsId}`)).endsWith(`${messages[0]}; ${messages[1]}`), await description(`#${thresholdsId}`));
     await thresholds.fill('{"step_up": 40, "deny": "high"}');
     await page.getByRole('button', { name: 'Save policy' }).click();
-    const error = page.locator(`#${await thresholds.getAttribute('id')}-error`);
-    await error.waitFor();
+    await error.locator('.message', { hasText: /^thresholds\.deny: / }).waitFor();
+    assert.equal(await error.locator('.message').count(), 1);
     assert.match((await error.textContent())!, /^thresholds\.deny: /);
     assert.equal(await thresholds.getAttribute('aria-invalid'), 'true');
     await shot('policies');
@@ -488,13 +649,40 @@ describe('the console in a real browser', { skip: !CHROMIUM && 'chromium is not 
     const error = page.locator(`#${await networks.getAttribute('id')}-error`);
     await error.waitFor();
     assert.match((await error.textContent())!, /^allowed_networks\[0\]: /);
+    // The failed run leaves no earlier table or summary behind.
+    assert.equal(await page.locator('#dry-run-rows tr').count(), 0);
+    assert.equal(await summary.textContent(), '');
+    assert.equal(await summary.isVisible(), false);
+    // Nor does a save after a successful run.
+    await networks.fill('');
+    await page.getByRole('button', { name: 'Dry run' }).click();
+    await summary.filter({ hasText: /^0 of 2 re-evaluated decisions would change/ }).waitFor();
+    await page.getByRole('button', { name: 'Save policy' }).click();
+    await page.getByText('Saved. Every instance applies it within moments.').waitFor();
+    assert.equal(await page.locator('#dry-run-rows tr').count(), 0);
+    assert.equal(await summary.isVisible(), false);
     const stored = await request(server.url).get(`/admin/clients/${workloadId}/policy`).set('Authorization', server.admin);
     assert.deepEqual(stored.body.policy, { thresholds: { step_up: 40, deny: 70 } });
   });
 
+  it('says a policy’s client does not exist, without offering Save or Dry run', async () => {
+    await page.goto(`${server.url}/console#/policies/tg_nobody`);
+    await page.getByText('No client tg_nobody: there is no policy to edit. Choose another client id.').waitFor();
+    assert.equal(await page.getByRole('button', { name: 'Save policy' }).count(), 0);
+    assert.equal(await page.getByRole('button', { name: 'Dry run' }).count(), 0);
+    // Choosing a client that exists brings the editor back.
+    await page.getByLabel('Client id (empty: the server default)').fill(workloadId);
+    await page.getByRole('button', { name: 'Load' }).click();
+    await page.getByRole('heading', { name: `Policy of ${workloadId}` }).waitFor();
+    await page.getByRole('button', { name: 'Save policy' }).waitFor();
+  });
+
   it('browses the audit log and rotates the signing key', async () => {
     await page.getByRole('link', { name: 'Audit log' }).click();
-    await page.locator('#audit-rows tr', { hasText: 'client.suspend' }).first().waitFor();
+    const suspension = page.locator('#audit-rows tr', { hasText: 'client.suspend' }).first();
+    await suspension.waitFor();
+    // Made from the console: its actor says so.
+    assert.equal(await suspension.locator('td').nth(1).textContent(), 'console');
     await shot('audit');
     await page.getByRole('link', { name: 'Signing keys' }).click();
     await page.locator('#key-rows tr').first().waitFor();
@@ -504,6 +692,21 @@ describe('the console in a real browser', { skip: !CHROMIUM && 'chromium is not 
     await page.getByText(/^New signing key /).waitFor();
     await page.locator('#key-rows tr').nth(before).waitFor();
     await shot('keys');
+  });
+
+  it('says so on the sign-in screen when the session is ended elsewhere, and signs in again', async () => {
+    const [session] = (await context.cookies()).filter((c) => c.name === 'tollgate-console');
+    const cookie = `tollgate-console=${session!.value}`;
+    const { csrf_token } = (await request(server.url).get('/console/session').set('Cookie', cookie)).body;
+    await request(server.url).delete('/console/session').set('Cookie', cookie).set('X-Tollgate-CSRF', csrf_token).expect(204);
+    await page.getByRole('link', { name: 'Clients' }).click();
+    await page.locator('#sign-in-notice', { hasText: 'Your session ended; sign in again.' }).waitFor();
+    assert.equal(await page.getByLabel('Admin token').isVisible(), true);
+    await shot('session-ended');
+    await page.getByLabel('Admin token').fill(server.adminToken);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'Clients', level: 1 }).waitFor();
+    assert.equal(await page.locator('#sign-in-notice').count(), 0);
   });
 
   it('signs out, after which the session opens nothing', async () => {

@@ -23,8 +23,26 @@ export function setSession(token: string | null): void {
   csrf = token;
 }
 
+/** Called when the server says the session has ended (expired, or signed out elsewhere). */
 export function whenSignedOut(handler: () => void): void {
   onSignedOut = handler;
+}
+
+/** What GET /console/session answers: not being signed in is an ordinary answer, not an error. */
+export interface SessionState {
+  signed_in: boolean;
+  csrf_token?: string;
+  expires_at?: string;
+}
+
+/** Asks the server whether the session still lives; when it does not, the signed-out handler runs. */
+export async function checkSession(): Promise<boolean> {
+  const state = await api<SessionState>('GET', '/console/session');
+  if (!state.signed_in && csrf !== null) {
+    csrf = null;
+    onSignedOut();
+  }
+  return state.signed_in;
 }
 
 export async function api<T = any>(method: string, path: string, body?: unknown): Promise<T> {

@@ -1,7 +1,7 @@
 import { api, ApiError, query } from './api.js';
 import { DecisionChart, type DecisionSummary, WINDOWS } from './chart.js';
 import { badge } from './decisions.js';
-import { field, fill, h, when } from './dom.js';
+import { field, fill, h, lines, when } from './dom.js';
 
 export interface Client {
   client_id: string;
@@ -44,7 +44,7 @@ export function showProblems(error: unknown, fields: Record<string, Field>, gene
     const first = [...byField.keys()][0];
     if (first) fields[first]!.control.focus();
   } else rest.push((error as Error).message);
-  fill(general, ...rest.flatMap((m, i) => (i ? [h('br'), m] : [m])));
+  fill(general, ...lines(rest));
   general.hidden = rest.length === 0;
 }
 
@@ -63,6 +63,17 @@ function secretPanel(client: Client, done: () => void): HTMLElement {
   return panel;
 }
 
+/** A message for the client list to show when it opens next (after a client page sent it there). */
+let nextNotice = '';
+
+/** What suspension does, said for the client's roles (docs/configuration.md `status`). */
+function suspendedText(client: Client): string {
+  const parts: string[] = [];
+  if (client.roles.includes('workload')) parts.push('its tokens are refused (its next call is answered 401) and it gets no new ones');
+  if (client.roles.includes('gateway')) parts.push('its /check calls are refused (answered 401)');
+  return `Suspended: ${parts.join('; ') || 'it can no longer authenticate'}.`;
+}
+
 /** The client list (server-side search, paging, activity) and the two create forms. */
 export function clientsScreen(root: HTMLElement): () => void {
   const clients: Client[] = [];
@@ -76,7 +87,14 @@ export function clientsScreen(root: HTMLElement): () => void {
   const tbody = h('tbody', { id: 'client-rows' });
   const more = h('button', { type: 'button' }, 'Load more');
   const status = h('p', { class: 'status', role: 'status' });
+  const notice = h('p', { class: 'status', id: 'clients-notice', role: 'status', 'aria-live': 'polite' });
   const secretSlot = h('div');
+  // Set after the screen is drawn, so that the live region announces it.
+  if (nextNotice) {
+    const text = nextNotice;
+    nextNotice = '';
+    setTimeout(() => (notice.textContent = text), 50);
+  }
 
   const render = () => {
     const shown = clients;
@@ -211,6 +229,7 @@ export function clientsScreen(root: HTMLElement): () => void {
   fill(
     root,
     h('h1', { tabindex: '-1' }, 'Clients'),
+    notice,
     secretSlot,
     field('Search clients (name or id)', search, 'Searches every client on the server, as you type').wrap,
     status,
@@ -236,7 +255,9 @@ export function clientsScreen(root: HTMLElement): () => void {
 export function clientScreen(root: HTMLElement, clientId: string): () => void {
   const status = h('p', { class: 'status', role: 'status', 'aria-live': 'polite' });
   const body = h('div');
-  fill(root, h('h1', { tabindex: '-1' }, 'Client'), status, body);
+  // Outside the record, which is drawn again after each change: a new secret stays until confirmed.
+  const secretSlot = h('div');
+  fill(root, h('h1', { tabindex: '-1' }, 'Client'), status, secretSlot, body);
 
   const show = async () => {
     let client: Client;
@@ -248,17 +269,14 @@ export function clientScreen(root: HTMLElement, clientId: string): () => void {
     }
     const heading = root.querySelector('h1')!;
     heading.textContent = client.client_name || client.client_id;
-    const secretSlot = h('div');
     const confirmSlot = h('div');
 
-    const patch = async (change: Record<string, unknown>, done: string) => {
+    /** A change, then the record read again (its status, its updated time). */
+    const patch = async (change: Record<string, unknown>, done: string | ((updated: Client) => string)) => {
       try {
         const updated: Client = await api('PATCH', `/admin/clients/${encodeURIComponent(clientId)}`, change);
-        status.textContent = done;
-        if (updated.client_secret) {
-          fill(secretSlot, secretPanel(updated, () => fill(secretSlot)));
-          return;
-        }
+        status.textContent = typeof done === 'string' ? done : done(updated);
+        if (updated.client_secret) fill(secretSlot, secretPanel(updated, () => fill(secretSlot)));
         await show();
       } catch (error) {
         status.textContent = (error as Error).message;
@@ -271,6 +289,7 @@ export function clientScreen(root: HTMLElement, clientId: string): () => void {
       yes.addEventListener('click', async () => {
         try {
           await api('DELETE', `/admin/clients/${encodeURIComponent(clientId)}`);
+          nextNotice = client.client_name ? `Deleted ${client.client_name} (${client.client_id}).` : `Deleted ${client.client_id}.`;
           location.hash = '#/clients';
         } catch (error) {
           status.textContent = (error as Error).message;
@@ -281,18 +300,41 @@ export function clientScreen(root: HTMLElement, clientId: string): () => void {
       no.focus();
     };
 
+    // A new secret replaces the old one at once: the gateway is refused until it is given the new one.
+    const askRotate = () => {
+      const yes = h('button', { type: 'button', class: 'danger' }, 'Rotate the secret now');
+      const no = h('button', { type: 'button' }, 'Keep the current secret');
+      yes.addEventListener('click', () => {
+        fill(confirmSlot);
+        void patch({ rotate_secret: true }, 'Secret rotated: the old secret no longer works. Give the gateway the new one.');
+      });
+      no.addEventListener('click', () => fill(confirmSlot));
+      fill(
+        confirmSlot,
+        h(
+          'div',
+          { class: 'confirm', role: 'alertdialog', 'aria-label': 'Confirm secret rotation' },
+          h('p', {}, 'Rotate this gateway’s secret? The current secret stops working at once: the gateway’s /check calls are refused until it is configured with the new secret, which is shown once.'),
+          yes,
+          ' ',
+          no,
+        ),
+      );
+      no.focus();
+    };
+
     const actions = h(
       'div',
       { class: 'actions' },
       client.status === 'active'
-        ? h('button', { type: 'button', onclick: () => void patch({ status: 'suspended' }, 'Suspended: its next call is denied.') }, 'Suspend')
+        ? h('button', { type: 'button', onclick: () => void patch({ status: 'suspended' }, suspendedText) }, 'Suspend')
         : h('button', { type: 'button', onclick: () => void patch({ status: 'active' }, 'Resumed.') }, 'Resume'),
-      client.roles.includes('gateway') ? h('button', { type: 'button', onclick: () => void patch({ rotate_secret: true }, 'Secret rotated.') }, 'Rotate secret') : null,
+      client.roles.includes('gateway') ? h('button', { type: 'button', onclick: askRotate }, 'Rotate secret…') : null,
       h('a', { class: 'button', href: `#/policies/${encodeURIComponent(client.client_id)}` }, 'Edit policy'),
       h('button', { type: 'button', class: 'danger', onclick: askDelete }, 'Delete…'),
     );
 
-    const facts: [string, string][] = [
+    const facts: [string, string | Node][] = [
       ['Client id', client.client_id],
       ['Status', client.status],
       ['Roles', client.roles.join(', ')],
@@ -303,8 +345,8 @@ export function clientScreen(root: HTMLElement, clientId: string): () => void {
       ['DPoP-bound tokens', String(client.dpop_bound_access_tokens)],
       ['DPoP nonce required', String(client.require_dpop_nonce)],
       ['Token lifetime', client.access_token_ttl ? `${client.access_token_ttl} s` : 'server default'],
-      ['Created', when(client.created_at)],
-      ['Updated', when(client.updated_at)],
+      ['Created', h('time', { datetime: client.created_at }, when(client.created_at))],
+      ['Updated', h('time', { datetime: client.updated_at, id: 'client-updated' }, when(client.updated_at))],
     ];
     const authenticators = h('div', {}, 'Loading…');
     const learned = h('div', { id: 'learned' }, 'Loading…');
@@ -313,7 +355,6 @@ export function clientScreen(root: HTMLElement, clientId: string): () => void {
     const recent = h('tbody');
     fill(
       body,
-      secretSlot,
       actions,
       confirmSlot,
       h('dl', { class: 'facts' }, ...facts.flatMap(([k, v]) => [h('dt', {}, k), h('dd', { class: k === 'Keys' ? 'mono wrap' : '' }, v)])),

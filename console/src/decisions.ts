@@ -1,4 +1,4 @@
-import { api, query } from './api.js';
+import { api, checkSession, query } from './api.js';
 import { DecisionChart, type DecisionSummary, OUTCOMES, WINDOWS } from './chart.js';
 import { field, fill, h, when } from './dom.js';
 
@@ -70,11 +70,32 @@ export function decisionsScreen(root: HTMLElement): () => void {
     h('thead', {}, h('tr', {}, ...['Time', 'Client', 'Kind', 'Call', 'Outcome', 'Score', 'Reasons'].map((t) => h('th', { scope: 'col' }, t)))),
     tbody,
   );
-  const details = h('section', { class: 'details', 'aria-label': 'Decision details', hidden: true });
+  const details = h('section', { class: 'details', id: 'decision-details', 'aria-label': 'Decision details', hidden: true });
+  /** The decision shown in the details and the button that opened them: focus goes back there on close. */
+  let opened: { id: string; button: HTMLButtonElement } | null = null;
 
   fill(root, h('h1', { tabindex: '-1' }, 'Decisions'), form, status, spans, chart.element, h('div', { class: 'split' }, h('div', { class: 'scroll' }, table), details));
 
-  const showDetails = (d: Decision) => {
+  /** Closes the details; focus returns to the time button that opened them (the same decision's, if the list was redrawn). */
+  const closeDetails = () => {
+    if (details.hidden) return;
+    details.hidden = true;
+    const again = opened && tbody.querySelector<HTMLButtonElement>(`tr[data-decision-id="${CSS.escape(opened.id)}"] button`);
+    const back = again ?? (opened?.button.isConnected ? opened.button : null);
+    opened?.button.setAttribute('aria-expanded', 'false');
+    opened = null;
+    (back ?? root.querySelector<HTMLElement>('h1'))?.focus();
+  };
+  details.addEventListener('keydown', (event) => {
+    if (event.key !== 'Escape') return;
+    event.preventDefault();
+    closeDetails();
+  });
+
+  const showDetails = (d: Decision, button: HTMLButtonElement) => {
+    opened?.button.setAttribute('aria-expanded', 'false');
+    opened = { id: d.decision_id, button };
+    button.setAttribute('aria-expanded', 'true');
     const heading = h('h2', { tabindex: '-1' }, 'Decision ', d.decision_id);
     fill(
       details,
@@ -105,17 +126,20 @@ export function decisionsScreen(root: HTMLElement): () => void {
             h('tbody', {}, ...d.reasons.map((r) => h('tr', {}, h('td', {}, r.code), h('td', {}, String(r.score)), h('td', {}, r.detail ?? '')))),
           )
         : h('p', {}, 'No reasons: nothing scored.'),
-      h('button', { type: 'button', onclick: () => (details.hidden = true) }, 'Close details'),
+      h('button', { type: 'button', onclick: closeDetails }, 'Close details'),
     );
     details.hidden = false;
-    heading.focus();
+    // Beside the list, below the chart: on a laptop screen it may start below the fold.
+    const box = details.getBoundingClientRect();
+    if (box.top < 0 || box.bottom > window.innerHeight) details.scrollIntoView({ block: 'start' });
+    heading.focus({ preventScroll: true });
   };
 
   const rowOf = (d: Decision) =>
     h(
       'tr',
       { 'data-decision-id': d.decision_id },
-      h('td', {}, h('button', { type: 'button', class: 'link', onclick: () => showDetails(d) }, when(d.at))),
+      h('td', {}, h('button', { type: 'button', class: 'link', 'aria-controls': 'decision-details', 'aria-expanded': 'false', onclick: (event) => showDetails(d, event.currentTarget as HTMLButtonElement) }, when(d.at))),
       h('td', { class: 'mono' }, d.client_id ?? '—'),
       h('td', {}, d.kind),
       h('td', { class: 'mono' }, `${d.method ?? ''} ${d.route ?? ''}`.trim() || '—'),
@@ -191,7 +215,13 @@ export function decisionsScreen(root: HTMLElement): () => void {
     source = s;
     s.addEventListener('open', () => (status.textContent = 'Live: new decisions appear at the top.'));
     s.addEventListener('error', () => {
-      status.textContent = s.readyState === EventSource.CLOSED ? 'Live stream closed (signed out, or too many streams).' : 'Live stream interrupted: reconnecting…';
+      if (s.readyState !== EventSource.CLOSED) {
+        status.textContent = 'Live stream interrupted: reconnecting…';
+        return;
+      }
+      status.textContent = 'Live stream closed (signed out, or too many streams).';
+      // Refused on reconnecting: if the session ended, the page says so (back to sign-in).
+      void checkSession().catch(() => undefined);
     });
     s.addEventListener('decision', (event) => {
       try {

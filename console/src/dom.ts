@@ -46,6 +46,17 @@ export function fill(parent: Element, ...children: Child[]): void {
 let unique = 0;
 export const uid = (prefix: string) => `${prefix}-${++unique}`;
 
+/**
+ * Several messages, each on its own line (a block each), separated by a "; " that is not drawn
+ * (`.separator`): as an element's text, and so as the description of a control that names it in
+ * aria-describedby, they read "first; second".
+ */
+export function lines(messages: string[]): Node[] {
+  // The separator ends the line before it and stays inline (not drawn: font-size 0), so that the
+  // computed description has no space before it, as it would next to a block or positioned element.
+  return messages.map((m, i) => h('span', { class: 'message' }, m, i < messages.length - 1 ? h('span', { class: 'separator' }, '; ') : null));
+}
+
 /** A labelled form control; `hint` and the error slot are tied to it with aria-describedby. */
 export function field(label: string, control: HTMLInputElement | HTMLSelectElement | HTMLTextAreaElement, hint?: string) {
   const id = control.id || uid('f');
@@ -58,7 +69,7 @@ export function field(label: string, control: HTMLInputElement | HTMLSelectEleme
     wrap,
     control,
     showError(messages: string[]) {
-      fill(error, ...messages.flatMap((m, i) => (i ? [h('br'), m] : [m])));
+      fill(error, ...lines(messages));
       error.hidden = messages.length === 0;
       control.setAttribute('aria-invalid', messages.length ? 'true' : 'false');
     },

@@ -1,4 +1,4 @@
-import { api, ApiError, setSession, whenSignedOut } from './api.js';
+import { api, ApiError, checkSession, type SessionState, setSession, whenSignedOut } from './api.js';
 import { clientScreen, clientsScreen } from './clients.js';
 import { decisionsScreen } from './decisions.js';
 import { fill, h } from './dom.js';
@@ -10,6 +10,20 @@ const nav = document.getElementById('nav') as HTMLElement;
 const signOutButton = document.getElementById('sign-out') as HTMLButtonElement;
 let leave: () => void = () => undefined;
 let signedIn = false;
+/** Shown on the sign-in screen once, when the session ended without the user signing out here. */
+let endedNotice = '';
+/** Looks at the session again when it is due to expire, so that an idle page says so too. */
+let expiryTimer: ReturnType<typeof setTimeout> | undefined;
+
+/** Signed in (after sign-in, or a reload with a live session): the CSRF token in memory, a look at the expiry. */
+function startSession(session: SessionState): void {
+  setSession(session.csrf_token ?? null);
+  signedIn = true;
+  endedNotice = '';
+  clearTimeout(expiryTimer);
+  const left = session.expires_at ? Date.parse(session.expires_at) - Date.now() : NaN;
+  if (Number.isFinite(left)) expiryTimer = setTimeout(() => void checkSession().catch(() => undefined), Math.max(0, left) + 1000);
+}
 
 const SCREENS: [string, string][] = [
   ['#/decisions', 'Decisions'],
@@ -57,12 +71,15 @@ function signInScreen(): void {
   nav.hidden = true;
   signOutButton.hidden = true;
   document.title = 'Sign in · Tollgate console';
+  const notice = endedNotice ? h('p', { id: 'sign-in-notice', class: 'notice', role: 'alert' }, endedNotice) : null;
+  endedNotice = '';
   const token = h('input', { type: 'password', id: 'admin-token', name: 'admin_token', autocomplete: 'off', required: true, 'aria-describedby': 'sign-in-error sign-in-hint' });
   const error = h('p', { id: 'sign-in-error', class: 'form-error', role: 'alert', hidden: true });
   const form = h(
     'form',
     { class: 'sign-in', 'aria-labelledby': 'sign-in-heading' },
     h('h1', { id: 'sign-in-heading', tabindex: '-1' }, 'Sign in to Tollgate'),
+    notice,
     h('label', { for: 'admin-token' }, 'Admin token'),
     h('p', { class: 'hint', id: 'sign-in-hint' }, 'TOLLGATE_ADMIN_TOKEN. It is sent once; the session lasts a short while and ends when you sign out.'),
     token,
@@ -72,10 +89,10 @@ function signInScreen(): void {
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     try {
-      const session: { csrf_token: string } = await api('POST', '/console/session', { admin_token: token.value });
+      const session: SessionState = await api('POST', '/console/session', { admin_token: token.value });
       token.value = '';
-      setSession(session.csrf_token);
-      signedIn = true;
+      notice?.remove();
+      startSession(session);
       if (!location.hash || location.hash === '#/') location.hash = '#/decisions';
       else route();
     } catch (e) {
@@ -96,23 +113,34 @@ signOutButton.addEventListener('click', async () => {
   }
   setSession(null);
   signedIn = false;
+  clearTimeout(expiryTimer);
   route();
 });
 
+// The session ended without this page signing out (it expired, or was ended elsewhere): say so.
 whenSignedOut(() => {
   if (!signedIn) return;
   signedIn = false;
+  clearTimeout(expiryTimer);
+  endedNotice = 'Your session ended; sign in again.';
   route();
+});
+
+// The skip link moves focus to the screen itself (its heading, or the main view), not to the
+// first control, and leaves the address alone (the hash is the screen's route).
+document.querySelector('a.skip')?.addEventListener('click', (event) => {
+  event.preventDefault();
+  (view.querySelector<HTMLElement>('h1[tabindex]') ?? view).focus();
 });
 
 fill(nav, h('ul', {}, ...SCREENS.map(([href, label]) => h('li', {}, h('a', { href }, label)))));
 window.addEventListener('hashchange', route);
 
-// A reload keeps the session (the cookie); the CSRF token is asked for again.
-api('GET', '/console/session').then(
-  (session: { csrf_token: string }) => {
-    setSession(session.csrf_token);
-    signedIn = true;
+// A reload keeps the session (the cookie); the CSRF token is asked for again. Not signed in is
+// an ordinary answer ({"signed_in": false}), not an error.
+api<SessionState>('GET', '/console/session').then(
+  (session) => {
+    if (session.signed_in) startSession(session);
     route();
   },
   () => route(),

@@ -45,7 +45,7 @@ export function policiesScreen(root: HTMLElement, initialClient: string): () => 
   const save = h('button', { type: 'submit' }, 'Save policy');
   const remove = h('button', { type: 'button', class: 'danger', hidden: true }, 'Remove this client’s policy');
   const dryRun = h('button', { type: 'button' }, 'Dry run');
-  const editor = h('form', { 'aria-labelledby': 'policy-heading' }, h('div', { class: 'tabs', role: 'group', 'aria-label': 'Editor' }, asFields, asJson), fieldsPanel, jsonPanel, general, h('div', { class: 'actions' }, save, dryRun, remove));
+  const editor = h('form', { 'aria-labelledby': 'policy-heading', hidden: true }, h('div', { class: 'tabs', role: 'group', 'aria-label': 'Editor' }, asFields, asJson), fieldsPanel, jsonPanel, general, h('div', { class: 'actions' }, save, dryRun, remove));
   const dryRunSummary = h('p', { id: 'dry-run-summary', role: 'status', 'aria-live': 'polite' });
   const dryRunRows = h('tbody', { id: 'dry-run-rows' });
   const dryRunPanel = h(
@@ -149,12 +149,20 @@ export function policiesScreen(root: HTMLElement, initialClient: string): () => 
     dryRunPanel.hidden = false;
   };
 
+  /** The dry run's table and summary go as soon as they may no longer be true (another run, a save, another policy). */
+  const clearDryRun = () => {
+    dryRunPanel.hidden = true;
+    dryRunSummary.textContent = '';
+    fill(dryRunRows);
+  };
+
   const load = async () => {
     general.hidden = true;
-    dryRunPanel.hidden = true;
+    clearDryRun();
     status.textContent = 'Loading…';
     try {
       const view: any = await api('GET', path());
+      editor.hidden = false;
       heading.textContent = clientId ? `Policy of ${clientId}` : 'Server default policy';
       if (clientId) {
         meta.textContent = view.policy ? `Own policy, version ${view.version}. The effective policy merges it over the server default.` : 'No policy of its own: the server default applies. Saving creates one.';
@@ -166,7 +174,12 @@ export function policiesScreen(root: HTMLElement, initialClient: string): () => 
       remove.hidden = !(clientId && view.policy);
       status.textContent = '';
     } catch (error) {
-      status.textContent = (error as Error).message;
+      // Nothing to edit (an unknown client, or the server could not answer): no Save, no Dry run.
+      editor.hidden = true;
+      heading.textContent = '';
+      meta.textContent = '';
+      status.textContent =
+        error instanceof ApiError && error.status === 404 ? `No client ${clientId}: there is no policy to edit. Choose another client id.` : `Not loaded: ${(error as Error).message}`;
     }
   };
 
@@ -179,6 +192,7 @@ export function policiesScreen(root: HTMLElement, initialClient: string): () => 
 
   editor.addEventListener('submit', async (event) => {
     event.preventDefault();
+    clearDryRun();
     const doc = current();
     if (!doc) {
       status.textContent = 'Not saved: fix the marked JSON first.';
@@ -196,6 +210,7 @@ export function policiesScreen(root: HTMLElement, initialClient: string): () => 
   });
 
   dryRun.addEventListener('click', async () => {
+    clearDryRun();
     const doc = current();
     if (!doc) {
       status.textContent = 'Not run: fix the marked JSON first.';

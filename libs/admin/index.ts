@@ -1,4 +1,5 @@
 export { AdminTokenCheck, AdminTokenGuard, ADMIN_TOKEN } from './admin-token.guard.js';
+export { Actor, type AdminActor, adminActor, sessionReference } from './admin-actor.js';
 export {
   ADMIN_SESSIONS,
   AdminSessions,

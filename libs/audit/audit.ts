@@ -1,5 +1,5 @@
 import { Controller, Get, Inject, Injectable, Module, type OnModuleDestroy, type OnModuleInit, Query, UseGuards } from '@nestjs/common';
-import { AdminTokenGuard, singleQueryValues } from '#admin';
+import { type AdminActor, AdminTokenGuard, singleQueryValues } from '#admin';
 import { CONFIG, type TollgateConfig } from '#config';
 import { HOT_STATE, type HotState } from '#hot-state';
 import { MetricsModule } from '#operations';
@@ -7,8 +7,11 @@ import { DATABASE, type Database } from '#persistence';
 import { DECISION_LOG_OPTIONS, DecisionLog, type DecisionLogOptions } from './decision-log.js';
 import { DecisionsController } from './decisions.controller.js';
 
+/** Who made a change: an admin caller (libs/admin AdminActor), or the server itself by name (`tollgate`, …). */
+export type AuditActor = string | AdminActor;
+
 export interface AuditEntry {
-  actor: string;
+  actor: AuditActor;
   action: string;
   clientId?: string;
   /** Never tokens, secrets or private keys: callers pass descriptions of changes only. */
@@ -17,7 +20,9 @@ export interface AuditEntry {
 
 /** The row to insert in the same transaction as the change it records (no change without its entry). */
 export function auditRecord(entry: AuditEntry) {
-  return { actor: entry.actor, action: entry.action, clientId: entry.clientId ?? null, details: (entry.details ?? {}) as object };
+  const actor: { name: string; session?: string } = typeof entry.actor === 'string' ? { name: entry.actor } : entry.actor;
+  const details = { ...entry.details, ...(actor.session ? { console_session: actor.session } : {}) };
+  return { actor: actor.name, action: entry.action, clientId: entry.clientId ?? null, details: details as object };
 }
 
 @Injectable()

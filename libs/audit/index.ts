@@ -1,4 +1,4 @@
-export { auditRecord, type AuditEntry, AuditModule } from './audit.js';
+export { auditRecord, type AuditActor, type AuditEntry, AuditModule } from './audit.js';
 export {
   DecisionLog,
   DecisionNotRecorded,

@@ -1,11 +1,10 @@
 import { Body, Controller, Delete, Get, Header, HttpCode, Param, Patch, Post, Query, UseGuards, UsePipes } from '@nestjs/common';
-import { AdminInputError, AdminTokenGuard, adminValidationPipe, singleQueryValues } from '#admin';
+import { Actor, type AdminActor, AdminInputError, AdminTokenGuard, adminValidationPipe, singleQueryValues } from '#admin';
 import { DecisionLog } from '#audit';
 import { CreateClientDto, UpdateClientDto } from './client-dto.js';
 import { clientView } from './client-record.js';
 import { ClientRegistry } from './client-registry.js';
 
-const ACTOR = 'admin-token';
 /** The window of `decisions_last_hour` in the list. */
 const LAST_HOUR_MS = 60 * 60 * 1000;
 const MAX_SEARCH = 200;
@@ -21,8 +20,8 @@ export class AdminClientsController {
 
   @Post()
   @Header('Cache-Control', 'no-store') // carries the client_secret (RFC 7591 §3.2.1, RFC 6749 §5.1)
-  async create(@Body() body: CreateClientDto) {
-    const { client, secret } = await this.registry.create(body, ACTOR);
+  async create(@Body() body: CreateClientDto, @Actor() actor: AdminActor) {
+    const { client, secret } = await this.registry.create(body, actor);
     // The secret is shown once, here; only its hash is stored (RFC 7591 §3.2.1).
     return { ...clientView(client), ...(secret ? { client_secret: secret, client_secret_expires_at: 0 } : {}) };
   }
@@ -55,14 +54,14 @@ export class AdminClientsController {
 
   @Patch(':client_id')
   @Header('Cache-Control', 'no-store') // may carry a rotated client_secret
-  async update(@Param('client_id') clientId: string, @Body() body: UpdateClientDto) {
-    const { client, secret } = await this.registry.update(clientId, body, ACTOR);
+  async update(@Param('client_id') clientId: string, @Body() body: UpdateClientDto, @Actor() actor: AdminActor) {
+    const { client, secret } = await this.registry.update(clientId, body, actor);
     return { ...clientView(client), ...(secret ? { client_secret: secret, client_secret_expires_at: 0 } : {}) };
   }
 
   @Delete(':client_id')
   @HttpCode(204)
-  async remove(@Param('client_id') clientId: string) {
-    await this.registry.remove(clientId, ACTOR);
+  async remove(@Param('client_id') clientId: string, @Actor() actor: AdminActor) {
+    await this.registry.remove(clientId, actor);
   }
 }

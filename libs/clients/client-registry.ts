@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Inject, Injectable, Logger, NotFoundException, type OnModuleInit } from '@nestjs/common';
 import { AdminInputError } from '#admin';
+import type { AuditActor } from '#audit';
 import { CONFIG, type TollgateConfig } from '#config';
 import { HOT_STATE, type HotState } from '#hot-state';
 import { ClientCache } from './client-cache.js';
@@ -66,7 +67,7 @@ export class ClientRegistry implements OnModuleInit {
 
   async create(
     input: CreateClientDto,
-    actor: string,
+    actor: AuditActor,
     extra: { registrationTokenHash?: string } = {},
   ): Promise<{ client: ClientRecord; secret?: string }> {
     const roles = (input.roles ?? ['workload']) as ClientRecord['roles'];
@@ -105,7 +106,7 @@ export class ClientRegistry implements OnModuleInit {
   async update(
     clientId: string,
     patch: UpdateClientDto,
-    actor: string,
+    actor: AuditActor,
     extra: { registrationTokenHash?: string } = {},
   ): Promise<{ client: ClientRecord; secret?: string }> {
     const current = await this.get(clientId);
@@ -166,7 +167,7 @@ export class ClientRegistry implements OnModuleInit {
     return { client, secret };
   }
 
-  async remove(clientId: string, actor: string): Promise<void> {
+  async remove(clientId: string, actor: AuditActor): Promise<void> {
     const removed = couldBeClientId(clientId) && (await this.repository.remove(clientId, { actor, action: 'client.delete', clientId }));
     if (!removed) throw new NotFoundException({ error: 'not_found', error_description: `no client ${clientId}` });
     await this.announce(clientId);

@@ -81,13 +81,21 @@ export class ConsoleController {
     this.serve('index.html', res);
   }
 
+  /**
+   * The page asks on every load whether it is signed in. Not being signed in is an ordinary
+   * answer here (200 `{"signed_in": false}`, and a cookie naming an ended session is cleared),
+   * not a 401 a browser would log as a failed request.
+   */
   @Get('session')
   async current(@Req() req: Request, @Res({ passthrough: true }) res: Response) {
     res.setHeader('Cache-Control', 'no-store');
     const id = sessionCookie(req.headers.cookie);
     const session = id === undefined ? null : await this.sessions.find(id);
-    if (!session) throw new UnauthorizedException({ error: 'invalid_token', error_description: 'no console session: sign in with the admin token' });
-    return { csrf_token: session.csrf, expires_at: new Date(session.expiresAt).toISOString() };
+    if (!session) {
+      if (id !== undefined) res.setHeader('Set-Cookie', this.cookie('', 0));
+      return { signed_in: false };
+    }
+    return { signed_in: true, csrf_token: session.csrf, expires_at: new Date(session.expiresAt).toISOString() };
   }
 
   @Post('session')
@@ -110,8 +118,8 @@ export class ConsoleController {
     }
     const { id, session } = await this.sessions.open();
     res.setHeader('Set-Cookie', this.cookie(id, this.sessions.lifetimeSeconds));
-    await this.audit.record('console.signed_in', { ip: callerAddress(req, this.config.trustProxy) });
-    return { csrf_token: session.csrf, expires_at: new Date(session.expiresAt).toISOString() };
+    await this.audit.record('console.signed_in', id, { ip: callerAddress(req, this.config.trustProxy) });
+    return { signed_in: true, csrf_token: session.csrf, expires_at: new Date(session.expiresAt).toISOString() };
   }
 
   /** Sign-out: the session ends on every instance and the cookie is cleared; CSRF-checked like any change. */
@@ -123,7 +131,7 @@ export class ConsoleController {
     const id = sessionCookie(req.headers.cookie);
     if (id !== undefined) await this.sessions.close(id);
     res.setHeader('Set-Cookie', this.cookie('', 0));
-    await this.audit.record('console.signed_out', { ip: callerAddress(req, this.config.trustProxy) });
+    await this.audit.record('console.signed_out', id, { ip: callerAddress(req, this.config.trustProxy) });
   }
 
   @Get(':asset')

@@ -1,10 +1,8 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, UseGuards, UsePipes } from '@nestjs/common';
-import { AdminTokenGuard, adminValidationPipe } from '#admin';
+import { Actor, type AdminActor, AdminTokenGuard, adminValidationPipe } from '#admin';
 import { CreateTrustedIssuerDto, UpdateTrustedIssuerDto } from './trusted-issuer-dto.js';
 import { trustedIssuerView } from './trusted-issuer.js';
 import { TrustedIssuers } from './trusted-issuers.js';
-
-const ACTOR = 'admin-token';
 
 /** docs/federation.md: the issuers whose platform tokens workloads may authenticate with. */
 @Controller('admin/trusted-issuers')
@@ -14,8 +12,8 @@ export class TrustedIssuersController {
   constructor(private readonly issuers: TrustedIssuers) {}
 
   @Post()
-  async create(@Body() body: CreateTrustedIssuerDto) {
-    return trustedIssuerView(await this.issuers.create(body, ACTOR));
+  async create(@Body() body: CreateTrustedIssuerDto, @Actor() actor: AdminActor) {
+    return trustedIssuerView(await this.issuers.create(body, actor));
   }
 
   @Get()
@@ -29,13 +27,13 @@ export class TrustedIssuersController {
   }
 
   @Patch(':id')
-  async update(@Param('id') id: string, @Body() body: UpdateTrustedIssuerDto) {
-    return trustedIssuerView(await this.issuers.update(id, body, ACTOR));
+  async update(@Param('id') id: string, @Body() body: UpdateTrustedIssuerDto, @Actor() actor: AdminActor) {
+    return trustedIssuerView(await this.issuers.update(id, body, actor));
   }
 
   @Delete(':id')
   @HttpCode(204)
-  async remove(@Param('id') id: string) {
-    await this.issuers.remove(id, ACTOR);
+  async remove(@Param('id') id: string, @Actor() actor: AdminActor) {
+    await this.issuers.remove(id, actor);
   }
 }

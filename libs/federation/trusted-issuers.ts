@@ -1,5 +1,6 @@
 import { Inject, Injectable, Logger, NotFoundException, type OnModuleInit } from '@nestjs/common';
 import { AdminInputError } from '#admin';
+import type { AuditActor } from '#audit';
 import { publicJwks } from '#clients';
 import { CONFIG, type TollgateConfig } from '#config';
 import type { EgressPolicy } from '#egress';
@@ -88,7 +89,7 @@ export class TrustedIssuers implements OnModuleInit {
     return found;
   }
 
-  async create(input: CreateTrustedIssuerDto, actor: string): Promise<TrustedIssuer> {
+  async create(input: CreateTrustedIssuerDto, actor: AuditActor): Promise<TrustedIssuer> {
     const spiffe = input.kind === 'spiffe';
     const misplaced = spiffe ? (['issuer', 'jwks', 'jwks_uri'] as const) : (['trust_domain', 'bundle', 'bundle_endpoint'] as const);
     const problems = misplaced.filter((f) => input[f] !== undefined && input[f] !== null).map((field) => ({ field, message: `is not a member of a ${input.kind} issuer` }));
@@ -112,7 +113,7 @@ export class TrustedIssuers implements OnModuleInit {
     return created;
   }
 
-  async update(id: string, patch: UpdateTrustedIssuerDto, actor: string): Promise<TrustedIssuer> {
+  async update(id: string, patch: UpdateTrustedIssuerDto, actor: AuditActor): Promise<TrustedIssuer> {
     const current = await this.get(id);
     const spiffe = current.kind === 'spiffe';
     const [keysField, uriField] = spiffe ? (['bundle', 'bundle_endpoint'] as const) : (['jwks', 'jwks_uri'] as const);
@@ -138,7 +139,7 @@ export class TrustedIssuers implements OnModuleInit {
     return updated;
   }
 
-  async remove(id: string, actor: string): Promise<void> {
+  async remove(id: string, actor: AuditActor): Promise<void> {
     const current = await this.repository.find(id);
     const removed = current && (await this.repository.remove(id, { actor, action: 'trusted_issuer.delete', details: { id, issuer: current.issuer } }));
     if (!removed) throw notFound(id);

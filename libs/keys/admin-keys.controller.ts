@@ -1,5 +1,5 @@
 import { Controller, Get, Inject, Module, Post, UseGuards } from '@nestjs/common';
-import { AdminTokenGuard } from '#admin';
+import { Actor, type AdminActor, AdminTokenGuard } from '#admin';
 import { HOT_STATE, type HotState } from '#hot-state';
 import { KEY_RING } from './tokens.js';
 import type { KeyRing, SigningKeyView } from './key-ring.js';
@@ -28,8 +28,8 @@ class AdminKeysController {
   }
 
   @Post('rotate')
-  async rotate() {
-    const key = await this.keys.rotate('admin-token');
+  async rotate(@Actor() actor: AdminActor) {
+    const key = await this.keys.rotate(actor);
     // Other instances reload their key ring (and rebuild their provider) on this notice.
     await this.hot.events.publish('keys', key.kid);
     return view(key);

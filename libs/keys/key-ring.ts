@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type JWK, SignJWT, type JWTPayload } from 'jose';
-import { auditRecord } from '#audit';
+import { type AuditActor, auditRecord } from '#audit';
 import type { PrismaClient } from '#persistence';
 import { decryptPrivateJwk, encryptPrivateJwk } from './key-encryption.js';
 
@@ -74,7 +74,7 @@ export class KeyRing {
   }
 
   /** Creates a new signing key; the previous one stops signing and is published until its tokens expire. */
-  async rotate(actor = 'tollgate'): Promise<SigningKeyView> {
+  async rotate(actor: AuditActor = 'tollgate'): Promise<SigningKeyView> {
     const { publicKey, privateKey } = await generateKeyPair('ES256', { extractable: true });
     const publicJwk = await exportJWK(publicKey);
     const kid = `${(await calculateJwkThumbprint(publicJwk)).slice(0, 16)}-${randomUUID().slice(0, 8)}`;

@@ -1,10 +1,8 @@
 import { Body, Controller, Delete, Get, Header, HttpCode, Param, Post, Put, Req, UnsupportedMediaTypeException, UseGuards } from '@nestjs/common';
 import type { Request } from 'express';
-import { AdminTokenGuard } from '#admin';
+import { Actor, type AdminActor, AdminTokenGuard } from '#admin';
 import { type DryRunResult, PolicyDryRun } from './policy-dry-run.js';
 import { type ClientPolicyView, type DefaultPolicyView, RiskPolicies } from './risk-policies.js';
-
-const ACTOR = 'admin-token';
 
 const defaultView = (v: DefaultPolicyView) => ({
   policy: v.policy,
@@ -72,8 +70,8 @@ export class PoliciesController {
 
   @Put('policy')
   @Header('Cache-Control', 'no-store')
-  async putDefault(@Req() req: Request, @Body() body: unknown) {
-    return defaultView(await this.policies.putDefault(json(req, body), ACTOR));
+  async putDefault(@Req() req: Request, @Body() body: unknown, @Actor() actor: AdminActor) {
+    return defaultView(await this.policies.putDefault(json(req, body), actor));
   }
 
   /** The edited default against the newest decisions of every client (each merged with its own policy); nothing is stored. */
@@ -92,8 +90,8 @@ export class PoliciesController {
 
   @Put('clients/:client_id/policy')
   @Header('Cache-Control', 'no-store')
-  async putClient(@Req() req: Request, @Param('client_id') clientId: string, @Body() body: unknown) {
-    return clientView(await this.policies.putClient(clientId, json(req, body), ACTOR));
+  async putClient(@Req() req: Request, @Param('client_id') clientId: string, @Body() body: unknown, @Actor() actor: AdminActor) {
+    return clientView(await this.policies.putClient(clientId, json(req, body), actor));
   }
 
   /** The client's edited own policy against its newest decisions; nothing is stored. */
@@ -107,7 +105,7 @@ export class PoliciesController {
   @Delete('clients/:client_id/policy')
   @HttpCode(204)
   @Header('Cache-Control', 'no-store')
-  async deleteClient(@Param('client_id') clientId: string) {
-    await this.policies.deleteClient(clientId, ACTOR);
+  async deleteClient(@Param('client_id') clientId: string, @Actor() actor: AdminActor) {
+    await this.policies.deleteClient(clientId, actor);
   }
 }

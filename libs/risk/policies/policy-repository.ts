@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { auditRecord } from '#audit';
+import { type AuditActor, auditRecord } from '#audit';
 import { DATABASE, type Database, Prisma } from '#persistence';
 import type { RiskPolicy } from '../core/types.js';
 
@@ -54,7 +54,7 @@ export class PolicyRepository {
     return row !== null;
   }
 
-  async putDefault(document: RiskPolicy, actor: string): Promise<StoredPolicy> {
+  async putDefault(document: RiskPolicy, actor: AuditActor): Promise<StoredPolicy> {
     return this.db.prisma.$transaction(async (tx) => {
       const row = await tx.riskPolicy.upsert({
         where: { key: DEFAULT_KEY },
@@ -67,7 +67,7 @@ export class PolicyRepository {
   }
 
   /** Returns null when the client does not exist (nothing written). */
-  async putClient(clientId: string, document: RiskPolicy, actor: string): Promise<StoredPolicy | null> {
+  async putClient(clientId: string, document: RiskPolicy, actor: AuditActor): Promise<StoredPolicy | null> {
     try {
       return await this.db.prisma.$transaction(async (tx) => {
         if (!(await tx.client.findUnique({ where: { clientId }, select: { clientId: true } }))) return null;
@@ -91,7 +91,7 @@ export class PolicyRepository {
    * 'no_client' when the client does not exist; 'absent' when it has no policy of its own (nothing
    * written, no audit entry); otherwise the version that was removed.
    */
-  async deleteClient(clientId: string, actor: string): Promise<number | 'no_client' | 'absent'> {
+  async deleteClient(clientId: string, actor: AuditActor): Promise<number | 'no_client' | 'absent'> {
     return this.db.prisma.$transaction(async (tx) => {
       if (!(await tx.client.findUnique({ where: { clientId }, select: { clientId: true } }))) return 'no_client' as const;
       const row = await tx.riskPolicy.findUnique({ where: { key: clientKey(clientId) }, select: { version: true } });

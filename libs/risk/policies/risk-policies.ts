@@ -1,5 +1,6 @@
 import { Inject, Injectable, Logger, NotFoundException, type OnModuleInit } from '@nestjs/common';
 import { AdminInputError } from '#admin';
+import type { AuditActor } from '#audit';
 import { ACR } from '#protocol';
 import { HOT_STATE, type HotState } from '#hot-state';
 import { checkPolicy, mergePolicies } from '../core/policy-check.js';
@@ -96,7 +97,7 @@ export class RiskPolicies implements OnModuleInit {
       : { policy: BUILTIN_DEFAULT_POLICY, source: 'builtin', version: null, updatedAt: null };
   }
 
-  async putDefault(document: unknown, actor: string): Promise<DefaultPolicyView> {
+  async putDefault(document: unknown, actor: AuditActor): Promise<DefaultPolicyView> {
     const stored = await this.repository.putDefault(this.validate(document), actor);
     await this.announce(DEFAULT_NOTICE);
     return { policy: stored.document, source: 'stored', version: stored.version, updatedAt: stored.updatedAt };
@@ -112,7 +113,7 @@ export class RiskPolicies implements OnModuleInit {
     return this.clientView(clientId, own, base);
   }
 
-  async putClient(clientId: string, document: unknown, actor: string): Promise<ClientPolicyView> {
+  async putClient(clientId: string, document: unknown, actor: AuditActor): Promise<ClientPolicyView> {
     const stored = await this.repository.putClient(clientId, this.validate(document), actor);
     if (!stored) throw notFound(clientId);
     await this.announce(clientId);
@@ -120,7 +121,7 @@ export class RiskPolicies implements OnModuleInit {
   }
 
   /** Removes the client's own policy (the default then applies); nothing to remove is not an error. */
-  async deleteClient(clientId: string, actor: string): Promise<void> {
+  async deleteClient(clientId: string, actor: AuditActor): Promise<void> {
     const result = await this.repository.deleteClient(clientId, actor);
     if (result === 'no_client') throw notFound(clientId);
     if (result !== 'absent') await this.announce(clientId);

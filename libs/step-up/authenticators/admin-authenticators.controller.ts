@@ -1,9 +1,7 @@
 import { Body, Controller, Delete, Get, Header, HttpCode, Param, Put, Req, UnsupportedMediaTypeException, UseGuards } from '@nestjs/common';
 import type { Request } from 'express';
-import { AdminTokenGuard } from '#admin';
+import { Actor, type AdminActor, AdminTokenGuard } from '#admin';
 import { Authenticators } from './authenticators.js';
-
-const ACTOR = 'admin-token';
 
 /**
  * The policy must arrive as JSON: a form body parses to an object too, and an empty one would
@@ -34,15 +32,15 @@ export class AdminAuthenticatorsController {
 
   @Put('clients/:client_id/attestation-policy')
   @Header('Cache-Control', 'no-store')
-  putPolicy(@Req() req: Request, @Param('client_id') clientId: string, @Body() body: unknown) {
-    return this.authenticators.putPolicy(clientId, json(req, body), ACTOR);
+  putPolicy(@Req() req: Request, @Param('client_id') clientId: string, @Body() body: unknown, @Actor() actor: AdminActor) {
+    return this.authenticators.putPolicy(clientId, json(req, body), actor);
   }
 
   @Delete('clients/:client_id/attestation-policy')
   @HttpCode(204)
   @Header('Cache-Control', 'no-store')
-  async deletePolicy(@Param('client_id') clientId: string) {
-    await this.authenticators.deletePolicy(clientId, ACTOR);
+  async deletePolicy(@Param('client_id') clientId: string, @Actor() actor: AdminActor) {
+    await this.authenticators.deletePolicy(clientId, actor);
   }
 
   @Get('clients/:client_id/authenticators')
@@ -54,7 +52,7 @@ export class AdminAuthenticatorsController {
   @Delete('clients/:client_id/authenticators/:authenticator_id')
   @HttpCode(204)
   @Header('Cache-Control', 'no-store')
-  async revoke(@Param('client_id') clientId: string, @Param('authenticator_id') authenticatorId: string) {
-    await this.authenticators.revoke(clientId, authenticatorId, ACTOR);
+  async revoke(@Param('client_id') clientId: string, @Param('authenticator_id') authenticatorId: string, @Actor() actor: AdminActor) {
+    await this.authenticators.revoke(clientId, authenticatorId, actor);
   }
 }

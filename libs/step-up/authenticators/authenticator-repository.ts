@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { auditRecord } from '#audit';
+import { type AuditActor, auditRecord } from '#audit';
 import { DATABASE, type Database, Prisma } from '#persistence';
 import type { AttestationType, VerifiedEnrolment } from './attestation.js';
 import type { AttestationPolicy } from './attestation-policy.js';
@@ -104,7 +104,7 @@ export class AuthenticatorRepository {
     clientId: string,
     enrolment: VerifiedEnrolment & { name?: string },
     verifiedAgainst: Pick<StoredAttestationPolicy, 'version' | 'updatedAt'>,
-    actor: string,
+    actor: AuditActor,
   ): Promise<CreateResult> {
     try {
       return await this.db.prisma.$transaction(async (tx): Promise<CreateResult> => {
@@ -196,7 +196,7 @@ export class AuthenticatorRepository {
    * Revokes one of the client's authenticators. 'not_found' for an unknown id or another
    * client's; 'already' when it was revoked before (nothing written, no audit entry).
    */
-  async revoke(clientId: string, id: string, actor: string): Promise<'revoked' | 'already' | 'not_found'> {
+  async revoke(clientId: string, id: string, actor: AuditActor): Promise<'revoked' | 'already' | 'not_found'> {
     if (!UUID.test(id)) return 'not_found';
     return this.db.prisma.$transaction(async (tx) => {
       const { count } = await tx.authenticator.updateMany({ where: { id, clientId, revokedAt: null }, data: { revokedAt: new Date() } });
@@ -228,7 +228,7 @@ export class AuthenticatorRepository {
   }
 
   /** Flags a possible clone in the audit log (docs/step-up.md §9). */
-  async recordCounterRegression(authenticator: StoredAuthenticator, presentedCounter: number | null, actor: string): Promise<void> {
+  async recordCounterRegression(authenticator: StoredAuthenticator, presentedCounter: number | null, actor: AuditActor): Promise<void> {
     await this.db.prisma.auditEvent.create({
       data: auditRecord({
         actor,
@@ -252,7 +252,7 @@ export class AuthenticatorRepository {
   }
 
   /** Returns null when the client does not exist (nothing written). */
-  async putPolicy(clientId: string, policy: AttestationPolicy, actor: string): Promise<StoredAttestationPolicy | null> {
+  async putPolicy(clientId: string, policy: AttestationPolicy, actor: AuditActor): Promise<StoredAttestationPolicy | null> {
     const document = policy as unknown as Prisma.InputJsonObject;
     try {
       return await this.db.prisma.$transaction(async (tx) => {
@@ -287,7 +287,7 @@ export class AuthenticatorRepository {
   }
 
   /** 'no_client', 'absent' (nothing written, no audit entry), or the version removed. */
-  async deletePolicy(clientId: string, actor: string): Promise<number | 'no_client' | 'absent'> {
+  async deletePolicy(clientId: string, actor: AuditActor): Promise<number | 'no_client' | 'absent'> {
     return this.db.prisma.$transaction(async (tx) => {
       if (!(await tx.client.findUnique({ where: { clientId }, select: { clientId: true } }))) return 'no_client' as const;
       const row = await tx.attestationPolicy.findUnique({ where: { clientId }, select: { version: true } });

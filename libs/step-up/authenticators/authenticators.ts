@@ -6,6 +6,7 @@ import {
   type PublicKeyCredentialRequestOptionsJSON,
 } from '@simplewebauthn/server';
 import { AdminInputError } from '#admin';
+import type { AuditActor } from '#audit';
 import { CONFIG, type TollgateConfig } from '#config';
 import { assertedCredentialId, AssertionRefused, verifyAuthenticatorAssertion } from './assertion.js';
 import { AttestationRefused, SUPPORTED_ALGORITHMS, verifyEnrolment } from './attestation.js';
@@ -231,7 +232,7 @@ export class Authenticators {
   }
 
   /** Nothing is written (nor audited) unless checkAttestationPolicy finds no problem. */
-  async putPolicy(clientId: string, document: unknown, actor: string): Promise<AttestationPolicyView> {
+  async putPolicy(clientId: string, document: unknown, actor: AuditActor): Promise<AttestationPolicyView> {
     const checked = checkAttestationPolicy(document);
     if (checked.problems) throw new AdminInputError(checked.problems);
     const stored = await this.repository.putPolicy(clientId, checked.policy, actor);
@@ -240,7 +241,7 @@ export class Authenticators {
   }
 
   /** Closes enrolment; enrolled authenticators stay until revoked. Nothing to remove is not an error. */
-  async deletePolicy(clientId: string, actor: string): Promise<void> {
+  async deletePolicy(clientId: string, actor: AuditActor): Promise<void> {
     if ((await this.repository.deletePolicy(clientId, actor)) === 'no_client') throw notFound(`no client ${clientId}`);
   }
 
@@ -251,7 +252,7 @@ export class Authenticators {
   }
 
   /** Revoked at once: every check reads the database (no cache to invalidate). Revoking twice is not an error. */
-  async revoke(clientId: string, authenticatorId: string, actor: string): Promise<void> {
+  async revoke(clientId: string, authenticatorId: string, actor: AuditActor): Promise<void> {
     const result = await this.repository.revoke(clientId, authenticatorId, actor);
     if (result === 'not_found') {
       throw notFound((await this.repository.clientExists(clientId)) ? `client ${clientId} has no authenticator ${authenticatorId}` : `no client ${clientId}`);
