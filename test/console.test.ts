@@ -8,25 +8,15 @@ import { after, before, describe, it } from 'node:test';
 import { exportJWK, generateKeyPair } from 'jose';
 import type { BrowserContext, Page } from 'playwright-core';
 import request from 'supertest';
-import { type Gateway, registerGateway, type RunningTollgate, startTollgate, Workload } from '#test-support';
+import { type Gateway, gatewayCheck, registerGateway, type RunningTollgate, startTollgate, Workload } from '#test-support';
 
 const API = 'https://api.example.test';
 const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
 /** Screenshots of each screen, for a reviewer (not committed: test-output/ is ignored). */
 const SHOTS = join(process.cwd(), 'test-output', 'console');
 
-/** A check as NGINX sends it (test/check.test.ts): the decision it makes is recorded and streamed. */
-async function check(server: RunningTollgate, gateway: Gateway, w: Workload, token: string, path = '/orders/1') {
-  const url = `${API}${path}`;
-  return request(server.url)
-    .get('/check')
-    .set('X-Gateway-Authorization', gateway.basic)
-    .set('X-Original-Method', 'GET')
-    .set('X-Original-URL', url)
-    .set('X-Real-IP', '203.0.113.10')
-    .set('Authorization', `DPoP ${token}`)
-    .set('DPoP', await w.proof('GET', url, { accessToken: token }));
-}
+/** A check as NGINX sends it: the decision it makes is recorded and streamed. */
+const check = gatewayCheck;
 
 /** Signs in over HTTP as the console does; returns the cookie pair and the CSRF token. */
 async function signIn(server: RunningTollgate) {

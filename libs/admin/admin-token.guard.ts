@@ -35,7 +35,8 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
  * - when no Authorization header is sent, the console's session cookie (libs/console), and for
  *   anything but GET/HEAD also the session's CSRF token in `X-Tollgate-CSRF`. The cookie is
  *   SameSite=Strict already; the header is the second fence (a cross-site form cannot set it),
- *   and a browser's `Sec-Fetch-Site: cross-site` is refused outright.
+ *   and a browser's `Sec-Fetch-Site: cross-site` on such a change is refused as well (reads rely
+ *   on SameSite=Strict).
  * Anything else is 401 (RFC 6750 §3); a session request without its CSRF token is 403.
  */
 @Injectable()
