@@ -106,16 +106,8 @@ export class ProviderHost {
     // RFC 6749 §2.3: client_id and the assertion name two clients: oidc-provider answers invalid_request.
     if (form.client_id !== undefined && subject !== undefined && form.client_id !== subject) return undefined;
     const clientId = single(form.client_id) ?? subject;
-    const source: TokenRequestSource = { ip, clientId };
-    (req as unknown as { tollgate: TokenRequestSource }).tollgate = source;
-    // This attempt's turn lasts until its answer is sent: oidc-provider judges the signature and
-    // the replay, and a failure it finds is charged before the answer leaves (provider.ts).
-    try {
-      res.once('close', await failures!.admit('token', ip, clientId));
-    } catch (error) {
-      if (error instanceof SlowDown) return errorAnswer(error);
-      throw error;
-    }
+    const source = await this.takeTurn(req, res, ip, clientId);
+    if ('status' in source) return source;
     try {
       await this.deps.replay.current();
       const issuer = config.issuer;
@@ -142,6 +134,24 @@ export class ProviderHost {
   }
 
   /**
+   * Records who the token request says it is (read again by provider.ts to charge a failure) and
+   * waits for its turn in the failure budget, which lasts until its answer is sent: oidc-provider
+   * judges the signature and the replay, and a failure it finds is charged before the answer
+   * leaves. Past the budget, the 429 to send instead.
+   */
+  private async takeTurn(req: Request, res: Response, ip: string | undefined, clientId: string | undefined): Promise<TokenRequestSource | OAuthAnswer> {
+    const source: TokenRequestSource = { ip, clientId };
+    (req as unknown as { tollgate: TokenRequestSource }).tollgate = source;
+    try {
+      res.once('close', await this.deps.failures!.admit('token', ip, clientId));
+    } catch (error) {
+      if (error instanceof SlowDown) return errorAnswer(error);
+      throw error;
+    }
+    return source;
+  }
+
+  /**
    * A token request whose client assertion is a platform token (docs/federation.md): RFC 7523
    * `jwt-bearer` with another issuer than the client, or `jwt-spiffe`, with `client_id` alongside.
    * The token is verified here against the client's federated identities; then the request's
@@ -158,14 +168,8 @@ export class ProviderHost {
   ): Promise<OAuthAnswer | undefined> {
     const { config, failures, federation } = this.deps;
     const clientId = single(form.client_id);
-    const source: TokenRequestSource = { ip, clientId };
-    (req as unknown as { tollgate: TokenRequestSource }).tollgate = source;
-    try {
-      res.once('close', await failures!.admit('token', ip, clientId));
-    } catch (error) {
-      if (error instanceof SlowDown) return errorAnswer(error);
-      throw error;
-    }
+    const source = await this.takeTurn(req, res, ip, clientId);
+    if ('status' in source) return source;
     try {
       // draft-ietf-oauth-spiffe-client-auth §4.1: the platform token does not name the client; client_id does.
       if (clientId === undefined) throw new InvalidClient('client_id is required with a platform token', 'assertion_issuer');
