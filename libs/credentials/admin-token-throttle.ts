@@ -1,9 +1,10 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Request, Response } from 'express';
 import { Inject, Injectable, type NestMiddleware } from '@nestjs/common';
 import { CONFIG, type TollgateConfig } from '#config';
 import { callerAddress, FailureBudget, sourceOf } from './failure-budget.js';
 import { errorAnswer } from './oauth-answer.js';
 import { SlowDown } from './oauth-error.js';
+import { send } from './oauth-error.filter.js';
 
 /**
  * Wrong admin tokens spend the caller's failure budget, as console sign-ins and client
@@ -20,18 +21,13 @@ export class AdminTokenThrottle implements NestMiddleware {
     @Inject(CONFIG) private readonly config: TollgateConfig,
   ) {}
 
-  async use(req: IncomingMessage, res: ServerResponse, next: () => void): Promise<void> {
+  async use(req: Request, res: Response, next: () => void): Promise<void> {
     if (req.headers.authorization === undefined) return next();
     const source = sourceOf(callerAddress(req, this.config.trustProxy));
     // A turn, as for client authentications: no more attempts of a source judged at once than it
     // has budget left, so a burst of guesses cannot outrun the count.
     const turn = await this.budget.enter(source);
-    if ('retryAfter' in turn) {
-      const answer = errorAnswer(new SlowDown(turn.retryAfter));
-      res.writeHead(answer.status, { 'Content-Type': 'application/json; charset=utf-8', ...answer.headers });
-      res.end(JSON.stringify({ ...answer.body, error_description: `too many wrong admin tokens from this network; retry after ${turn.retryAfter} s` }));
-      return;
-    }
+    if ('retryAfter' in turn) return send(res, errorAnswer(new SlowDown(turn.retryAfter, 'wrong admin tokens')));
     // The turn ends when the answer's status is known: at its head, so that a decision stream
     // opened with the token does not hold it for as long as it runs; a 401 is counted first.
     let judged = false;
@@ -42,11 +38,11 @@ export class AdminTokenThrottle implements NestMiddleware {
       else turn.release();
     };
     const writeHead = res.writeHead;
-    res.writeHead = function (this: ServerResponse, ...args: Parameters<ServerResponse['writeHead']>) {
+    res.writeHead = function (this: Response, ...args: Parameters<Response['writeHead']>) {
       const written = writeHead.apply(this, args);
       judge();
       return written;
-    } as ServerResponse['writeHead'];
+    } as Response['writeHead'];
     res.once('close', judge);
     next();
   }

@@ -67,8 +67,8 @@ export class InvalidClient extends OAuthError {
  * this source spent its budget of failed client authentications (docs/risk.md).
  */
 export class SlowDown extends OAuthError {
-  constructor(retryAfter: number) {
-    super('slow_down', 429, `too many failed client authentications from this network; retry after ${retryAfter} s`);
+  constructor(retryAfter: number, what = 'failed client authentications') {
+    super('slow_down', 429, `too many ${what} from this network; retry after ${retryAfter} s`);
     this.retryAfter = retryAfter;
   }
 }

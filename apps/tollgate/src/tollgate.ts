@@ -1,5 +1,6 @@
 import 'reflect-metadata';
-import type { IncomingMessage, RequestListener, ServerResponse, Server } from 'node:http';
+import type { RequestListener, Server } from 'node:http';
+import type { Request, Response } from 'express';
 import type { INestApplication, LoggerService } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { TollgateConfig } from '#config';
@@ -90,7 +91,7 @@ export async function createTollgate(config: TollgateConfig, logger: LoggerServi
     app.use(requestBodies({ describesAnotherRequest: isCheckPath }));
     // Wrong admin tokens spend the caller's failure budget; past it, 429 before the token is read.
     const adminThrottle = app.get(AdminTokenThrottle);
-    app.use(ROUTES.admin, (req: IncomingMessage, res: ServerResponse, next: () => void) => void adminThrottle.use(req, res, next));
+    app.use(ROUTES.admin, (req: Request, res: Response, next: () => void) => void adminThrottle.use(req, res, next));
     await app.init();
     // The data plane (check, introspection) answers on Node's own server, in front of Express.
     const server = app.getHttpServer() as Server;
