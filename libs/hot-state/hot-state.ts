@@ -203,10 +203,11 @@ export class ReplayStoreUnavailable extends DependencyUnavailable {
  * Replay records are spread over this many hash tags ({r0}…{r255}: slots on every Cluster
  * master). Each tag has a memory marker, `tollgate:memory:{rN}`, holding the epoch second since
  * which the node that holds the tag remembers: the time it was first written (SET NX, whenever
- * the masters are read), never a time read elsewhere. A claim takes its record only where the marker is there and no later than the bound
- * the proof was judged against — in the same script, on the same node. A master that restarted
- * empty, or was flushed, has lost its markers with its records: the claim refuses (503) instead
- * of taking a record a replay would also get, however soon after the restart it comes.
+ * the masters are read), never a time read elsewhere. A claim takes its record only where the
+ * marker is there and no later than the bound the proof was judged against — in the same script,
+ * on the same node. A master that restarted empty, or was flushed, has lost its markers with its
+ * records: the claim refuses (503) instead of taking a record a replay would also get, however
+ * soon after the restart it comes.
  */
 const MEMORY_BUCKETS = 256;
 const memoryBucket = (key: string): number => {
@@ -380,6 +381,16 @@ async function openRedis(url: string, { logger }: HotStateOptions): Promise<HotS
   // have been missed while we were away.
   subscriber.on('ready', resync);
 
+  /** A claim script's answer: 1 taken, 0 a replay, -1 the node forgot (see CLAIM_SCRIPT). */
+  const taken = async (outcome: number): Promise<boolean> => {
+    if (outcome >= 0) return outcome === 1;
+    // The node forgot since the bound the caller judged against: read the masters again (which
+    // moves notBefore() and writes the markers anew) and refuse this one claim.
+    forget();
+    await current().catch(() => undefined);
+    throw new ReplayStoreUnavailable('a Redis node lost its replay records (restarted or flushed); this request cannot be checked for replay');
+  };
+
   return {
     kind: 'redis',
     replay: {
@@ -389,14 +400,6 @@ async function openRedis(url: string, { logger }: HotStateOptions): Promise<HotS
         const marker = memoryMarker(bucket);
         const ttl = Math.max(1, Math.ceil(ttlSeconds));
         const bound = issuedAt ?? startedAt;
-        const taken = async (outcome: number): Promise<boolean> => {
-          if (outcome >= 0) return outcome === 1; // 0: already recorded, a replay
-          // The node forgot since the bound the caller judged against: read the masters again
-          // (which moves notBefore() and writes the markers anew) and refuse this one claim.
-          forget();
-          await current().catch(() => undefined);
-          throw new ReplayStoreUnavailable('a Redis node lost its replay records (restarted or flushed); this request cannot be checked for replay');
-        };
         if (!(await prepareClaim(k))) return taken(await scripts.tollgateClaim(k, marker, ttl, bound));
         // Redis replicates asynchronously: a master that fails before its replica has the record
         // loses it in the failover. WAIT on the same connection returns once a replica has
