@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger, type LoggerService, type OnApplicationShutdown, Optional } from '@nestjs/common';
 import { Metrics } from '#operations';
-import { DATABASE, type Database, DependencyUnavailable, isDependencyUnavailable, Prisma } from '#persistence';
+import { DATABASE, type Database, DependencyUnavailable, isDependencyUnavailable, likeLiteral, Prisma } from '#persistence';
 import { DecisionFeed } from './decision-feed.js';
 
 export const DECISION_KINDS = ['check', 'issuance', 'introspection', 'step_up', 'revocation'] as const;
@@ -395,7 +395,7 @@ export class DecisionLog implements OnApplicationShutdown {
     if (filter.clientId !== undefined) conditions.push(Prisma.sql`"client_id" = ${filter.clientId}`);
     if (filter.decision !== undefined) conditions.push(Prisma.sql`"decision" = ${filter.decision}`);
     if (filter.reason !== undefined) conditions.push(Prisma.sql`"reasons" @> ${JSON.stringify([{ code: filter.reason }])}::jsonb`);
-    if (filter.route !== undefined) conditions.push(Prisma.sql`"route" LIKE ${`${filter.route.replace(/[\\%_]/g, (c) => `\\${c}`)}%`}`);
+    if (filter.route !== undefined) conditions.push(Prisma.sql`"route" LIKE ${`${likeLiteral(filter.route)}%`}`);
     const rows = await this.db.prisma.$queryRaw<{ bucket: bigint | number; decision: string; n: number }[]>`
       SELECT floor(extract(epoch FROM "at") / ${filter.bucketSeconds}::int)::bigint AS bucket, "decision", count(*)::int AS n
       FROM "decisions"

@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { auditRecord, type AuditEntry } from '#audit';
-import { DATABASE, type Database, Prisma } from '#persistence';
+import { DATABASE, type Database, likeLiteral, Prisma } from '#persistence';
 import type { ClientRecord } from './client-record.js';
 
 type Row = NonNullable<Awaited<ReturnType<Database['prisma']['client']['findUnique']>>>;
@@ -65,7 +65,7 @@ export class ClientRepository {
    * themselves).
    */
   async list(limit: number, after?: string, search?: string): Promise<ClientRecord[]> {
-    const pattern = search?.replace(/[\\%_]/g, (c) => `\\${c}`);
+    const pattern = search === undefined ? undefined : likeLiteral(search);
     const rows = await this.db.prisma.client.findMany({
       where: {
         ...(after ? { clientId: { gt: after } } : {}),
