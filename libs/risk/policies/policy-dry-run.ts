@@ -4,7 +4,7 @@ import { mergePolicies } from '../core/policy-check.js';
 import { reevaluate } from '../core/recorded-context.js';
 import type { Reason, RiskPolicy } from '../core/types.js';
 import { PolicyRepository } from './policy-repository.js';
-import { BUILTIN_DEFAULT_POLICY, notFound, RiskPolicies } from './risk-policies.js';
+import { notFound, RiskPolicies } from './risk-policies.js';
 
 /** How many of the newest decisions a dry run evaluates (issue 13: "the client's last 100 decisions"). */
 export const DRY_RUN_DECISIONS = 100;
@@ -48,9 +48,9 @@ export class PolicyDryRun {
   /** A client's own policy as edited, merged over the current server default, against that client's newest decisions. */
   async forClient(clientId: string, document: unknown): Promise<DryRunResult> {
     const own = this.policies.validate(document);
-    const [exists, stored] = await Promise.all([this.repository.clientExists(clientId), this.repository.getDefault()]);
+    const [exists, base] = await Promise.all([this.repository.clientExists(clientId), this.policies.defaultPolicy()]);
     if (!exists) throw notFound(clientId);
-    const effective = mergePolicies(stored?.document ?? BUILTIN_DEFAULT_POLICY, own);
+    const effective = mergePolicies(base, own);
     const { decisions } = await this.decisions.query({ clientId, limit: DRY_RUN_DECISIONS });
     return summarise(clientId, decisions, () => effective);
   }

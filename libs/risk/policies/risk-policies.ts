@@ -127,7 +127,8 @@ export class RiskPolicies implements OnModuleInit {
     if (result !== 'absent') await this.announce(clientId);
   }
 
-  private defaultPolicy(): Promise<RiskPolicy> {
+  /** The server default the risk engine applies now (the built-in one while none is stored). Frozen: do not mutate. */
+  defaultPolicy(): Promise<RiskPolicy> {
     return this.cache.defaultPolicy(async () => {
       const stored = await this.repository.getDefault();
       return stored ? deepFreeze(stored.document) : BUILTIN_DEFAULT_POLICY;
