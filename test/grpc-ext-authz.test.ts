@@ -1,7 +1,5 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
+import type { ChildProcess } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import request from 'supertest';
 import {
@@ -13,10 +11,12 @@ import {
   registerGateway,
   type RunningTollgate,
   startProtectedApi,
+  type RunningWorkers,
+  startWorkers,
   Workload,
   freePort,
 } from '#test-support';
-import { stopProcess, waitFor } from './support/processes.js';
+import { stopProcess } from './support/processes.js';
 import { signerFromCryptoKey, WorkloadClient } from '#workload-client';
 
 const LIVE = 'urn:tollgate:acr:live';
@@ -225,39 +225,18 @@ describe('Envoy ext_authz over gRPC', () => {
   });
 });
 
-const MAIN = fileURLToPath(new URL('../apps/tollgate/src/main.js', import.meta.url));
 const shared = Boolean(process.env.DATABASE_URL && process.env.REDIS_URL);
 
 /** TOLLGATE_WORKERS with TOLLGATE_GRPC_PORT: every worker serves the gRPC port (node:cluster shares it). */
 describe('ext_authz over gRPC under TOLLGATE_WORKERS', { skip: !shared && 'needs DATABASE_URL and REDIS_URL' }, () => {
   let primary: ChildProcess;
-  let stdout = '';
   let server: RunningTollgate;
   let grpcPort: number;
-  const listening = () => stdout.split('\n').filter((l) => l.includes('"tollgate listening"')).map((l) => JSON.parse(l) as { pid: number; grpc_port?: number });
+  let listening: RunningWorkers['listening'];
 
   before(async () => {
-    const port = await freePort();
     grpcPort = await freePort();
-    const adminToken = randomBytes(32).toString('base64url');
-    primary = spawn(process.execPath, [MAIN], {
-      env: {
-        ...process.env,
-        PORT: String(port),
-        HOST: '127.0.0.1',
-        TOLLGATE_ISSUER: `http://127.0.0.1:${port}`,
-        TOLLGATE_WORKERS: '2',
-        TOLLGATE_GRPC_PORT: String(grpcPort),
-        TOLLGATE_ADMIN_TOKEN: adminToken,
-        TOLLGATE_KEY_ENCRYPTION_KEY: Buffer.alloc(32, 7).toString('base64url'),
-        TOLLGATE_LOG_LEVEL: 'info',
-      },
-      stdio: ['ignore', 'pipe', 'ignore'],
-    });
-    primary.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
-    await waitFor(async () => listening().length === 2, () => `workers did not start:\n${stdout}`, 600, 100);
-    const url = `http://127.0.0.1:${port}`;
-    server = { url, issuer: url, adminToken, admin: `Bearer ${adminToken}` } as RunningTollgate;
+    ({ primary, server, listening } = await startWorkers({ TOLLGATE_GRPC_PORT: String(grpcPort) }));
   });
 
   after(async () => {

@@ -1,17 +1,15 @@
 // Issue 10 §3: TOLLGATE_WORKERS runs several Tollgate workers behind one port; what one worker
 // refused, no other accepts. Real processes, real PostgreSQL and Redis.
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { type ChildProcess, spawnSync } from 'node:child_process';
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { freePort, registerGateway, type RunningTollgate, Workload } from '#test-support';
+import { registerGateway, type RunningTollgate, type RunningWorkers, startWorkers, Workload } from '#test-support';
 import { waitFor } from './support/processes.js';
 
 const MAIN = fileURLToPath(new URL('../apps/tollgate/src/main.js', import.meta.url));
 const shared = Boolean(process.env.DATABASE_URL && process.env.REDIS_URL);
-const KEK = Buffer.alloc(32, 7).toString('base64url');
 
 /** A request on a connection of its own, so that the primary hands it to the next worker. */
 function fresh(url: string, headers: Record<string, string>): Promise<{ status: number; body: any }> {
@@ -29,31 +27,11 @@ function fresh(url: string, headers: Record<string, string>): Promise<{ status: 
 
 describe('TOLLGATE_WORKERS: several workers behind one port', { skip: !shared && 'needs DATABASE_URL and REDIS_URL' }, () => {
   let primary: ChildProcess;
-  let stdout = '';
   let server: RunningTollgate;
-  const listening = () => stdout.split('\n').filter((l) => l.includes('"tollgate listening"')).map((l) => JSON.parse(l));
+  let listening: RunningWorkers['listening'];
 
   before(async () => {
-    const port = await freePort();
-    const adminToken = randomBytes(32).toString('base64url');
-    primary = spawn(process.execPath, [MAIN], {
-      env: {
-        ...process.env,
-        PORT: String(port),
-        HOST: '127.0.0.1',
-        TOLLGATE_ISSUER: `http://127.0.0.1:${port}`,
-        TOLLGATE_WORKERS: '2',
-        TOLLGATE_ADMIN_TOKEN: adminToken,
-        TOLLGATE_KEY_ENCRYPTION_KEY: KEK,
-        TOLLGATE_LOG_LEVEL: 'info',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    primary.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
-    primary.stderr!.on('data', () => undefined);
-    await waitFor(async () => listening().length === 2, () => `workers did not start:\n${stdout}`, 300, 100);
-    const url = `http://127.0.0.1:${port}`;
-    server = { url, issuer: url, adminToken, admin: `Bearer ${adminToken}` } as RunningTollgate;
+    ({ primary, server, listening } = await startWorkers());
   });
   after(async () => {
     if (primary && primary.exitCode === null) {
@@ -65,7 +43,7 @@ describe('TOLLGATE_WORKERS: several workers behind one port', { skip: !shared &&
   it('two workers, each its own process, serve the one port', () => {
     const pids = new Set(listening().map((l) => l.pid));
     assert.equal(pids.size, 2);
-    assert.ok(!pids.has(primary.pid));
+    assert.ok(!pids.has(primary.pid!));
   });
 
   it('a DPoP proof used at one worker is refused at every other; /metrics counts every worker', async () => {
@@ -99,8 +77,8 @@ describe('TOLLGATE_WORKERS: several workers behind one port', { skip: !shared &&
 
   it('a worker that dies is replaced; SIGTERM stops them all', async () => {
     const [one] = listening();
-    process.kill(one.pid, 'SIGKILL');
-    await waitFor(async () => listening().length === 3, () => `no replacement:\n${stdout}`, 100, 100);
+    process.kill(one!.pid, 'SIGKILL');
+    await waitFor(async () => listening().length === 3, () => `no replacement: ${JSON.stringify(listening())}`, 100, 100);
     assert.equal((await fresh(`${server.url}/healthz`, {})).status, 200);
     const exited = new Promise<number | null>((resolve) => primary.once('exit', (code) => resolve(code)));
     primary.kill('SIGTERM');

@@ -1,6 +1,7 @@
 export { startTollgate, type RunningTollgate, type StartOptions, testConfig } from './server.js';
 export { Workload, type WorkloadOptions } from './workload.js';
 export { freePort } from './processes.js';
+export { startWorkers, type RunningWorkers } from './workers.js';
 export { gatewayCheck, registerGateway, startProtectedApi, type Gateway, type ProtectedApi } from './gateway.js';
 export { NGINX, startNginx, startEchoUpstream, nginxConfig, type RunningNginx } from './nginx.js';
 export { attestationChain, issued, privateKeyPem, rootCa, type TestCertificate } from './attestation.js';
