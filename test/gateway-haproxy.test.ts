@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import request from 'supertest';
-import { HAPROXY, type ProtectedApi, type RunningTollgate, startProtectedApi, Workload } from '#test-support';
+import { HAPROXY, type ProtectedApi, type RunningTollgate, startRoutedApi, type Workload } from '#test-support';
 import { signerFromCryptoKey, WorkloadClient } from '#workload-client';
 
 interface Echo {
@@ -23,21 +23,7 @@ describe('HAProxy (Lua core.httpclient) in front of an API', { skip: !HAPROXY &&
   let api: string;
 
   before(async () => {
-    stack = await startProtectedApi('haproxy');
-    ({ tollgate, api } = stack);
-    w = await Workload.register(tollgate, { allowed_resources: [`${api}/`], scope: 'orders:read orders:write' });
-    const policy = await request(tollgate.url)
-      .put(`/admin/clients/${w.clientId}/policy`)
-      .set('Authorization', tollgate.admin)
-      .send({
-        routes: [
-          { path: '/admin/**', acr: 'urn:tollgate:acr:live' },
-          { path: '/payments/**', scopes: ['payments:write'] },
-          { methods: ['GET', 'POST'], path: '/orders/**', scopes: ['orders:read'] },
-        ],
-      });
-    assert.equal(policy.status, 200, JSON.stringify(policy.body));
-    token = await w.token({ scope: 'orders:read orders:write' });
+    ({ stack, tollgate, api, w, token } = await startRoutedApi('haproxy'));
   });
 
   after(() => stack?.close());

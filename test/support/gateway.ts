@@ -4,7 +4,7 @@ import { startGrpcGateway } from './ext-authz.js';
 import { startHaproxy } from './haproxy.js';
 import { startEchoUpstream, startNginx } from './nginx.js';
 import { type RunningTollgate, startTollgate } from './server.js';
-import type { Workload } from './workload.js';
+import { Workload } from './workload.js';
 
 /** A registered gateway client and the credentials it presents (client_secret_basic). */
 export interface Gateway {
@@ -78,4 +78,36 @@ export async function startProtectedApi(gateway: 'nginx' | 'caddy' | 'haproxy' |
     await stop();
     throw err;
   }
+}
+
+/** A protected API behind `gateway`, and a workload whose policy routes it (docs/gateways.md's example). */
+export interface RoutedApi {
+  stack: ProtectedApi;
+  tollgate: RunningTollgate;
+  api: string;
+  w: Workload;
+  /** Its token, `orders:read orders:write`. */
+  token: string;
+}
+
+/**
+ * The gateway suites' common scene: `/admin/**` needs `live`, `/payments/**` the scope
+ * `payments:write`, GET and POST on `/orders/**` the scope `orders:read`.
+ */
+export async function startRoutedApi(gateway: 'nginx' | 'haproxy'): Promise<RoutedApi> {
+  const stack = await startProtectedApi(gateway);
+  const { tollgate, api } = stack;
+  const w = await Workload.register(tollgate, { allowed_resources: [`${api}/`], scope: 'orders:read orders:write' });
+  const policy = await request(tollgate.url)
+    .put(`/admin/clients/${w.clientId}/policy`)
+    .set('Authorization', tollgate.admin)
+    .send({
+      routes: [
+        { path: '/admin/**', acr: 'urn:tollgate:acr:live' },
+        { path: '/payments/**', scopes: ['payments:write'] },
+        { methods: ['GET', 'POST'], path: '/orders/**', scopes: ['orders:read'] },
+      ],
+    });
+  if (policy.status !== 200) throw new Error(`policy refused: ${policy.status} ${JSON.stringify(policy.body)}`);
+  return { stack, tollgate, api, w, token: await w.token({ scope: 'orders:read orders:write' }) };
 }

@@ -2,7 +2,7 @@ export { startTollgate, type RunningTollgate, type StartOptions, testConfig } fr
 export { Workload, type WorkloadOptions } from './workload.js';
 export { freePort } from './processes.js';
 export { startWorkers, type RunningWorkers } from './workers.js';
-export { gatewayCheck, registerGateway, startProtectedApi, type Gateway, type ProtectedApi } from './gateway.js';
+export { gatewayCheck, registerGateway, startRoutedApi, type RoutedApi, startProtectedApi, type Gateway, type ProtectedApi } from './gateway.js';
 export { NGINX, startNginx, startEchoUpstream, nginxConfig, type RunningNginx } from './nginx.js';
 export { attestationChain, issued, privateKeyPem, rootCa, type TestCertificate } from './attestation.js';
 export { sendFrom, type SourcedResponse } from './source.js';
