@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import request from 'supertest';
-import { HAPROXY, type ProtectedApi, type RunningTollgate, startRoutedApi, type Workload } from '#test-support';
+import { HAPROXY, type ProtectedApi, type RunningTollgate, sendFrom, startRoutedApi, type Workload } from '#test-support';
 import { signerFromCryptoKey, WorkloadClient } from '#workload-client';
 
 interface Echo {
@@ -83,17 +83,7 @@ describe('HAProxy (Lua core.httpclient) in front of an API', { skip: !HAPROXY &&
   it('cannot dodge a route rule with dot segments or percent-encoding in the raw request target', async () => {
     for (const rawPath of ['/orders/../admin/users', '/orders/%2e%2e/admin/users']) {
       const proof = await w.proof('GET', new URL(`${api}${rawPath}`).href, { accessToken: token });
-      const status = await new Promise<number>((resolve, reject) => {
-        const req = httpRequest(
-          { host: '127.0.0.1', port: Number(new URL(api).port), path: rawPath, method: 'GET', headers: { authorization: `DPoP ${token}`, dpop: proof } },
-          (res) => {
-            res.resume();
-            resolve(res.statusCode ?? 0);
-          },
-        );
-        req.on('error', reject);
-        req.end();
-      });
+      const { status } = await sendFrom('127.0.0.1', api, { rawPath, headers: { authorization: `DPoP ${token}`, dpop: proof } });
       assert.notEqual(status, 200, rawPath);
     }
   });

@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
-import { request as httpRequest } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import request from 'supertest';
-import { NGINX, type ProtectedApi, type RunningTollgate, startRoutedApi, type Workload } from '#test-support';
+import { NGINX, type ProtectedApi, type RunningTollgate, sendFrom, startRoutedApi, type Workload } from '#test-support';
 
 /**
  * Issue 3 §8: a real NGINX (Debian's, with auth_request) in front of a small upstream, asking
@@ -58,17 +57,7 @@ describe('NGINX auth_request in front of an API', { skip: !NGINX && 'nginx is no
       const url = `${api}${rawPath}`;
       // The proof names the URL the client claims; nginx passes $request_uri as sent.
       const proof = await w.proof('GET', new URL(url).href, { accessToken: token });
-      const status = await new Promise<number>((resolve, reject) => {
-        const req = httpRequest(
-          { host: '127.0.0.1', port: Number(new URL(api).port), path: rawPath, method: 'GET', headers: { authorization: `DPoP ${token}`, dpop: proof } },
-          (res) => {
-            res.resume();
-            resolve(res.statusCode ?? 0);
-          },
-        );
-        req.on('error', reject);
-        req.end();
-      });
+      const { status } = await sendFrom('127.0.0.1', api, { rawPath, headers: { authorization: `DPoP ${token}`, dpop: proof } });
       assert.notEqual(status, 200, rawPath);
     }
   });

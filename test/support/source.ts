@@ -9,12 +9,13 @@ export interface SourcedResponse {
 /**
  * One HTTP request sent from another loopback address (Linux answers for all of 127.0.0.0/8), so
  * that the server sees a different source: an attacker's network next to the real client's.
- * `form` is sent as application/x-www-form-urlencoded.
+ * `form` is sent as application/x-www-form-urlencoded. `rawPath`, when given, is sent as the
+ * request target exactly as written (no URL normalisation: dot segments, percent-encoding).
  */
 export function sendFrom(
   localAddress: string,
   url: string,
-  options: { method?: string; headers?: Record<string, string>; form?: Record<string, string> } = {},
+  options: { method?: string; headers?: Record<string, string>; form?: Record<string, string>; rawPath?: string } = {},
 ): Promise<SourcedResponse> {
   const target = new URL(url);
   const body = options.form ? new URLSearchParams(options.form).toString() : undefined;
@@ -25,7 +26,7 @@ export function sendFrom(
   }
   return new Promise((resolve, reject) => {
     const req = http.request(
-      { host: target.hostname, port: target.port, path: `${target.pathname}${target.search}`, method: options.method ?? (body ? 'POST' : 'GET'), headers, localAddress },
+      { host: target.hostname, port: target.port, path: options.rawPath ?? `${target.pathname}${target.search}`, method: options.method ?? (body ? 'POST' : 'GET'), headers, localAddress },
       (res) => {
         let data = '';
         res.setEncoding('utf8');
