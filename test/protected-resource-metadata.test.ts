@@ -75,6 +75,17 @@ describe('RFC 9728 metadata, answered from the forwarded host and path', () => {
     assert.equal((await metadata(server, api)).status, 404, 'a suspended workload no longer makes a resource known');
   });
 
+  it('a resource is known to the next request after its workload is registered, even while the catalog is reloading', async () => {
+    // Each registration starts a reload in the background; the next one lands while it runs, and
+    // its metadata must not be answered from a load that read the database before it.
+    for (let i = 0; i < 25; i++) {
+      const api = host();
+      await Workload.register(server, { allowed_resources: [`https://${api}/`] });
+      const res = await metadata(server, api);
+      assert.equal(res.status, 200, `registration ${i}: ${JSON.stringify(res.body)}`);
+    }
+  });
+
   it('400 naming the problem for a host that is not one; 405 for anything but GET and HEAD', async () => {
     const bad = await request(server.url).get(WELL_KNOWN).set('X-Forwarded-Host', 'evil.test/path@x');
     assert.equal(bad.status, 400);

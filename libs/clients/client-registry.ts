@@ -10,6 +10,7 @@ import { publicJwks } from './client-keys.js';
 import { type FederatedIdentity, normalizedIdentities } from './federated-identities.js';
 import type { ClientRecord } from './client-record.js';
 import { type ClientChanges, ClientRepository } from './client-repository.js';
+import { ResourceCatalog } from './resource-catalog.js';
 import { clientProblems, type ClientShape, couldBeClientId } from './client-rules.js';
 import { generateClientSecret, hashClientSecret } from './client-secret.js';
 
@@ -31,6 +32,7 @@ export class ClientRegistry implements OnModuleInit {
     private readonly repository: ClientRepository,
     @Inject(HOT_STATE) private readonly hot: HotState,
     @Inject(CONFIG) private readonly config: TollgateConfig,
+    private readonly catalog: ResourceCatalog,
   ) {
     this.cache = new ClientCache(config.clientCacheTtl * 1000);
   }
@@ -181,6 +183,7 @@ export class ClientRegistry implements OnModuleInit {
   /** Drop the cached copy here and on every other instance before the write is acknowledged. */
   private async announce(clientId: string): Promise<void> {
     this.cache.delete(clientId);
+    this.catalog.changed();
     try {
       await this.hot.events.publish(TOPIC, clientId);
     } catch {

@@ -36,6 +36,9 @@ export class ResourceCatalog implements OnApplicationBootstrap, OnModuleDestroy 
   private timer: NodeJS.Timeout | undefined;
   private loading: Promise<void> | undefined;
   private stopped = false;
+  /** Changes made or heard of here, and how many of them the catalog in memory was read after. */
+  private changes = 0;
+  private loadedThrough = 0;
 
   constructor(
     private readonly repository: ClientRepository,
@@ -43,8 +46,8 @@ export class ResourceCatalog implements OnApplicationBootstrap, OnModuleDestroy 
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
-    this.hot.events.subscribe(TOPIC, () => this.reloadSoon(RELOAD_DELAY_MS));
-    this.hot.events.onResync(() => this.reloadSoon(RELOAD_DELAY_MS));
+    this.hot.events.subscribe(TOPIC, () => this.changed());
+    this.hot.events.onResync(() => this.changed());
     await this.reload().catch(() => this.reloadSoon(RETRY_MS));
   }
 
@@ -74,21 +77,44 @@ export class ResourceCatalog implements OnApplicationBootstrap, OnModuleDestroy 
     return resource ? protectedResourceMetadataUrl(resource.url) : undefined;
   }
 
-  /** The catalog with every change announced so far applied (for the metadata endpoint, not the hot path). */
+  /**
+   * A client changed (written here, or a notice from any instance): reload soon. The registry
+   * calls this for its own writes before it answers, because its notice comes back from Redis
+   * only after a round trip, and the next request may be the metadata for the new resource.
+   */
+  changed(): void {
+    this.changes++;
+    this.reloadSoon(RELOAD_DELAY_MS);
+  }
+
+  /**
+   * The catalog with every change made or heard of here applied (for the metadata endpoint, not
+   * the hot path). A load already running may have read the database before the latest change,
+   * so it is followed by another; two at most, so a stream of changes cannot hold a request.
+   */
   async current(): Promise<void> {
-    if (this.timer) {
+    for (let attempt = 0; attempt < 2 && this.loadedThrough < this.changes; attempt++) {
       clearTimeout(this.timer);
       this.timer = undefined;
-      await this.reload().catch(() => this.reloadSoon(RETRY_MS));
-    } else if (this.loading) {
-      await this.loading.catch(() => undefined);
+      try {
+        await this.reload();
+      } catch {
+        this.reloadSoon(RETRY_MS); // the previous catalog answers meanwhile
+        return;
+      }
     }
   }
 
   /** Loads the catalog now (also what tests call after registering a client on another instance). */
   reload(): Promise<void> {
-    this.loading ??= this.load().finally(() => (this.loading = undefined));
+    this.loading ??= this.loadCountingChanges().finally(() => (this.loading = undefined));
     return this.loading;
+  }
+
+  private async loadCountingChanges(): Promise<void> {
+    const through = this.changes;
+    await this.load();
+    this.loadedThrough = Math.max(this.loadedThrough, through);
   }
 
   private async load(): Promise<void> {
