@@ -141,6 +141,7 @@ export class CallAssessment {
             method: input.method,
             url: input.url,
             accessToken: presented.token,
+            accessTokenHash: verdict.tokenHash,
             boundJkt: jkt,
             notBefore: this.hot.replay.notBefore(),
             nonce: this.nonces.expectation(this.config.dpopRequireNonce || client.requireDpopNonce),

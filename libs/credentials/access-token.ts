@@ -22,7 +22,8 @@ export interface AccessTokenClaims {
 }
 
 export type TokenVerdict =
-  | { active: true; claims: AccessTokenClaims; client: ClientRecord }
+  /** `tokenHash`: BASE64URL(SHA-256(token)), which is also the token's RFC 9449 §4.2 `ath`. */
+  | { active: true; claims: AccessTokenClaims; client: ClientRecord; tokenHash: string }
   | { active: false; reason: 'malformed' | 'expired' | 'revoked' | 'client_inactive' };
 
 /** Verified tokens kept, oldest dropped first: about what one instance sees in a token lifetime. */
@@ -81,7 +82,7 @@ export class AccessTokenVerifier {
     if (this.revocations.has(claims.jti)) return { active: false, reason: 'revoked' };
     const client = await this.lookupClient(claims.client_id);
     if (!client || client.status !== 'active') return { active: false, reason: 'client_inactive' };
-    return { active: true, claims, client };
+    return { active: true, claims, client, tokenHash: id };
   }
 
   /** The claims of a token whose signature and claims hold now, or why not. */

@@ -2,7 +2,7 @@
 import { createHash, type KeyObject } from 'node:crypto';
 import type { JWK } from 'jose';
 import { jwkThumbprint } from './jwk-thumbprint.js';
-import { decodeJws, type DecodedJws, JwsInvalid, publicKeyOf, verifiableAlg, verifies } from './jws.js';
+import { decodeJws, type DecodedJws, encodedHeaderOf, JwsInvalid, publicKeyOf, verifiableAlg, verifies } from './jws.js';
 import { InvalidDpopProof, UseDpopNonce } from './oauth-error.js';
 
 /**
@@ -23,6 +23,30 @@ function proofKey(jwk: Record<string, unknown>, jkt: string): KeyObject {
   return key;
 }
 
+/**
+ * Proof headers whose signature verified, by their encoded form: a workload's proofs all carry
+ * the same header (typ, alg, jwk), so its decoding, its checks (§4.3 steps 4, 5, 7), the key's
+ * thumbprint and the key are worked out once. Owner: this module. Bound: HEADER_CACHE_MAX
+ * entries, oldest dropped first. Only headers of proofs that verified are kept, so a stranger's
+ * unsigned proofs cannot fill it. No invalidation needed: an encoded header names one header.
+ */
+interface KnownHeader {
+  header: Record<string, unknown>;
+  alg: string;
+  jwk: Record<string, unknown>;
+  jkt: string;
+  key: KeyObject;
+}
+const headerCache = new Map<string, KnownHeader>();
+const HEADER_CACHE_MAX = 10_000;
+
+function rememberHeader(encoded: string, known: KnownHeader): void {
+  if (headerCache.size >= HEADER_CACHE_MAX) headerCache.delete(headerCache.keys().next().value!);
+  Object.freeze(known.jwk);
+  Object.freeze(known.header);
+  headerCache.set(encoded, known);
+}
+
 export interface DpopProofRules {
   algorithms: readonly string[]; // allowed JWS algs; 'none' and HS* are refused whatever this says
   maxAgeSeconds: number; // how old iat may be
@@ -34,6 +58,8 @@ export interface ExpectedProof {
   /** The request's URL; a URL object is used as it is (parsed once by the caller). */
   url: string | URL;
   accessToken?: string;
+  /** BASE64URL(SHA-256(accessToken)) when the caller already has it (a verified token's `tokenHash`). */
+  accessTokenHash?: string;
   boundJkt?: string;
   nonce?: { required: boolean; check(nonce: string): boolean; issue(): string };
   notBefore?: number;
@@ -57,8 +83,6 @@ export interface ProofReplayGuard {
 /** Symmetric and unsigned algorithms can never prove possession of a public key. */
 export const isAsymmetricAlg = (alg: string) => alg !== 'none' && !/^HS/i.test(alg);
 
-// Empty signature allowed here so that alg "none" is refused by the alg check, with a clear message.
-const JWS_COMPACT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k', 'priv'];
 const UNRESERVED = /[A-Za-z0-9\-._~]/;
 const PERCENT_ESCAPE = /%([0-9A-Fa-f]{2})/g;
@@ -82,28 +106,8 @@ export function normalizeHtu(url: string | URL): string {
 
 const refuse = (description: string) => new InvalidDpopProof(description);
 
-export async function verifyDpopProof(
-  proof: string | undefined,
-  expected: ExpectedProof,
-  rules: DpopProofRules,
-  replay: ProofReplayGuard,
-  now = Date.now() / 1000,
-): Promise<VerifiedProof> {
-  // §4.3 (1)-(2): exactly one DPoP header holding one well-formed JWT.
-  if (Array.isArray(proof)) throw refuse('more than one DPoP proof was sent');
-  if (typeof proof !== 'string' || proof.trim() === '') throw refuse('DPoP proof is missing');
-  proof = proof.trim();
-  if (proof.includes(',')) throw refuse('more than one DPoP proof was sent');
-  if (!JWS_COMPACT.test(proof)) throw refuse('DPoP proof is not a JWS compact serialization');
-
-  let jws: DecodedJws;
-  try {
-    jws = decodeJws(proof);
-  } catch (err) {
-    throw refuse(err instanceof JwsInvalid && /crit/.test(err.message) ? 'DPoP proof uses crit header parameters' : 'DPoP proof header is not valid JSON');
-  }
-  const header = jws.header;
-
+/** §4.3 steps 4, 5 and 7 on a header not seen before: typing, algorithm, the public key and its thumbprint. */
+function proofHeader(header: Record<string, unknown>, rules: DpopProofRules): Omit<KnownHeader, 'header'> {
   // §4.3 (4): explicit typing.
   if (header.typ !== 'dpop+jwt') throw refuse('DPoP proof typ must be dpop+jwt');
   // §4.3 (5): asymmetric, allowed by policy.
@@ -116,19 +120,44 @@ export async function verifyDpopProof(
   if (typeof jwk !== 'object' || jwk === null || Array.isArray(jwk)) throw refuse('DPoP proof jwk header is missing');
   if (jwk.kty === 'oct') throw refuse('DPoP proof jwk must be an asymmetric public key');
   if (PRIVATE_JWK_MEMBERS.some((m) => m in jwk)) throw refuse('DPoP proof jwk must not contain private key material');
-
   if (jwk.use !== undefined && jwk.use !== 'sig') throw refuse('DPoP proof jwk must be a signing key');
   if (jwk.alg !== undefined && jwk.alg !== alg) throw refuse('DPoP proof jwk alg does not match the header alg');
   const jkt = jwkThumbprint(jwk);
   if (!jkt) throw refuse('DPoP proof jwk must be an asymmetric public key');
-
-  // §4.3 (6): the signature verifies with the embedded key.
-  let key: KeyObject;
   try {
-    key = proofKey(jwk, jkt);
+    return { alg, jwk, jkt, key: proofKey(jwk, jkt) };
   } catch {
     throw refuse('DPoP proof jwk must be an asymmetric public key');
   }
+}
+
+export async function verifyDpopProof(
+  proof: string | undefined,
+  expected: ExpectedProof,
+  rules: DpopProofRules,
+  replay: ProofReplayGuard,
+  now = Date.now() / 1000,
+): Promise<VerifiedProof> {
+  // §4.3 (1)-(2): exactly one DPoP header holding one well-formed JWT.
+  if (Array.isArray(proof)) throw refuse('more than one DPoP proof was sent');
+  if (typeof proof !== 'string' || proof.trim() === '') throw refuse('DPoP proof is missing');
+  proof = proof.trim();
+  if (proof.includes(',')) throw refuse('more than one DPoP proof was sent');
+
+  const encodedHeader = encodedHeaderOf(proof);
+  const known = headerCache.get(encodedHeader);
+  let jws: DecodedJws;
+  try {
+    jws = decodeJws(proof, known?.header);
+  } catch (err) {
+    const problem = err instanceof JwsInvalid ? err.problem : 'json';
+    throw refuse(problem === 'form' ? 'DPoP proof is not a JWS compact serialization' : problem === 'crit' ? 'DPoP proof uses crit header parameters' : 'DPoP proof header is not valid JSON');
+  }
+  // §4.3 (5): allowed by this caller's policy (a known header passed the rest of 4, 5 and 7 before).
+  if (known && !rules.algorithms.includes(known.alg)) throw refuse('DPoP proof alg is not allowed');
+  const { alg, jwk, jkt, key } = known ?? proofHeader(jws.header, rules);
+
+  // §4.3 (6): the signature verifies with the embedded key.
   let good: boolean;
   try {
     good = verifies(jws, alg, key);
@@ -136,6 +165,7 @@ export async function verifyDpopProof(
     throw refuse(`DPoP proof could not be verified: ${err instanceof JwsInvalid ? err.message : 'the key does not fit the algorithm'}`);
   }
   if (!good) throw refuse('DPoP proof signature is invalid');
+  if (!known) rememberHeader(encodedHeader, { header: jws.header, alg, jwk, jkt, key });
   const payload = jws.payload;
   // RFC 7519 §4.1.4, §4.1.5: a proof carrying exp or nbf is held to them too.
   const { exp, nbf } = payload;
@@ -153,14 +183,18 @@ export async function verifyDpopProof(
   // §4.3 (8): htm matches the request method.
   if (htm !== expected.method) throw refuse('DPoP proof htm does not match the request method');
 
-  // §4.3 (9): htu matches the request URL, ignoring query and fragment.
-  let proofHtu: string;
-  try {
-    proofHtu = normalizeHtu(htu);
-  } catch {
-    throw refuse('DPoP proof htu is not a valid URL');
+  // §4.3 (9): htu matches the request URL, ignoring query and fragment. Normalising is idempotent,
+  // so an htu sent already in the normal form of the request URL matches without being parsed.
+  const requestHtu = normalizeHtu(expected.url);
+  if (htu !== requestHtu) {
+    let proofHtu: string;
+    try {
+      proofHtu = normalizeHtu(htu);
+    } catch {
+      throw refuse('DPoP proof htu is not a valid URL');
+    }
+    if (proofHtu !== requestHtu) throw refuse('DPoP proof htu does not match the request URL');
   }
-  if (proofHtu !== normalizeHtu(expected.url)) throw refuse('DPoP proof htu does not match the request URL');
 
   // §4.3 (11): iat within the acceptable window (§11.1).
   if (now - iat > rules.maxAgeSeconds + rules.clockSkewSeconds) throw refuse('DPoP proof iat is too old');
@@ -170,7 +204,7 @@ export async function verifyDpopProof(
 
   // §4.3 (12): ath binds the proof to the presented access token.
   if (expected.accessToken !== undefined) {
-    const want = createHash('sha256').update(expected.accessToken).digest('base64url');
+    const want = expected.accessTokenHash ?? createHash('sha256').update(expected.accessToken).digest('base64url');
     if (ath !== want) throw refuse('DPoP proof ath does not match the access token');
   }
 

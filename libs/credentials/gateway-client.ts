@@ -30,9 +30,12 @@ export interface GatewayAuthDeps {
   verifySecret(clientId: string, secret: string, stored: string): Promise<boolean>;
 }
 
-/** Authenticates an active gateway client; every refusal reads the same, its reason code says why. */
-export async function authenticateGateway(header: unknown, deps: GatewayAuthDeps): Promise<ClientRecord> {
-  const credentials = parseBasicCredentials(header);
+/**
+ * Authenticates an active gateway client from its parsed Basic credentials (parseBasicCredentials,
+ * undefined when the header was missing or malformed); every refusal reads the same, its reason
+ * code says why.
+ */
+export async function authenticateGateway(credentials: { clientId: string; secret: string } | undefined, deps: GatewayAuthDeps): Promise<ClientRecord> {
   if (!credentials) throw new InvalidClient('gateway authentication with client_secret_basic is required', 'no_credentials');
   const client = await deps.lookupClient(credentials.clientId);
   // Verify against a dummy hash when the client is unknown so timing does not reveal which ids exist.
@@ -69,10 +72,11 @@ export class GatewayAuthenticator {
   }
 
   async authenticate(header: unknown, endpoint: GatewayEndpoint, ip: string | undefined): Promise<ClientRecord> {
-    const named = parseBasicCredentials(header)?.clientId;
+    const credentials = parseBasicCredentials(header);
+    const named = credentials?.clientId;
     const release = await this.failures.admit(endpoint.kind, ip, named);
     try {
-      return await authenticateGateway(header, this.deps);
+      return await authenticateGateway(credentials, this.deps);
     } catch (err) {
       if (err instanceof InvalidClient) {
         await this.failures.unauthenticated({ endpoint: endpoint.kind, method: endpoint.method, path: endpoint.path, ip, clientId: named, reason: err.reason, requestId: endpoint.requestId });

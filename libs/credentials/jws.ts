@@ -11,6 +11,14 @@ import { createPublicKey, type KeyObject, verify as verifySignature, constants }
 
 export class JwsInvalid extends Error {
   override readonly name = 'JwsInvalid';
+
+  /** What was wrong, for callers that word their own refusal: the form, a part's JSON, `crit`, or the key. */
+  constructor(
+    message: string,
+    readonly problem: 'form' | 'json' | 'crit' | 'key' = 'key',
+  ) {
+    super(message);
+  }
 }
 
 export interface DecodedJws {
@@ -28,20 +36,27 @@ function json(part: string, what: string): Record<string, unknown> {
   try {
     value = JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));
   } catch {
-    throw new JwsInvalid(`${what} is not valid JSON`);
+    throw new JwsInvalid(`${what} is not valid JSON`, 'json');
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new JwsInvalid(`${what} is not a JSON object`);
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new JwsInvalid(`${what} is not a JSON object`, 'json');
   return value as Record<string, unknown>;
 }
 
-/** RFC 7515 §5.2 steps 1–7 (and RFC 7519 §7.2 for the payload): the parts, decoded; nothing verified yet. */
-export function decodeJws(jws: string): DecodedJws {
-  if (!COMPACT.test(jws)) throw new JwsInvalid('not a JWS compact serialization');
+/** The first part of a compact JWS: its protected header as sent, which names exactly one header. */
+export const encodedHeaderOf = (jws: string): string => jws.slice(0, jws.indexOf('.'));
+
+/**
+ * RFC 7515 §5.2 steps 1–7 (and RFC 7519 §7.2 for the payload): the parts, decoded; nothing
+ * verified yet. `knownHeader`: what this JWS's encoded header decoded to before (a caller that
+ * keeps headers it has seen by encodedHeaderOf), so it is not decoded again.
+ */
+export function decodeJws(jws: string, knownHeader?: Record<string, unknown>): DecodedJws {
+  if (!COMPACT.test(jws)) throw new JwsInvalid('not a JWS compact serialization', 'form');
   const first = jws.indexOf('.');
   const second = jws.indexOf('.', first + 1);
-  const header = json(jws.slice(0, first), 'header');
+  const header = knownHeader ?? json(jws.slice(0, first), 'header');
   // §4.1.11: extensions we do not understand must be refused (this includes RFC 7797 b64=false).
-  if (header.crit !== undefined) throw new JwsInvalid('crit header parameters are not supported');
+  if (header.crit !== undefined) throw new JwsInvalid('crit header parameters are not supported', 'crit');
   return {
     header,
     payload: json(jws.slice(first + 1, second), 'payload'),
@@ -84,25 +99,41 @@ export const verifiableAlg = (alg: unknown): alg is string => typeof alg === 'st
 export function verifies(jws: DecodedJws, alg: string, key: KeyObject): boolean {
   const scheme = SCHEMES[alg];
   if (!scheme) throw new JwsInvalid(`alg ${alg} is not supported`);
-  const type = key.asymmetricKeyType;
-  if (key.type !== 'public' || !type || KEY_TYPE[type] !== scheme.kty) throw new JwsInvalid(`the key cannot be used with ${alg}`);
-  const details = key.asymmetricKeyDetails ?? {};
+  if (fitFor.get(key) !== alg) {
+    assertFit(key, alg, scheme);
+    fitFor.set(key, alg);
+  }
   if (scheme.kty === 'EC') {
-    if (details.namedCurve !== scheme.curve) throw new JwsInvalid(`the key's curve is not the one ${alg} uses`);
     if (jws.signature.length !== scheme.length) return false;
     return verifySignature(scheme.hash, Buffer.from(jws.signingInput), { key, dsaEncoding: 'ieee-p1363' }, jws.signature);
   }
   if (scheme.kty === 'RSA') {
-    if ((details.modulusLength ?? 0) < 2048) throw new JwsInvalid('RSA keys must be at least 2048 bits');
-    // As for registered keys (libs/clients client-keys.ts): with e = 1 anyone can make a signature.
-    const e = details.publicExponent ?? 0n;
-    if (e < 65537n || e % 2n === 0n) throw new JwsInvalid('RSA public exponent must be odd and at least 65537');
     const options = scheme.pss
       ? { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_DIGEST }
       : { key, padding: constants.RSA_PKCS1_PADDING };
     return verifySignature(scheme.hash, Buffer.from(jws.signingInput), options, jws.signature);
   }
   return verifySignature(null, Buffer.from(jws.signingInput), key, jws.signature);
+}
+
+/**
+ * The algorithm each key was last found fit for: a key never changes, and reading its details
+ * builds a new object in node:crypto on every call, so a cached key (a workload's DPoP key, our
+ * signing keys) is judged once.
+ */
+const fitFor = new WeakMap<KeyObject, string>();
+
+function assertFit(key: KeyObject, alg: string, scheme: Scheme): void {
+  const type = key.asymmetricKeyType;
+  if (key.type !== 'public' || !type || KEY_TYPE[type] !== scheme.kty) throw new JwsInvalid(`the key cannot be used with ${alg}`);
+  const details = key.asymmetricKeyDetails ?? {};
+  if (scheme.kty === 'EC' && details.namedCurve !== scheme.curve) throw new JwsInvalid(`the key's curve is not the one ${alg} uses`);
+  if (scheme.kty === 'RSA') {
+    if ((details.modulusLength ?? 0) < 2048) throw new JwsInvalid('RSA keys must be at least 2048 bits');
+    // As for registered keys (libs/clients client-keys.ts): with e = 1 anyone can make a signature.
+    const e = details.publicExponent ?? 0n;
+    if (e < 65537n || e % 2n === 0n) throw new JwsInvalid('RSA public exponent must be odd and at least 65537');
+  }
 }
 
 /** A public JWK as a node:crypto key (only the members that define the key; RFC 7517 §4). */

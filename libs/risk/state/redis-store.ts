@@ -25,47 +25,60 @@ const SETS = ['route', 'net', 'key', 'scope', 'aud', 'sub'] as const;
 const N = SETS.length;
 
 /**
- * KEYS: rate, state, the N sets (route, net, key, scope, aud, sub), tok, fail×5.
- * ARGV: kind, the N members, token ttl, now, member ttl, rate ttl, networks per token.
+ * The client's keys are built in the scripts from its prefix (`tollgate:risk:{client}:`), not
+ * sent one by one: about twenty fewer arguments for the Redis client to encode on every check.
+ * KEYS[1], the state hash, declares the slot; every other key the scripts touch carries the same
+ * hash tag, so it is in that slot too, which is what Redis Cluster requires of a script's keys
+ * (the rule Redis docs give for declaring keys is about routing, which the one declared key does).
  */
+const SET_NAMES = `{${SETS.map((s) => `'${s}'`).join(', ')}}`;
+
+/** KEYS: state. ARGV: prefix, kind, minute, token jti ('' for none), the N members, token ttl, now, member ttl, rate ttl, networks per token, failure minutes. */
 const OBSERVE = `
 local n = ${N}
-local calls = redis.call('INCR', KEYS[1])
-if calls == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[n + 5]) end
-local kind = ARGV[1]
-local h = redis.call('HMGET', KEYS[2], 'learned', 'bm:' .. kind, 'bc:' .. kind, 'avg:' .. kind, 'mins:' .. kind)
-local fresh = tonumber(ARGV[n + 3]) - tonumber(ARGV[n + 4])
+local sets = ${SET_NAMES}
+local p = ARGV[1]
+local kind = ARGV[2]
+local minute = tonumber(ARGV[3])
+local rate = p .. 'rate:' .. kind .. ':' .. ARGV[3]
+local calls = redis.call('INCR', rate)
+if calls == 1 then redis.call('PEXPIRE', rate, ARGV[n + 8]) end
+local h = redis.call('HMGET', KEYS[1], 'learned', 'bm:' .. kind, 'bc:' .. kind, 'avg:' .. kind, 'mins:' .. kind)
+local fresh = tonumber(ARGV[n + 6]) - tonumber(ARGV[n + 7])
 local out = { calls, h[1] or '0', h[2] or '-1', h[3] or '0', h[4] or '0', h[5] or '0' }
-for i = 0, n - 1 do
-  local member = ARGV[2 + i]
+for i = 1, n do
+  local member = ARGV[4 + i]
   local seen = 1
   if member ~= '' then
-    local s = redis.call('ZSCORE', KEYS[3 + i], member)
+    local s = redis.call('ZSCORE', p .. sets[i], member)
     if not s or tonumber(s) < fresh then seen = 0 end
   end
   out[#out + 1] = seen
 end
-local tok = KEYS[n + 3]
 local tokenNetworks = 0
-if ARGV[n + 2] ~= '0' then
-  if ARGV[3] ~= '' and redis.call('SCARD', tok) < tonumber(ARGV[n + 6]) then redis.call('SADD', tok, ARGV[3]) end
+if ARGV[n + 5] ~= '0' then
+  local tok = p .. 'tok:' .. ARGV[4]
+  local network = ARGV[6]
+  if network ~= '' and redis.call('SCARD', tok) < tonumber(ARGV[n + 9]) then redis.call('SADD', tok, network) end
   tokenNetworks = redis.call('SCARD', tok)
-  if tokenNetworks > 0 then redis.call('PEXPIRE', tok, ARGV[n + 2]) end
+  if tokenNetworks > 0 then redis.call('PEXPIRE', tok, ARGV[n + 5]) end
 end
 out[#out + 1] = tokenNetworks
 local failures = 0
-for i = n + 4, n + 8 do failures = failures + tonumber(redis.call('GET', KEYS[i]) or '0') end
+for i = 0, tonumber(ARGV[n + 10]) - 1 do failures = failures + tonumber(redis.call('GET', p .. 'fail:' .. string.format('%d', minute - i)) or '0') end
 out[#out + 1] = failures
 return out
 `;
 
-/** KEYS: state, the N sets. ARGV: kind, minute, now, member ttl, N members, N caps, alpha, count. */
+/** KEYS: state. ARGV: prefix, kind, minute, now, member ttl, N members, N caps, alpha, count. */
 const LEARN = `
 local n = ${N}
-local kind = ARGV[1]
-local m = tonumber(ARGV[2])
-local alpha = tonumber(ARGV[5 + 2 * n])
-local count = tonumber(ARGV[6 + 2 * n])
+local sets = ${SET_NAMES}
+local p = ARGV[1]
+local kind = ARGV[2]
+local m = tonumber(ARGV[3])
+local alpha = tonumber(ARGV[6 + 2 * n])
+local count = tonumber(ARGV[7 + 2 * n])
 local h = redis.call('HMGET', KEYS[1], 'bm:' .. kind, 'bc:' .. kind, 'avg:' .. kind, 'mins:' .. kind)
 local bm, bc = tonumber(h[1] or '-1'), tonumber(h[2] or '0')
 if m > bm then
@@ -79,18 +92,18 @@ else
   redis.call('HINCRBY', KEYS[1], 'bc:' .. kind, count)
 end
 redis.call('HINCRBY', KEYS[1], 'learned', count)
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-local now = tonumber(ARGV[3])
-local cutoff = now - tonumber(ARGV[4])
-for i = 0, n - 1 do
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+local now = tonumber(ARGV[4])
+local cutoff = now - tonumber(ARGV[5])
+for i = 1, n do
   local member = ARGV[5 + i]
   if member ~= '' then
-    local key = KEYS[2 + i]
-    redis.call('ZADD', key, ARGV[3], member)
+    local key = p .. sets[i]
+    redis.call('ZADD', key, ARGV[4], member)
     redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. cutoff)
     local extra = redis.call('ZCARD', key) - tonumber(ARGV[5 + n + i])
     if extra > 0 then redis.call('ZREMRANGEBYRANK', key, 0, extra - 1) end
-    redis.call('PEXPIRE', key, ARGV[4])
+    redis.call('PEXPIRE', key, ARGV[5])
   end
 end
 return 1
@@ -130,14 +143,12 @@ export class RedisRiskStateStore implements RiskStateStore {
     const minute = minuteOf(ctx.now);
     const facts = factsOf(ctx);
     const ttl = tokenTtlMs(ctx);
-    const failureKeys = Array.from({ length: L.failureMinutes }, (_, i) => `${k}fail:${minute - i}`);
     const reply = await this.redis.riskObserve(
-      `${k}rate:${ctx.kind}:${minute}`,
       `${k}state`,
-      ...SETS.map((s) => `${k}${s}`),
-      ttl ? `${k}tok:${ctx.token!.jti}` : `${k}tok:`,
-      ...failureKeys,
+      k,
       ctx.kind,
+      minute,
+      ttl ? ctx.token!.jti : '',
       facts.route,
       facts.network,
       facts.key,
@@ -149,6 +160,7 @@ export class RedisRiskStateStore implements RiskStateStore {
       L.memberTtlMs,
       RATE_TTL_MS,
       L.networksPerToken,
+      L.failureMinutes,
     );
     const [calls, learned, bm, bc, avg, mins, route, net, key, scope, aud, sub, tokenNetworks, failures] = reply;
     const baseline = readBaseline({ minute: Number(bm), count: Number(bc), avg: Number(avg), minutes: Number(mins) }, minute);
@@ -203,7 +215,7 @@ export class RedisRiskStateStore implements RiskStateStore {
     const k = keyOf(ctx.clientId);
     await this.redis.riskLearn(
       `${k}state`,
-      ...SETS.map((s) => `${k}${s}`),
+      k,
       ctx.kind,
       minuteOf(ctx.now),
       ctx.now,
@@ -279,8 +291,8 @@ export async function openRedisRiskStateStore(url: string, options: { logger?: C
   const redis = createRedisClient(url, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 3000, enableAutoPipelining: true });
   // Errors surface on the calls that fail; the client reconnects by itself (the watch logs it).
   redis.on('error', () => undefined);
-  redis.defineCommand('riskObserve', { numberOfKeys: 3 + N + L.failureMinutes, lua: OBSERVE });
-  redis.defineCommand('riskLearn', { numberOfKeys: 1 + N, lua: LEARN });
+  redis.defineCommand('riskObserve', { numberOfKeys: 1, lua: OBSERVE });
+  redis.defineCommand('riskLearn', { numberOfKeys: 1, lua: LEARN });
   await redis.connect();
   const target = parseRedisUrl(url);
   const address = target.kind === 'single' ? undefined : redisAddress(target);
