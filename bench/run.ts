@@ -824,6 +824,8 @@ const COST_CENTRES: [string, (f: Frame) => boolean][] = [
   ['DPoP jwk import (jose EmbeddedJWK -> importKey)', (f) => f.functionName === 'EmbeddedJWK' && f.url.includes('/jose/')],
   ['JWK thumbprints (jose, via subtle.digest)', (f) => f.functionName === 'calculateJwkThumbprint' && f.url.includes('/jose/')],
   ['ECDSA sign/verify hand-off to WebCrypto', (f) => f.functionName === 'ecdsaSignVerify'],
+  // Synchronous node:crypto verification (libs/credentials/jws.ts, bench/bare-check.ts): the signature work itself.
+  ['signature verification (node:crypto, synchronous)', (f) => f.functionName === 'verifyOneShot' && f.url === 'node:internal/crypto/sig'],
   ['jose, other (parsing, base64, claims)', (f) => f.url.includes('/jose/')],
   ['Redis client (ioredis)', (f) => isLib(f.url, 'ioredis', 'redis-parser', '@ioredis')],
   ['database client (Prisma/pg/PGlite)', (f) => isLib(f.url, '@prisma', '@electric-sql', 'pg', 'pg-protocol', 'pglite-prisma-adapter') || f.url.includes('/persistence/generated/')],
@@ -834,6 +836,7 @@ const FRAMEWORKS: [string, (f: Frame) => boolean][] = [
   ['Tollgate risk engine + learned state (libs/risk)', (f) => f.url.includes('/dist/libs/risk/')],
   ['Tollgate decision log (libs/audit)', (f) => f.url.includes('/dist/libs/audit/')],
   ['Tollgate code, other', (f) => f.url.includes('/dist/libs/') || f.url.includes('/dist/apps/')],
+  ['the bare check peer (bench/bare-check.ts)', (f) => f.url.endsWith('/bench/bare-check.js')],
   ['Express/router/body parsing/Nest', (f) => isLib(f.url, 'express', 'router', 'body-parser', 'raw-body', 'qs', '@nestjs', 'on-finished', 'type-is', 'send', 'etag')],
   ['node http/net (parsing, socket writes)', (f) => /^node:(_http_|net$|internal\/stream|internal\/streams|internal\/http)/.test(f.url) || f.url === 'node:net'],
 ];
