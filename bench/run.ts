@@ -10,7 +10,8 @@
  * Phases: warm-up (untimed), token issuance, introspection (plain), introspection with a DPoP
  * proof, gateway check (GET /check as NGINX auth_request sends it), the gateway check again
  * against a second server that commits every decision before answering
- * (TOLLGATE_DECISION_DURABILITY=all), then the crypto floor (jose ES256 verify/sign throughput
+ * (TOLLGATE_DECISION_DURABILITY=all), the same checks against the bare check peer (bench/bare-check.ts:
+ * node:http and only what a secure DPoP check must do), then the crypto floor (jose ES256 verify/sign throughput
  * on this machine) with the server idle. Every client assertion and
  * DPoP proof is fresh (unique jti), signed by the generator before the timed window of its batch.
  */
@@ -24,6 +25,7 @@ import { monitorEventLoopDelay, performance, type EventLoopUtilization, type Int
 import { isMainThread, parentPort, Worker } from 'node:worker_threads';
 import { Session } from 'node:inspector/promises';
 import { exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose';
+import { startBareCheckPeer } from './bare-check.js';
 
 type KeyPair = Awaited<ReturnType<typeof generateKeyPair>>;
 
@@ -68,7 +70,8 @@ type Command =
   | { id: number; cmd: 'setup'; url: string; admin: string; concurrency: number }
   | { id: number; cmd: 'tokens'; n: number; concurrency: number; batch: number; timed: boolean; federated?: boolean }
   | { id: number; cmd: 'introspect'; n: number; concurrency: number; batch: number; withProof: boolean; timed: boolean }
-  | { id: number; cmd: 'check'; n: number; concurrency: number; batch: number; timed: boolean; tokensInUse: number }
+  /** `target`: another origin to send the checks to (the bare check peer); the server's by default. */
+  | { id: number; cmd: 'check'; n: number; concurrency: number; batch: number; timed: boolean; tokensInUse: number; target?: string }
   | { id: number; cmd: 'flood'; n: number; concurrency: number; floodConcurrency: number; floodSource: string }
   | { id: number; cmd: 'open'; rate: number; seconds: number; tokensInUse: number };
 
@@ -358,7 +361,8 @@ async function generator(): Promise<void> {
     const gateway = await register({ client_name: 'bench gateway', roles: ['gateway'], token_endpoint_auth_method: 'client_secret_basic' });
     const form = (s: string) => encodeURIComponent(s);
     gatewayAuth = `Basic ${Buffer.from(`${form(gateway.client_id!)}:${form(gateway.client_secret!)}`).toString('base64')}`;
-    return { workload: clientId, gateway: gateway.client_id };
+    // The bare check peer is given the gateway's credential as the value it must compare with.
+    return { workload: clientId, gateway: gateway.client_id, gatewayAuthorization: gatewayAuth };
   }
 
   const tokenOk = (status: number, body: string) => {
@@ -448,6 +452,8 @@ async function generator(): Promise<void> {
     return { good, flood: { requests: sent, seconds, statuses } };
   }
   let checksSent = 0;
+  /** Keep-alive agents of other check targets (the bare check peer), kept between its warm-up and its timed phase. */
+  const targetAgents = new Map<string, http.Agent>();
 
   /**
    * The open model: checks sent at a fixed arrival rate whatever the answers do, each one's latency
@@ -544,8 +550,19 @@ async function generator(): Promise<void> {
         const first = checksSent;
         checksSent += message.n;
         checkReasons = {};
-        const r = await runPhase(message.n, message.concurrency, message.batch, message.timed, (i) => checkItem(pickInUse(i, message.tokensInUse), first + i + 1), '/check', allowOk);
-        result = { ...r, reasons: checkReasons };
+        // Another target gets the same requests (tokens, proofs for the same API URLs) over its own sockets.
+        const home = { origin, agent };
+        if (message.target) {
+          origin = new URL(message.target);
+          if (!targetAgents.has(message.target)) targetAgents.set(message.target, new http.Agent({ keepAlive: true, maxSockets: message.concurrency }));
+          agent = targetAgents.get(message.target)!;
+        }
+        try {
+          const r = await runPhase(message.n, message.concurrency, message.batch, message.timed, (i) => checkItem(pickInUse(i, message.tokensInUse), first + i + 1), '/check', allowOk);
+          result = { ...r, reasons: checkReasons };
+        } finally {
+          ({ origin, agent } = home);
+        }
       } else {
         if (tokens.length === 0) throw new Error('no tokens to introspect');
         const withProof = message.withProof;
@@ -807,6 +824,8 @@ const COST_CENTRES: [string, (f: Frame) => boolean][] = [
   ['DPoP jwk import (jose EmbeddedJWK -> importKey)', (f) => f.functionName === 'EmbeddedJWK' && f.url.includes('/jose/')],
   ['JWK thumbprints (jose, via subtle.digest)', (f) => f.functionName === 'calculateJwkThumbprint' && f.url.includes('/jose/')],
   ['ECDSA sign/verify hand-off to WebCrypto', (f) => f.functionName === 'ecdsaSignVerify'],
+  // Synchronous node:crypto verification (libs/credentials/jws.ts, bench/bare-check.ts): the signature work itself.
+  ['signature verification (node:crypto, synchronous)', (f) => f.functionName === 'verifyOneShot' && f.url === 'node:internal/crypto/sig'],
   ['jose, other (parsing, base64, claims)', (f) => f.url.includes('/jose/')],
   ['Redis client (ioredis)', (f) => isLib(f.url, 'ioredis', 'redis-parser', '@ioredis')],
   ['database client (Prisma/pg/PGlite)', (f) => isLib(f.url, '@prisma', '@electric-sql', 'pg', 'pg-protocol', 'pglite-prisma-adapter') || f.url.includes('/persistence/generated/')],
@@ -817,6 +836,7 @@ const FRAMEWORKS: [string, (f: Frame) => boolean][] = [
   ['Tollgate risk engine + learned state (libs/risk)', (f) => f.url.includes('/dist/libs/risk/')],
   ['Tollgate decision log (libs/audit)', (f) => f.url.includes('/dist/libs/audit/')],
   ['Tollgate code, other', (f) => f.url.includes('/dist/libs/') || f.url.includes('/dist/apps/')],
+  ['the bare check peer (bench/bare-check.ts)', (f) => f.url.endsWith('/bench/bare-check.js')],
   ['Express/router/body parsing/Nest', (f) => isLib(f.url, 'express', 'router', 'body-parser', 'raw-body', 'qs', '@nestjs', 'on-finished', 'type-is', 'send', 'etag')],
   ['node http/net (parsing, socket writes)', (f) => /^node:(_http_|net$|internal\/stream|internal\/streams|internal\/http)/.test(f.url) || f.url === 'node:net'],
 ];
@@ -1017,6 +1037,7 @@ async function main(): Promise<void> {
   const floodConcurrency = envInt('BENCH_FLOOD_CONCURRENCY', 256);
   const floodSource = process.env.BENCH_FLOOD_SOURCE || '127.0.0.2';
   const warmup = envInt('BENCH_WARMUP', 200, 0);
+  const barePeer = process.env.BENCH_BARE_PEER !== '0';
   const cryptoMs = envInt('BENCH_CRYPTO_MS', 1000, 100);
   const cryptoRepeats = envInt('BENCH_CRYPTO_REPEATS', 2);
   const profileDir = process.env.BENCH_PROFILE
@@ -1060,7 +1081,7 @@ async function main(): Promise<void> {
 
   let exitCode = 0;
   try {
-    const ids = await call<{ workload: string; gateway: string }>({ cmd: 'setup', url: server.url, admin: server.admin, concurrency });
+    const ids = await call<{ workload: string; gateway: string; gatewayAuthorization: string }>({ cmd: 'setup', url: server.url, admin: server.admin, concurrency });
     console.log(`registered workload ${ids.workload} (ES256 key, ES256 DPoP key) and gateway ${ids.gateway} (client_secret_basic)`);
 
     if (warmup > 0) {
@@ -1095,6 +1116,32 @@ async function main(): Promise<void> {
         return summarize(result);
       } finally {
         await durable.close();
+        meter.serverPids = server.pids;
+      }
+    };
+
+    /**
+     * The check phase against the bare check peer (bench/bare-check.ts), started in this thread as
+     * the server is: the same generator, tokens, proofs (htu the same API URLs), concurrency and
+     * count, and the same meter. Its own warm-up (untimed); closed afterwards. Whatever
+     * BENCH_WORKERS says, the peer is this process: its CPU is this process's less the generator's.
+     */
+    const checkBarePeer = async (): Promise<PhaseStats> => {
+      const peer = await startBareCheckPeer(server.url, ids.gatewayAuthorization, process.env.REDIS_URL || undefined);
+      meter.serverPids = [];
+      try {
+        if (warmup > 0) {
+          const w = await call<PhaseResult>({ cmd: 'check', n: warmup, concurrency, batch, timed: false, tokensInUse, target: peer.url });
+          if (w.errors) console.log(`warm-up error (bare check peer): ${w.firstError}`);
+        }
+        console.log(`bare check peer (node:http, bench/bare-check.ts) at ${peer.url}: ${checksN} GET /check, the same tokens, proofs and concurrency`);
+        meter.take();
+        await profiler.start();
+        const result = await call<PhaseResult>({ cmd: 'check', n: checksN, concurrency, batch, timed: true, tokensInUse, target: peer.url });
+        await profiler.stop('bare_check_peer');
+        return summarize(result);
+      } finally {
+        await peer.close();
         meter.serverPids = server.pids;
       }
     };
@@ -1164,6 +1211,7 @@ async function main(): Promise<void> {
     console.log(`gateway check, every token new to the server: ${checksN} GET /check, each with a token it has not checked before`);
     const coldResult = await call<PhaseResult>({ cmd: 'check', n: checksN, concurrency, batch, timed: true, tokensInUse: 0 });
     const coldStats = summarize(coldResult);
+    const bareStats = barePeer ? await checkBarePeer() : undefined;
 
     // Issue 10 §5: the open model, at fixed arrival rates (500/s, and a third of what the closed loop reached).
     const openRates = openRatesSetting ?? [500, Math.max(50, Math.round(checkStats.requests_per_second / 3))];
@@ -1226,7 +1274,9 @@ async function main(): Promise<void> {
       check: withFloor(checkStats, floors.check.per_second),
       check_tokens_new: withFloor(coldStats, floors.check.per_second),
       check_all_durable: withFloor(allDurableStats, floors.check.per_second),
+      ...(bareStats ? { bare_check_peer: withFloor(bareStats, floors.check.per_second) } : {}),
     };
+    const bare = phases.bare_check_peer;
 
     const cpus = os.cpus();
     const results = {
@@ -1246,6 +1296,16 @@ async function main(): Promise<void> {
       phases,
       /** Checks at fixed arrival rates: latency from each request's scheduled time. */
       open_model: openStats.map((o) => withFloor(o, floors.check.per_second)),
+      /** Tollgate's check (phase 4) against the bare check peer: its share of the peer's req/s, and its srv/1k over the peer's. */
+      check_against_bare_peer: bare
+        ? {
+            requests_per_second_share: round(phases.check.requests_per_second / bare.requests_per_second, 3),
+            server_cpu_per_check_ratio:
+              phases.check.server_cores_per_1000_per_second && bare.server_cores_per_1000_per_second
+                ? round(phases.check.server_cores_per_1000_per_second / bare.server_cores_per_1000_per_second, 3)
+                : null,
+          }
+        : null,
       /** The good client's token requests, quiet and during a flood of forged assertions from another source. */
       flood: {
         good_concurrency: Math.min(concurrency, 4),
@@ -1287,6 +1347,7 @@ async function main(): Promise<void> {
     row('gateway check (allow)', phases.check);
     row('  every token new', phases.check_tokens_new);
     row('  same, all durable', phases.check_all_durable);
+    if (bare) row('  bare peer (node:http)', bare);
     for (const o of results.open_model) row(`check, open ${o.offered_per_second}/s`, o);
     lines.push('  floor/s: node:crypto ceiling for the phase\'s signature mix on every core (below); srv loop: server event loop busy;');
     lines.push('  srv cpu: server main thread actually on a CPU (below srv loop = waiting for a core); lag max: longest server');
@@ -1300,6 +1361,14 @@ async function main(): Promise<void> {
       `  all durable: the check phase on a server with TOLLGATE_DECISION_DURABILITY=all (every allow committed before its answer): ` +
         `${signed(100 * (d.requests_per_second / c.requests_per_second - 1), 1)}% req/s, p50 ${signed(d.latency_ms.p50 - c.latency_ms.p50, 2)} ms, p99 ${signed(d.latency_ms.p99 - c.latency_ms.p99, 2)} ms against the default`,
     );
+    if (bare) {
+      const ratio = results.check_against_bare_peer!.server_cpu_per_check_ratio;
+      lines.push(
+        `  bare peer: the same checks on bench/bare-check.ts (node:http, in this process: token and proof verified, one replay claim, nothing else): ` +
+          `Tollgate's check reaches ${(100 * results.check_against_bare_peer!.requests_per_second_share).toFixed(0)}% of its req/s ` +
+          `and spends ${ratio === null ? 'n/a' : `${ratio.toFixed(2)}x`} its server CPU per check (srv/1k ${phases.check.server_cores_per_1000_per_second?.toFixed(3) ?? 'n/a'} against ${bare.server_cores_per_1000_per_second?.toFixed(3) ?? 'n/a'})`,
+      );
+    }
     lines.push('');
     const f = results.flood;
     lines.push(`good client's token requests (${f.good_concurrency} in flight) while ${f.flood_source} floods forged assertions for its client id (${f.flood_concurrency} in flight)`);
