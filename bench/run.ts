@@ -26,6 +26,7 @@ import { isMainThread, parentPort, Worker } from 'node:worker_threads';
 import { Session } from 'node:inspector/promises';
 import { exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose';
 import { startBareCheckPeer } from './bare-check.js';
+import { goalLines, type GoalRow, issue10Goals } from './goals.js';
 
 type KeyPair = Awaited<ReturnType<typeof generateKeyPair>>;
 
@@ -73,7 +74,7 @@ type Command =
   /** `target`: another origin to send the checks to (the bare check peer); the server's by default. */
   | { id: number; cmd: 'check'; n: number; concurrency: number; batch: number; timed: boolean; tokensInUse: number; target?: string }
   | { id: number; cmd: 'flood'; n: number; concurrency: number; floodConcurrency: number; floodSource: string }
-  | { id: number; cmd: 'open'; rate: number; seconds: number; tokensInUse: number };
+  | { id: number; cmd: 'open'; rate: number; seconds: number; tokensInUse: number; target?: string };
 
 /** The flood phase: the good client's token requests, and what the flooding source got. */
 interface FloodResult {
@@ -460,7 +461,7 @@ async function generator(): Promise<void> {
    * counted from the moment it was due (not from when it went out), so a server that falls behind
    * shows its queue. Every proof is signed before the first is due.
    */
-  async function openModel(rate: number, seconds: number, tokensInUse: number): Promise<PhaseResult> {
+  async function openModel(rate: number, seconds: number, tokensInUse: number, to: URL = origin): Promise<PhaseResult> {
     if (tokens.length === 0) throw new Error('no tokens to check');
     const n = Math.max(1, Math.round(rate * seconds));
     const first = checksSent;
@@ -475,7 +476,7 @@ async function generator(): Promise<void> {
     checkReasons = {};
     const sendOne = (item: Prepared): Promise<{ status: number; body: string }> =>
       new Promise((resolve, reject) => {
-        const req = http.request({ host: origin.hostname, port: origin.port, path: '/check', method: 'GET', agent: openAgent, headers: item.headers }, (res) => {
+        const req = http.request({ host: to.hostname, port: to.port, path: '/check', method: 'GET', agent: openAgent, headers: item.headers }, (res) => {
           let data = '';
           res.setEncoding('utf8');
           res.on('data', (c: string) => (data += c));
@@ -544,7 +545,7 @@ async function generator(): Promise<void> {
         port.postMessage({ type: 'result', id: message.id, result: r } satisfies WorkerMessage, [r.good.latencies.buffer as ArrayBuffer]);
         return;
       } else if (message.cmd === 'open') {
-        result = await openModel(message.rate, message.seconds, message.tokensInUse);
+        result = await openModel(message.rate, message.seconds, message.tokensInUse, message.target ? new URL(message.target) : origin);
       } else if (message.cmd === 'check') {
         if (tokens.length === 0) throw new Error('no tokens to check');
         const first = checksSent;
@@ -891,10 +892,15 @@ class PhaseProfiler {
   private session?: Session;
   readonly summaries: Record<string, string[]> = {};
 
-  /** `allocations`: also sample every allocation, collected or not (BENCH_ALLOCATIONS=1): what each phase allocates, by function. */
+  /**
+   * `allocations`: also sample allocations. `all` (BENCH_ALLOCATIONS=1): every one, collected or
+   * not: what each phase allocates, by function. `live` (BENCH_ALLOCATIONS=live): only those not
+   * collected by the phase's end: what outlives its request (promoted to the old generation, where
+   * only a full collection, a long pause, frees it), by the function that allocated it.
+   */
   constructor(
     private readonly dir: string | undefined,
-    private readonly allocations = false,
+    private readonly allocations: 'all' | 'live' | false = false,
   ) {}
 
   async start(): Promise<void> {
@@ -905,7 +911,8 @@ class PhaseProfiler {
     await this.session.post('Profiler.setSamplingInterval', { interval: 200 });
     if (this.allocations) {
       await this.session.post('HeapProfiler.enable');
-      await this.session.post('HeapProfiler.startSampling', { samplingInterval: 8192, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true } as object);
+      const all = this.allocations === 'all';
+      await this.session.post('HeapProfiler.startSampling', { samplingInterval: 8192, includeObjectsCollectedByMajorGC: all, includeObjectsCollectedByMinorGC: all } as object);
     }
     await this.session.post('Profiler.start');
   }
@@ -917,7 +924,7 @@ class PhaseProfiler {
     if (this.allocations) {
       const { profile: heap } = (await this.session.post('HeapProfiler.stopSampling')) as { profile: any };
       writeFileSync(`${this.dir}/${name}.heapprofile`, JSON.stringify(heap));
-      this.summaries[`${name} (allocations)`] = allocationSummary(heap);
+      this.summaries[`${name} (${this.allocations === 'all' ? 'allocations' : 'allocations still alive at its end'})`] = allocationSummary(heap);
     }
     this.session.disconnect();
     writeFileSync(`${this.dir}/${name}.cpuprofile`, JSON.stringify(profile));
@@ -1045,7 +1052,7 @@ async function main(): Promise<void> {
       ? fileURLToPath(new URL('../../bench/results/profiles', import.meta.url))
       : process.env.BENCH_PROFILE
     : undefined;
-  const profiler = new PhaseProfiler(envInt('BENCH_WORKERS', 1) > 1 ? undefined : profileDir, process.env.BENCH_ALLOCATIONS === '1');
+  const profiler = new PhaseProfiler(envInt('BENCH_WORKERS', 1) > 1 ? undefined : profileDir, process.env.BENCH_ALLOCATIONS === '1' ? 'all' : process.env.BENCH_ALLOCATIONS === 'live' ? 'live' : false);
   const started = performance.now();
   const loadBefore = os.loadavg()[0]!;
 
@@ -1126,7 +1133,7 @@ async function main(): Promise<void> {
      * count, and the same meter. Its own warm-up (untimed); closed afterwards. Whatever
      * BENCH_WORKERS says, the peer is this process: its CPU is this process's less the generator's.
      */
-    const checkBarePeer = async (): Promise<PhaseStats> => {
+    const checkBarePeer = async (): Promise<{ closed: PhaseStats; open: PhaseStats }> => {
       const peer = await startBareCheckPeer(server.url, ids.gatewayAuthorization, process.env.REDIS_URL || undefined);
       meter.serverPids = [];
       try {
@@ -1139,7 +1146,14 @@ async function main(): Promise<void> {
         await profiler.start();
         const result = await call<PhaseResult>({ cmd: 'check', n: checksN, concurrency, batch, timed: true, tokensInUse, target: peer.url });
         await profiler.stop('bare_check_peer');
-        return summarize(result);
+        const closed = summarize(result);
+        // The open model's first rate, as for Tollgate: what p99 and stalls a bare check has here.
+        console.log(`bare check peer, open model: 500/s for ${openSeconds} s`);
+        meter.take();
+        await profiler.start();
+        const open = await call<PhaseResult>({ cmd: 'open', rate: 500, seconds: openSeconds, tokensInUse, target: peer.url });
+        await profiler.stop('bare_check_peer_open_500');
+        return { closed, open: { ...summarize(open), offered_per_second: 500 } };
       } finally {
         await peer.close();
         meter.serverPids = server.pids;
@@ -1211,7 +1225,8 @@ async function main(): Promise<void> {
     console.log(`gateway check, every token new to the server: ${checksN} GET /check, each with a token it has not checked before`);
     const coldResult = await call<PhaseResult>({ cmd: 'check', n: checksN, concurrency, batch, timed: true, tokensInUse: 0 });
     const coldStats = summarize(coldResult);
-    const bareStats = barePeer ? await checkBarePeer() : undefined;
+    const bareRuns = barePeer ? await checkBarePeer() : undefined;
+    const bareStats = bareRuns?.closed;
 
     // Issue 10 §5: the open model, at fixed arrival rates (500/s, and a third of what the closed loop reached).
     const openRates = openRatesSetting ?? [500, Math.max(50, Math.round(checkStats.requests_per_second / 3))];
@@ -1296,6 +1311,8 @@ async function main(): Promise<void> {
       phases,
       /** Checks at fixed arrival rates: latency from each request's scheduled time. */
       open_model: openStats.map((o) => withFloor(o, floors.check.per_second)),
+      /** The bare check peer at 500/s, open model. */
+      bare_check_peer_open: bareRuns ? withFloor(bareRuns.open, floors.check.per_second) : null,
       /** Tollgate's check (phase 4) against the bare check peer: its share of the peer's req/s, and its srv/1k over the peer's. */
       check_against_bare_peer: bare
         ? {
@@ -1319,8 +1336,11 @@ async function main(): Promise<void> {
       },
       crypto,
       floors,
+      /** Issue 10's goals judged on this run (bench/goals.ts). */
+      goals: [] as GoalRow[],
       total_seconds: 0,
     };
+    results.goals = issue10Goals({ phases, open_model: results.open_model, bare_peer_open: results.bare_check_peer_open ?? undefined, floors, in_process: workers <= 1 });
 
     // ---- report
     const pad = (s: string | number, n: number) => String(s).padStart(n);
@@ -1349,6 +1369,7 @@ async function main(): Promise<void> {
     row('  same, all durable', phases.check_all_durable);
     if (bare) row('  bare peer (node:http)', bare);
     for (const o of results.open_model) row(`check, open ${o.offered_per_second}/s`, o);
+    if (results.bare_check_peer_open) row('  bare peer, open 500/s', results.bare_check_peer_open);
     lines.push('  floor/s: node:crypto ceiling for the phase\'s signature mix on every core (below); srv loop: server event loop busy;');
     lines.push('  srv cpu: server main thread actually on a CPU (below srv loop = waiting for a core); lag max: longest server');
     lines.push('  event-loop stall, ms (a 10 ms timer\'s worst lateness); cpu: this process, in cores;');
@@ -1369,7 +1390,7 @@ async function main(): Promise<void> {
           `and spends ${ratio === null ? 'n/a' : `${ratio.toFixed(2)}x`} its server CPU per check (srv/1k ${phases.check.server_cores_per_1000_per_second?.toFixed(3) ?? 'n/a'} against ${bare.server_cores_per_1000_per_second?.toFixed(3) ?? 'n/a'})`,
       );
     }
-    lines.push('');
+    lines.push('', ...goalLines(results.goals), '');
     const f = results.flood;
     lines.push(`good client's token requests (${f.good_concurrency} in flight) while ${f.flood_source} floods forged assertions for its client id (${f.flood_concurrency} in flight)`);
     lines.push(`${''.padEnd(28)}${pad('requests', 9)}${pad('errors', 7)}${pad('req/s', 9)}${pad('p50 ms', 9)}${pad('p99 ms', 9)}${pad('max ms', 9)}`);

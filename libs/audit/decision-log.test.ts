@@ -6,7 +6,7 @@ import { type Database, isDependencyUnavailable, openDatabase } from '#persisten
 import { DecisionLog, type DecisionEntry, type DecisionLogOptions, DecisionNotRecorded } from './decision-log.js';
 
 // Against the real database (PostgreSQL with DATABASE_URL, else embedded in memory). The only
-// thing interposed is a pass-through on the batch insert ($executeRaw) that records each batch
+// thing interposed is a pass-through on the batch insert (Database.write) that records each statement
 // and, when asked, fails like an unreachable database or holds the insert until released — the
 // writes that succeed are real inserts.
 
@@ -41,29 +41,29 @@ function harness(options: Partial<DecisionLogOptions> = {}) {
   const unreachable = () => Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
   const observed = {
     ...db,
+    // The batch insert: its one parameter is the batch as a JSON array of rows.
+    write: async (sql: string, params: readonly unknown[]) => {
+      const ids = (JSON.parse(params[0] as string) as { id: string }[]).map((row) => row.id);
+      state.attempts++;
+      if (state.hold) await state.hold;
+      if (state.failing > 0) {
+        state.failing--;
+        throw unreachable();
+      }
+      // The database is up but will never take this row (as PostgreSQL refuses some values).
+      if (state.refuse && ids.some((id) => id.endsWith(state.refuse))) {
+        throw Object.assign(new Error('invalid input value for this row'), { code: '22P02' });
+      }
+      const result = await db.write(sql, params);
+      batches.push(ids);
+      // Committed, but the acknowledgement is lost on the way back.
+      if (state.loseAcks > 0) {
+        state.loseAcks--;
+        throw unreachable();
+      }
+      return result;
+    },
     prisma: {
-      // The batch insert: its one parameter is the batch as a JSON array of rows.
-      $executeRaw: async (strings: TemplateStringsArray, ...values: unknown[]) => {
-          const ids = (JSON.parse(values[0] as string) as { id: string }[]).map((row) => row.id);
-          state.attempts++;
-          if (state.hold) await state.hold;
-          if (state.failing > 0) {
-            state.failing--;
-            throw unreachable();
-          }
-          // The database is up but will never take this row (as PostgreSQL refuses some values).
-          if (state.refuse && ids.some((id) => id.endsWith(state.refuse))) {
-            throw Object.assign(new Error('invalid input value for this row'), { code: '22P02' });
-          }
-          const result = await db.prisma.$executeRaw(strings, ...values);
-          batches.push(ids);
-          // Committed, but the acknowledgement is lost on the way back.
-          if (state.loseAcks > 0) {
-            state.loseAcks--;
-            throw unreachable();
-          }
-          return result;
-      },
       decision: {
         findMany: (args: unknown) => db.prisma.decision.findMany(args as never),
       },
@@ -116,7 +116,7 @@ describe('DecisionLog', () => {
   });
 
   it('writes at once when 500 are queued, one insert per batch of at most 500', async () => {
-    const h = harness({ flushIntervalMs: 60_000 });
+    const h = harness({ flushIntervalMs: 60_000, statementChars: 10_000_000 });
     for (let i = 0; i < 1100; i++) h.log.record(h.entry());
     await until(() => h.batches.length === 2);
     await sleep(100);
@@ -126,6 +126,17 @@ describe('DecisionLog', () => {
     assert.deepEqual(h.batches.map((b) => b.length), [500, 500, 100]);
     assert.equal(await h.stored(), 1100);
     assert.equal(new Set(h.batches.flat()).size, 1100, 'each entry written once');
+  });
+
+  it('a batch larger than statementChars goes in several statements, each within it, every entry once', async () => {
+    const h = harness({ flushIntervalMs: 60_000, statementChars: 4096 });
+    for (let i = 0; i < 300; i++) h.log.record(h.entry({ context: { v: 1, filler: 'x'.repeat(100) } }));
+    await h.log.flush();
+    assert.ok(h.batches.length > 1, `${h.batches.length} statements`);
+    const rowChars = JSON.stringify({ id: `${h.clientId}-1`, filler: 'x'.repeat(100) }).length;
+    for (const b of h.batches) assert.ok(b.length * rowChars <= 4096 + rowChars * 4, `${b.length} rows in one statement`);
+    assert.equal(await h.stored(), 300);
+    assert.equal(new Set(h.batches.flat()).size, 300, 'each entry written once');
   });
 
   it('flush() writes everything recorded before it, with every field', async () => {

@@ -67,12 +67,15 @@ export interface DecisionLogOptions {
   durability: DecisionDurability;
   /** Longest record() waits for a commit before it rejects with DecisionNotRecorded (the entry stays queued). */
   durableTimeoutMs: number;
+  /** Characters of JSON per insert statement; a batch larger than this goes in several (see insertRows). */
+  statementChars: number;
   logger?: LoggerService;
 }
 
 export const DECISION_LOG_DEFAULTS: Readonly<DecisionLogOptions> = {
   batchSize: 500,
   flushIntervalMs: 250,
+  statementChars: 64 * 1024,
   capacity: 50_000,
   dropWarningIntervalMs: 10_000,
   maxRetryDelayMs: 5_000,
@@ -173,6 +176,35 @@ const PRINTABLE_ID = /^[\x21-\x7e]{1,200}$/;
 export const MAX_CONTEXT_JSON = 8192;
 /** What JSON.stringify writes for NUL and for a lone surrogate: jsonb refuses both. */
 const UNSTORABLE_ESCAPE = /\\u0000|\\ud[89a-f][0-9a-f]{2}/i;
+
+/** The batch insert: $1 is a JSON array of rows (rowJson). */
+const INSERT_DECISIONS = `
+  INSERT INTO "decisions" ("id", "at", "kind", "client_id", "method", "route", "decision", "score", "reasons", "ip", "request_id", "identity", "context")
+  SELECT "id", "at", "kind", "client_id", "method", "route", "decision", "score", "reasons", "ip", "request_id", "identity", "context"
+  FROM jsonb_to_recordset($1::jsonb) AS r(
+    "id" text, "at" timestamptz, "kind" text, "client_id" text, "method" text, "route" text, "decision" text,
+    "score" int4, "reasons" jsonb, "ip" text, "request_id" text, "identity" jsonb, "context" jsonb
+  )
+  ON CONFLICT ("id") DO NOTHING`;
+
+/** One row as an object of jsonb_to_recordset's document (insertRows). */
+function rowJson(r: Row): string {
+  const fields = JSON.stringify({
+    id: r.id,
+    at: r.at.toISOString(),
+    kind: r.kind,
+    client_id: r.clientId ?? null,
+    method: r.method ?? null,
+    route: r.route ?? null,
+    decision: r.decision,
+    score: r.score,
+    reasons: r.reasons,
+    ip: r.ip ?? null,
+    request_id: r.requestId ?? null,
+    identity: r.identity ?? null,
+  });
+  return `${fields.slice(0, -1)},"context":${contextJson(r.context) ?? 'null'}}`;
+}
 
 /** A context as stored: JSON text, with what jsonb refuses replaced, or null when too large. */
 function contextJson(context: object | null): string | null {
@@ -463,42 +495,31 @@ export class DecisionLog implements OnApplicationShutdown {
   }
 
   /**
-   * One `INSERT … SELECT FROM jsonb_to_recordset($1)` per batch: the rows as one JSON document,
-   * written by JSON.stringify (native) around each row's context, which is serialised once. Arrays
-   * per column (unnest) cost more: node-postgres escapes every array element with string
-   * replaces, the largest allocator on the check path's thread in the profile. Both are far
-   * cheaper in CPU than Prisma's createMany, which matters because the writer shares the event
-   * loop with the check path. Ids already stored are skipped (a retry after a lost acknowledgement).
+   * `INSERT … SELECT FROM jsonb_to_recordset($1)`: the rows as one JSON document, written by
+   * JSON.stringify (native) around each row's context, which is serialised once, and sent on the
+   * driver (Database.write, not Prisma: see there). Arrays per column (unnest) cost more:
+   * node-postgres escapes every array element with string replaces, the largest allocator on the
+   * check path's thread in the profile. Ids already stored are skipped (a retry after a lost
+   * acknowledgement, or after a batch failed half-way).
+   *
+   * A batch goes in statements of at most `statementChars` characters, one after the other: a
+   * string past V8's largest young-generation object (128 KiB) is born in the old generation,
+   * where only a full collection frees it; small ones die young, and the event loop serves
+   * requests between the statements.
    */
-  private insertRows(rows: Row[]): Promise<number> {
-    let json = '[';
+  private async insertRows(rows: Row[]): Promise<number> {
+    let written = 0;
+    let json = '';
     for (let i = 0; i < rows.length; i++) {
-      const r = rows[i]!;
-      const fields = JSON.stringify({
-        id: r.id,
-        at: r.at.toISOString(),
-        kind: r.kind,
-        client_id: r.clientId ?? null,
-        method: r.method ?? null,
-        route: r.route ?? null,
-        decision: r.decision,
-        score: r.score,
-        reasons: r.reasons,
-        ip: r.ip ?? null,
-        request_id: r.requestId ?? null,
-        identity: r.identity ?? null,
-      });
-      json += `${i ? ',' : ''}${fields.slice(0, -1)},"context":${contextJson(r.context) ?? 'null'}}`;
+      const row = rowJson(rows[i]!);
+      if (json && json.length + row.length > this.options.statementChars) {
+        written += await this.db.write(INSERT_DECISIONS, [`[${json}]`]);
+        json = '';
+      }
+      json += json ? `,${row}` : row;
     }
-    json += ']';
-    return this.db.prisma.$executeRaw`
-      INSERT INTO "decisions" ("id", "at", "kind", "client_id", "method", "route", "decision", "score", "reasons", "ip", "request_id", "identity", "context")
-      SELECT "id", "at", "kind", "client_id", "method", "route", "decision", "score", "reasons", "ip", "request_id", "identity", "context"
-      FROM jsonb_to_recordset(${json}::jsonb) AS r(
-        "id" text, "at" timestamptz, "kind" text, "client_id" text, "method" text, "route" text, "decision" text,
-        "score" int4, "reasons" jsonb, "ip" text, "request_id" text, "identity" jsonb, "context" jsonb
-      )
-      ON CONFLICT ("id") DO NOTHING`;
+    if (json) written += await this.db.write(INSERT_DECISIONS, [`[${json}]`]);
+    return written;
   }
 
   /**
