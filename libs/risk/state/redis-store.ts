@@ -22,6 +22,8 @@ const PREFIX = 'tollgate:risk:';
 const RATE_TTL_MS = 120_000;
 const FAILURE_TTL_MS = (L.failureMinutes + 1) * 60_000;
 const SETS = ['route', 'net', 'key', 'scope', 'aud', 'sub'] as const;
+/** A failure minute's key after the client's prefix: built here (learned, recordFailure) and in OBSERVE. */
+const FAILURES = 'fail:';
 const N = SETS.length;
 
 /**
@@ -65,7 +67,7 @@ if ARGV[n + 5] ~= '0' then
 end
 out[#out + 1] = tokenNetworks
 local failures = 0
-for i = 0, tonumber(ARGV[n + 10]) - 1 do failures = failures + tonumber(redis.call('GET', p .. 'fail:' .. string.format('%d', minute - i)) or '0') end
+for i = 0, tonumber(ARGV[n + 10]) - 1 do failures = failures + tonumber(redis.call('GET', p .. '${FAILURES}' .. string.format('%d', minute - i)) or '0') end
 out[#out + 1] = failures
 return out
 `;
@@ -244,7 +246,7 @@ export class RedisRiskStateStore implements RiskStateStore {
     const fresh = nowMs - L.memberTtlMs;
     const pipeline = this.redis.pipeline().hgetall(`${k}state`);
     for (const set of SETS) pipeline.zrevrangebyscore(`${k}${set}`, '+inf', fresh, 'WITHSCORES', 'LIMIT', 0, LEARNED_SHOWN);
-    for (let i = 0; i < L.failureMinutes; i++) pipeline.get(`${k}fail:${minute - i}`);
+    for (let i = 0; i < L.failureMinutes; i++) pipeline.get(`${k}${FAILURES}${minute - i}`);
     const replies = (await pipeline.exec()) ?? [];
     const failed = replies.find(([error]) => error);
     if (failed) throw failed[0];
@@ -275,7 +277,7 @@ export class RedisRiskStateStore implements RiskStateStore {
   }
 
   async recordFailure(clientId: string, nowMs: number): Promise<void> {
-    const key = `${keyOf(clientId)}fail:${minuteOf(nowMs)}`;
+    const key = `${keyOf(clientId)}${FAILURES}${minuteOf(nowMs)}`;
     await this.redis.multi().incr(key).pexpire(key, FAILURE_TTL_MS).exec();
   }
 
